@@ -1,0 +1,7 @@
+"""cellpipe: turn tagged exploration notebooks into reproducible pipelines."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,867 @@
+"""Which names a piece of notebook code reads, binds and changes in place.
+
+Pure: source text in, :class:`CodeFacts` out. IPython syntax (magics, ``!``
+lines, ``?`` help) is first rewritten with IPython's own input transformer, so
+valid notebook code never fails to parse. The body of ``%%time``-like magics,
+which run Python code in the user namespace, is analyzed as code.
+
+What counts as changing a name in place (making a step its producer) is
+documented on :data:`READ_ONLY_METHODS` and :data:`MUTATING_FUNCTIONS`.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+#: Methods known to leave the object they are called on unchanged. A method
+#: call on a name that is *not* listed here (``lst.append``, ``model.fit``,
+#: ``df.update``) is taken to change the object in place; any call that passes
+#: ``inplace=True`` does, whatever the method.
+READ_ONLY_METHODS: frozenset[str] = frozenset(
+    """
+    head tail describe info copy deepcopy sample nlargest nsmallest
+    predict predict_proba predict_log_proba decision_function score transform
+    inverse_transform staged_predict staged_predict_proba get_params
+    get_feature_names_out
+    plot hist boxplot bar barh scatter pie kde area line savefig show
+    corr cov corrwith mean median sum min max std var sem skew kurt kurtosis
+    count nunique unique value_counts isna isnull notna notnull any all
+    quantile mode rank prod cumsum cumprod cummax cummin diff pct_change shift
+    round abs clip idxmax idxmin argmax argmin argsort argpartition searchsorted
+    groupby agg aggregate apply applymap map filter query transform pipe
+    rolling expanding ewm resample
+    sort_values sort_index drop dropna fillna ffill bfill interpolate rename
+    rename_axis replace reset_index set_index reindex astype convert_dtypes
+    infer_objects merge join combine_first align pivot pivot_table melt stack
+    unstack explode transpose swapaxes reshape ravel flatten squeeze take item
+    items iteritems iterrows itertuples keys values get assign equals isin
+    between where mask eq ne lt gt le ge add sub mul div truediv floordiv mod
+    pow radd rsub rmul rdiv rtruediv dot matmul select_dtypes memory_usage
+    duplicated drop_duplicates nonzero view conj tolist to_list to_numpy
+    to_frame to_string to_markdown to_dict to_records to_csv to_parquet
+    to_json to_excel to_pickle to_sql to_latex to_html to_period
+    to_timestamp tobytes tofile dump dumps
+    first last first_valid_index last_valid_index
+    str dt cat
+    lower upper strip lstrip rstrip split rsplit splitlines startswith
+    endswith contains find rfind index rindex format format_map encode decode
+    zfill center ljust rjust partition rpartition title capitalize casefold
+    isdigit isalpha isalnum isspace islower isupper isnumeric isdecimal
+    removeprefix removesuffix translate expandtabs len
+    union intersection difference symmetric_difference issubset issuperset
+    isdisjoint
+    exists is_file is_dir glob rglob iterdir read_text read_bytes resolve
+    absolute joinpath with_suffix with_name relative_to stat open
+    summary get_config evaluate
+    """.split()
+)
+
+#: Functions known to change one of their arguments in place, by the last part
+#: of their dotted name -> the position of that argument.
+MUTATING_FUNCTIONS: dict[str, int] = {
+    "shuffle": 0,  # random.shuffle(x), np.random.shuffle(x), rng.shuffle(x)
+    "copyto": 0,  # np.copyto(dst, src)
+    "put": 0,
+    "place": 0,
+    "putmask": 0,
+    "fill_diagonal": 0,
+    "heappush": 0,
+    "heappop": 0,
+    "heapify": 0,
+    "heappushpop": 0,
+    "heapreplace": 0,
+    "insort": 0,
+    "insort_left": 0,
+    "insort_right": 0,
+}
+
+#: IPython magics that run their body as Python code in the user namespace.
+CODE_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
+CODE_LINE_MAGICS = frozenset({"time", "timeit", "prun"})
+
+#: Names a notebook kernel provides without any code defining them.
+KERNEL_NAMES: frozenset[str] = frozenset(dir(builtins)) | frozenset(
+    {
+        "get_ipython",
+        "display",
+        "In",
+        "Out",
+        "_",
+        "__",
+        "___",
+        "_i",
+        "_ii",
+        "_iii",
+        "_ih",
+        "_oh",
+        "_dh",
+        "exit",
+        "quit",
+        "__file__",
+        "__name__",
+        "__builtins__",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CodeFacts:
+    """What one piece of code does with names, in the order it runs.
+
+    ``reads`` are names read before this code binds them (its free names), in
+    order of first use; ``late_reads`` are free names of function and lambda
+    bodies, read whenever the function is called. ``binds`` are names bound or
+    deleted at top level; ``mutates`` names possibly changed in place.
+    ``imports`` maps each name bound by an import statement to that statement.
+    """
+
+    reads: tuple[str, ...] = ()
+    late_reads: tuple[str, ...] = ()
+    binds: frozenset[str] = frozenset()
+    mutates: frozenset[str] = frozenset()
+    imports: tuple[tuple[str, str], ...] = ()
+    star_import: bool = False
+    syntax_error: tuple[int, str] | None = None
+    #: line numbers (1-based, in the cell) where each name is first bound or changed
+    lines: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def touches(self) -> frozenset[str]:
+        """Names this code binds or changes: it is their producer for later code."""
+        return self.binds | self.mutates
+
+    def line_of(self, name: str) -> int | None:
+        """The first line where ``name`` is bound or changed, if known."""
+        for n, line in self.lines:
+            if n == name:
+                return line
+        return None
+
+
+def _chain_root(node: ast.AST) -> str | None:
+    """``df`` for ``df``, ``df.a.b``, ``df['x'].loc[1]``; None through calls."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _is_magic_call(node: ast.Call, method: str) -> bool:
+    func = node.func
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == method
+        and isinstance(func.value, ast.Call)
+        and isinstance(func.value.func, ast.Name)
+        and func.value.func.id == "get_ipython"
+    )
+
+
+def _const_str(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _strip_magic_options(line: str) -> str:
+    """``-n 10 -r 3 f(x)`` -> ``f(x)`` for %timeit-style option lists."""
+    tokens = line.lstrip()
+    while tokens.startswith("-"):
+        head, _, rest = tokens.partition(" ")
+        if head in ("-n", "-r", "-p", "-s", "-T", "-D", "-l") and rest:
+            _, _, rest = rest.lstrip().partition(" ")
+        tokens = rest.lstrip()
+    return tokens
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.bound: set[str] = set()
+        self.reads: list[str] = []
+        self._reads_set: set[str] = set()
+        self.late_reads: list[str] = []
+        self._late_set: set[str] = set()
+        self.binds: set[str] = set()
+        self.mutates: set[str] = set()
+        self.imports: dict[str, str] = {}
+        self.star_import = False
+        self.lines: dict[str, int] = {}
+        self._line = 0
+
+    # -- recording ---------------------------------------------------------
+    def _read(self, name: str) -> None:
+        if name not in self.bound and name not in self._reads_set:
+            self._reads_set.add(name)
+            self.reads.append(name)
+
+    def _late_read(self, name: str) -> None:
+        if name not in self._late_set:
+            self._late_set.add(name)
+            self.late_reads.append(name)
+
+    def _bind(self, name: str) -> None:
+        self.bound.add(name)
+        self.binds.add(name)
+        self.imports.pop(name, None)
+        self.lines.setdefault(name, self._line)
+
+    def _mutate(self, name: str) -> None:
+        self.mutates.add(name)
+        self.lines.setdefault(name, self._line)
+
+    # -- statements --------------------------------------------------------
+    def visit(self, node: ast.AST) -> None:
+        line = getattr(node, "lineno", None)
+        if isinstance(node, ast.stmt) and line is not None:
+            self._line = line + self._line_offset
+        super().visit(node)
+
+    _line_offset = 0
+
+    def _target(self, target: ast.AST) -> None:
+        """Bind an assignment target; item/attribute targets change their root."""
+        if isinstance(target, ast.Name):
+            self._bind(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self._target(elt)
+        elif isinstance(target, ast.Starred):
+            self._target(target.value)
+        elif isinstance(target, (ast.Attribute, ast.Subscript)):
+            # evaluate the container expression and the subscript, then change the root
+            self.visit(target.value)
+            if isinstance(target, ast.Subscript):
+                self.visit(target.slice)
+            root = _chain_root(target)
+            if root is not None:
+                self._mutate(root)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self._target(target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.visit(node.annotation)
+        if node.value is not None:
+            self.visit(node.value)
+            self._target(node.target)
+        elif not isinstance(node.target, ast.Name):
+            self.visit(node.target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        target = node.target
+        if isinstance(target, ast.Name):
+            self._read(target.id)
+            self._bind(target.id)
+        else:
+            self.visit(target.value)
+            if isinstance(target, ast.Subscript):
+                self.visit(target.slice)
+            root = _chain_root(target)
+            if root is not None:
+                self._mutate(root)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                self._read(target.id)
+                self._bind(target.id)
+                self.bound.discard(target.id)
+            else:
+                self._target(target)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            name = alias.asname or alias.name.split(".")[0]
+            self._bind(name)
+            stmt = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+            self.imports[name] = stmt
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = "." * node.level + (node.module or "")
+        for alias in node.names:
+            if alias.name == "*":
+                self.star_import = True
+                continue
+            name = alias.asname or alias.name
+            self._bind(name)
+            stmt = f"from {module} import {alias.name}" + (
+                f" as {alias.asname}" if alias.asname else ""
+            )
+            self.imports[name] = stmt
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        self._target(node.target)
+        for stmt in node.body + node.orelse:
+            self.visit(stmt)
+
+    visit_AsyncFor = visit_For
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self._target(item.optional_vars)
+        for stmt in node.body:
+            self.visit(stmt)
+
+    visit_AsyncWith = visit_With
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            self._bind(node.name)
+        for stmt in node.body:
+            self.visit(stmt)
+
+    def visit_Global(self, node: ast.Global) -> None:  # top level: no effect
+        return
+
+    visit_Nonlocal = visit_Global
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for deco in node.decorator_list:
+            self.visit(deco)
+        self._visit_arguments_defaults(node.args)
+        if node.returns is not None:
+            self.visit(node.returns)
+        self._function_body(node.args, node.body)
+        self._bind(node.name)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_arguments_defaults(node.args, annotations=False)
+        self._function_body(node.args, [ast.Return(value=node.body)])
+
+    def _visit_arguments_defaults(self, args: ast.arguments, annotations: bool = True) -> None:
+        for default in list(args.defaults) + [d for d in args.kw_defaults if d is not None]:
+            self.visit(default)
+        if annotations:
+            for arg in args.posonlyargs + args.args + args.kwonlyargs + [
+                a for a in (args.vararg, args.kwarg) if a is not None
+            ]:
+                if arg.annotation is not None:
+                    self.visit(arg.annotation)
+
+    def _function_body(self, args: ast.arguments, body: list[ast.stmt]) -> None:
+        params = {
+            a.arg
+            for a in args.posonlyargs
+            + args.args
+            + args.kwonlyargs
+            + [a for a in (args.vararg, args.kwarg) if a is not None]
+        }
+        free, global_binds, global_mutates = _function_free_names(params, body)
+        for name in free:
+            self._late_read(name)
+        for name in global_binds:
+            self._bind(name)
+        for name in global_mutates:
+            self._mutate(name)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for deco in node.decorator_list:
+            self.visit(deco)
+        for base in node.bases:
+            self.visit(base)
+        for kw in node.keywords:
+            self.visit(kw.value)
+        # the class body runs now, in its own namespace
+        inner = _Visitor()
+        for stmt in node.body:
+            inner.visit(stmt)
+        for name in inner.reads:
+            self._read(name)
+        for name in inner.late_reads:
+            if name not in inner.binds:
+                self._late_read(name)
+        for name in inner.mutates - inner.binds:
+            self._mutate(name)
+        self._bind(node.name)
+
+    def visit_Match(self, node: ast.AST) -> None:
+        self.visit(node.subject)  # type: ignore[attr-defined]
+        for case in node.cases:  # type: ignore[attr-defined]
+            self._pattern(case.pattern)
+            if case.guard is not None:
+                self.visit(case.guard)
+            for stmt in case.body:
+                self.visit(stmt)
+
+    def _pattern(self, pattern: ast.AST) -> None:
+        for node in ast.walk(pattern):
+            name = getattr(node, "name", None)
+            if isinstance(node, (ast.MatchAs, ast.MatchStar)) and name:
+                self._bind(name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                self._bind(node.rest)
+            elif isinstance(node, ast.MatchValue):
+                self.visit(node.value)
+            elif isinstance(node, ast.MatchClass):
+                self.visit(node.cls)
+
+    # -- expressions -------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self._read(node.id)
+        elif isinstance(node.ctx, ast.Store):
+            self._bind(node.id)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self._bind(node.target.id)
+
+    def _comprehension(self, node: ast.AST, elts: list[ast.AST]) -> None:
+        generators: list[ast.comprehension] = node.generators  # type: ignore[attr-defined]
+        # the first iterable is evaluated in the enclosing scope
+        self.visit(generators[0].iter)
+        local: set[str] = set()
+        for i, gen in enumerate(generators):
+            if i:
+                self._visit_in_comprehension(gen.iter, local)
+            for n in ast.walk(gen.target):
+                if isinstance(n, ast.Name):
+                    local.add(n.id)
+            for cond in gen.ifs:
+                self._visit_in_comprehension(cond, local)
+        for elt in elts:
+            self._visit_in_comprehension(elt, local)
+
+    def _visit_in_comprehension(self, node: ast.AST, local: set[str]) -> None:
+        for sub in _walk_same_scope(node):
+            if isinstance(sub, ast.NamedExpr):
+                # walrus in a comprehension binds in the enclosing scope
+                self._bind(sub.target.id)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+                if sub.id not in local:
+                    self._read(sub.id)
+            elif isinstance(sub, ast.Call):
+                self._call_effects(sub, local)
+            elif isinstance(sub, (ast.Lambda,)):
+                self.visit_Lambda(sub)
+            elif isinstance(sub, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+                inner = _Visitor()
+                inner.bound = set()
+                elts = [sub.key, sub.value] if isinstance(sub, ast.DictComp) else [sub.elt]
+                inner._comprehension(sub, elts)
+                for name in inner.reads:
+                    if name not in local:
+                        self._read(name)
+                for name in inner.binds:
+                    self._bind(name)
+                for name in inner.mutates - local:
+                    self._mutate(name)
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    visit_SetComp = visit_ListComp  # type: ignore[assignment]
+    visit_GeneratorExp = visit_ListComp  # type: ignore[assignment]
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        self._comprehension(node, [node.key, node.value])
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if _is_magic_call(node, "run_cell_magic") and len(node.args) >= 3:
+            magic, line, body = (_const_str(a) for a in node.args[:3])
+            if magic in CODE_CELL_MAGICS and body is not None:
+                if magic == "capture" and line:
+                    var = line.split()[-1] if not line.split()[-1].startswith("-") else None
+                    self._visit_source(body)
+                    if var and var.isidentifier():
+                        self._bind(var)
+                    return
+                self._visit_source(body)
+                return
+        if _is_magic_call(node, "run_line_magic") and len(node.args) >= 2:
+            magic, line = (_const_str(a) for a in node.args[:2])
+            if magic in CODE_LINE_MAGICS and line:
+                self._visit_source(_strip_magic_options(line))
+                return
+        self.generic_visit(node)
+        self._call_effects(node, set())
+
+    def _call_effects(self, node: ast.Call, local: set[str]) -> None:
+        func = node.func
+        inplace = any(
+            kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+            for kw in node.keywords
+        )
+        if isinstance(func, ast.Attribute):
+            root = _chain_root(func.value)
+            if root is not None and root not in local:
+                if inplace or func.attr not in READ_ONLY_METHODS:
+                    self._mutate(root)
+        last = func.attr if isinstance(func, ast.Attribute) else (
+            func.id if isinstance(func, ast.Name) else None
+        )
+        if last in MUTATING_FUNCTIONS:
+            pos = MUTATING_FUNCTIONS[last]
+            if len(node.args) > pos:
+                root = _chain_root(node.args[pos])
+                if root is not None and root not in local:
+                    self._mutate(root)
+
+    def _visit_source(self, source: str) -> None:
+        try:
+            tree = _parse(source)
+        except SyntaxError:
+            return
+        for stmt in tree.body:
+            self.visit(stmt)
+
+
+def _walk_same_scope(node: ast.AST):
+    """ast.walk that does not descend into nested comprehensions or lambdas."""
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        yield current
+        if current is not node and isinstance(
+            current, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp, ast.Lambda)
+        ):
+            continue
+        todo.extend(ast.iter_child_nodes(current))
+
+
+def _function_free_names(
+    params: set[str], body: list[ast.stmt]
+) -> tuple[list[str], set[str], set[str]]:
+    """Free names of a function body; globals it binds; globals it changes in place."""
+    declared_global: set[str] = set()
+    for node in _walk_function(body):
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared_global.update(node.names)
+    inner = _Visitor()
+    inner.bound = set(params)
+    for stmt in body:
+        inner.visit(stmt)
+    local = (inner.binds | params) - declared_global
+    free = [n for n in inner.reads + inner.late_reads if n not in local]
+    global_binds = inner.binds & declared_global
+    global_mutates = {n for n in inner.mutates if n not in local}
+    seen: set[str] = set()
+    ordered = [n for n in free if not (n in seen or seen.add(n))]
+    return ordered, global_binds, global_mutates
+
+
+def _walk_function(body: list[ast.stmt]):
+    todo: list[ast.AST] = list(body)
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+@lru_cache(maxsize=1)
+def _transformer():
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()
+
+
+def to_python(source: str) -> str:
+    """Rewrite IPython syntax (magics, ``!cmd``, ``x?``) into plain Python."""
+    return _transformer().transform_cell(source)
+
+
+def _parse(source: str) -> ast.Module:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return ast.parse(to_python(source))
+
+
+def analyze(source: str) -> CodeFacts:
+    """Analyze one cell's (or one step's) code.
+
+    Never raises for bad code: a syntax error is reported in
+    ``CodeFacts.syntax_error`` as ``(line, message)``.
+    """
+    try:
+        tree = _parse(source)
+    except SyntaxError as exc:
+        return CodeFacts(syntax_error=(exc.lineno or 1, exc.msg))
+    visitor = _Visitor()
+    for stmt in tree.body:
+        visitor.visit(stmt)
+    return CodeFacts(
+        reads=tuple(visitor.reads),
+        late_reads=tuple(n for n in visitor.late_reads),
+        binds=frozenset(visitor.binds),
+        mutates=frozenset(visitor.mutates),
+        imports=tuple(sorted(visitor.imports.items())),
+        star_import=visitor.star_import,
+        lines=tuple(sorted(visitor.lines.items())),
+    )
+
+
+# -- parameters and metrics ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamLine:
+    """One parameter read from a ``parameters`` cell."""
+
+    name: str
+    default: object
+    schema: dict
+    line: int
+    annotation: str | None = None
+
+
+@dataclass(frozen=True)
+class ParamProblem:
+    line: int
+    message: str
+    fix: str
+
+
+@dataclass
+class ParametersCell:
+    params: list[ParamLine] = field(default_factory=list)
+    problems: list[ParamProblem] = field(default_factory=list)
+
+
+_PY_TO_SCHEMA = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    type(None): "null",
+    list: "array",
+    tuple: "array",
+    set: "array",
+    dict: "object",
+}
+_ANNOTATION_TO_SCHEMA = {
+    "bool": "boolean",
+    "int": "integer",
+    "float": "number",
+    "str": "string",
+    "None": "null",
+    "NoneType": "null",
+    "list": "array",
+    "List": "array",
+    "tuple": "array",
+    "Tuple": "array",
+    "set": "array",
+    "dict": "object",
+    "Dict": "object",
+    "Any": None,
+}
+
+
+def _schema_of_value(value: object) -> dict:
+    if value is None:  # no annotation, default None: any type is accepted
+        return {}
+    kind = _PY_TO_SCHEMA.get(type(value))
+    return {"type": kind} if kind else {}
+
+
+def _schema_of_annotation(node: ast.AST) -> dict | None:
+    """JSON-schema-like type of an annotation; None when it is not understood."""
+    types: list[str] = []
+
+    def walk(n: ast.AST) -> bool:
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr):
+            return walk(n.left) and walk(n.right)
+        if isinstance(n, ast.Constant) and n.value is None:
+            types.append("null")
+            return True
+        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+            try:
+                return walk(ast.parse(n.value, mode="eval").body)
+            except SyntaxError:
+                return False
+        if isinstance(n, ast.Subscript):
+            base = _dotted(n.value) or ""
+            base = base.rsplit(".", 1)[-1]
+            if base == "Optional":
+                types.append("null")
+                return walk(n.slice)
+            if base == "Union":
+                elts = n.slice.elts if isinstance(n.slice, ast.Tuple) else [n.slice]
+                return all(walk(e) for e in elts)
+            if base == "Literal":
+                elts = n.slice.elts if isinstance(n.slice, ast.Tuple) else [n.slice]
+                for e in elts:
+                    if isinstance(e, ast.Constant):
+                        kind = _PY_TO_SCHEMA.get(type(e.value))
+                        if kind:
+                            types.append(kind)
+                return True
+            return walk(n.value)
+        name = _dotted(n)
+        if name is None:
+            return False
+        name = name.rsplit(".", 1)[-1]
+        if name not in _ANNOTATION_TO_SCHEMA:
+            return False
+        kind = _ANNOTATION_TO_SCHEMA[name]
+        if kind is None:
+            return False
+        types.append(kind)
+        return True
+
+    if not walk(node):
+        return None
+    unique: list[str] = []
+    for t in types:
+        if t not in unique:
+            unique.append(t)
+    if "number" in unique and "integer" in unique:
+        unique.remove("integer")
+    return {"type": unique[0] if len(unique) == 1 else unique}
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, (tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def parse_parameters(source: str) -> ParametersCell:
+    """Read a ``parameters`` cell with the AST: literal assignments only."""
+    result = ParametersCell()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        try:
+            tree = ast.parse(to_python(source))
+        except SyntaxError as exc:
+            result.problems.append(
+                ParamProblem(exc.lineno or 1, f"syntax error: {exc.msg}", "fix the Python syntax")
+            )
+            return result
+    fix = (
+        "a parameters cell holds only literal assignments such as `n_estimators = 100`; "
+        "move computed values into a step"
+    )
+    for stmt in tree.body:
+        line = stmt.lineno
+        if isinstance(stmt, ast.Assign):
+            value_node, targets, annotation = stmt.value, stmt.targets, None
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            value_node, targets, annotation = stmt.value, [stmt.target], stmt.annotation
+        else:
+            snippet = ast.unparse(stmt).splitlines()[0]
+            result.problems.append(
+                ParamProblem(line, f"line {line} is not an assignment: `{snippet}`", fix)
+            )
+            continue
+        try:
+            value = ast.literal_eval(value_node)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            snippet = ast.unparse(value_node)
+            result.problems.append(
+                ParamProblem(line, f"line {line} assigns a non-literal value `{snippet}`", fix)
+            )
+            continue
+        names: list[tuple[str, object]] = []
+        ok = True
+        for target in targets:
+            if isinstance(target, ast.Name):
+                names.append((target.id, value))
+            elif (
+                isinstance(target, ast.Tuple)
+                and all(isinstance(e, ast.Name) for e in target.elts)
+                and isinstance(value, tuple)
+                and len(value) == len(target.elts)
+            ):
+                names.extend((e.id, v) for e, v in zip(target.elts, value))  # type: ignore[attr-defined]
+            else:
+                ok = False
+        if not ok:
+            result.problems.append(
+                ParamProblem(
+                    line,
+                    f"line {line} assigns to `{ast.unparse(targets[0])}`, not a plain name",
+                    fix,
+                )
+            )
+            continue
+        for name, val in names:
+            schema = _schema_of_annotation(annotation) if annotation is not None else None
+            if schema is None:
+                schema = _schema_of_value(val)
+            result.params.append(
+                ParamLine(
+                    name=name,
+                    default=_jsonable(val),
+                    schema=schema,
+                    line=line,
+                    annotation=ast.unparse(annotation) if annotation is not None else None,
+                )
+            )
+    return result
+
+
+def metric_names(source: str) -> list[str]:
+    """Names a ``metrics`` cell records: top-level assignments, ``print(x)``
+    arguments (Kale's ``pipeline-metrics`` style) and a bare trailing name."""
+    try:
+        tree = _parse(source)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+
+    def add(name: str) -> None:
+        if name not in names:
+            names.append(name)
+
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name):
+                        add(node.id)
+        elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and isinstance(
+            stmt.target, ast.Name
+        ):
+            add(stmt.target.id)
+        elif isinstance(stmt, ast.Expr):
+            value = stmt.value
+            if isinstance(value, ast.Name):
+                add(value.id)
+            elif (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id == "print"
+            ):
+                for arg in value.args:
+                    if isinstance(arg, ast.Name):
+                        add(arg.id)
+                    elif isinstance(arg, ast.JoinedStr):
+                        for part in arg.values:
+                            if isinstance(part, ast.FormattedValue) and isinstance(
+                                part.value, ast.Name
+                            ):
+                                add(part.value.id)
+    return names

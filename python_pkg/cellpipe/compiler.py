@@ -1,0 +1,599 @@
+"""Notebooks -> :class:`Pipeline` plus every problem found. Pure: no file access.
+
+The caller reads the notebooks (see :mod:`cellpipe.project`) and passes their
+JSON content with their paths relative to the pipeline root, and a predicate
+telling whether a root-relative path exists (for ``in:`` files).
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import hashlib
+import json
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import analysis, graph
+from .analysis import KERNEL_NAMES, CodeFacts
+from .model import (
+    CellRef,
+    Diagnostic,
+    NotebookInfo,
+    Parameter,
+    Pipeline,
+    SourceCell,
+    Step,
+    VariableInput,
+)
+from .tags import CellTags, parse_tags, suggest_step_name
+
+
+@dataclass(frozen=True)
+class NotebookSource:
+    """A notebook handed to the compiler: its root-relative path and JSON content."""
+
+    path: str
+    content: Any
+    #: why the file could not be read (missing, not JSON); set by the reader
+    read_error: str | None = None
+
+
+@dataclass
+class CompileResult:
+    pipeline: Pipeline | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return self.pipeline is not None and not self.errors
+
+
+# -- reading the notebook structure -------------------------------------------
+
+
+def _source_text(source: Any) -> str:
+    if isinstance(source, list):
+        return "".join(str(s) for s in source)
+    return source if isinstance(source, str) else ""
+
+
+def _structure_problem(path: str, content: Any) -> str | None:
+    if not isinstance(content, dict):
+        return "is not a notebook (the JSON is not an object)"
+    major = content.get("nbformat")
+    if not isinstance(major, int) or major < 4:
+        return f"is nbformat {major!r}; cellpipe reads nbformat 4 (open and save it in JupyterLab to upgrade)"
+    cells = content.get("cells")
+    if not isinstance(cells, list):
+        return "has no 'cells' list"
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            return f"cell {i + 1} is not a valid nbformat cell (missing or unknown cell_type)"
+        if not isinstance(cell.get("metadata", {}), dict):
+            return f"cell {i + 1} has metadata that is not an object"
+    return None
+
+
+def _language(content: dict) -> str:
+    meta = content.get("metadata") or {}
+    lang = (meta.get("kernelspec") or {}).get("language") or (meta.get("language_info") or {}).get(
+        "name"
+    )
+    return str(lang or "python").lower()
+
+
+@dataclass
+class _StepDraft:
+    name: str
+    notebook: str
+    first_cell: int
+    cells: list[int] = field(default_factory=list)  # every cell, markdown included
+    code_cells: list[int] = field(default_factory=list)
+    metric_cells: list[int] = field(default_factory=list)
+    after: list[tuple[str, int]] = field(default_factory=list)
+    inputs: list[tuple[str, int]] = field(default_factory=list)  # (root path, cell)
+    outputs: list[tuple[str, int]] = field(default_factory=list)
+    nocache: bool = False
+    hints: list[tuple[str, str]] = field(default_factory=list)
+    # filled by the analysis
+    params: set[str] = field(default_factory=set)
+    var_inputs: dict[str, str] = field(default_factory=dict)  # var -> producer
+    mutated_inputs: set[str] = field(default_factory=set)
+    imports: list[str] = field(default_factory=list)
+    outputs_vars: dict[str, set[str]] = field(default_factory=dict)  # var -> consumers
+
+
+@dataclass
+class _NotebookDraft:
+    info: NotebookInfo
+    tags: list[CellTags]
+    steps: list[_StepDraft]
+    facts: dict[int, CodeFacts]
+    cell_step: dict[int, str]
+
+
+class _Compiler:
+    def __init__(self, exists: Callable[[str], bool]) -> None:
+        self.exists = exists
+        self.diags: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, nb: str | None, cell: int | None = None,
+              fix: str = "", line: int | None = None, cell_id: str | None = None) -> None:
+        self.diags.append(Diagnostic("error", code, message, nb, cell, fix, line, cell_id))
+
+    def warn(self, code: str, message: str, nb: str | None, cell: int | None = None,
+             fix: str = "", line: int | None = None, cell_id: str | None = None) -> None:
+        self.diags.append(Diagnostic("warning", code, message, nb, cell, fix, line, cell_id))
+
+    # -- one notebook ----------------------------------------------------------
+    def read_notebook(self, src: NotebookSource) -> _NotebookDraft | None:
+        path = src.path
+        problem = src.read_error or _structure_problem(path, src.content)
+        if problem:
+            self.error("CP001", f"the notebook {problem}", path,
+                       fix="open the notebook in JupyterLab and save it, or restore it from version control")
+            return None
+        content: dict = src.content
+        if _language(content) != "python":
+            self.error("CP002", f"the notebook's kernel language is {_language(content)!r}; cellpipe compiles Python notebooks", path,
+                       fix="use a Python kernel")
+            return None
+
+        cells: list[SourceCell] = []
+        tags: list[CellTags] = []
+        for i, raw in enumerate(content["cells"]):
+            meta = raw.get("metadata") or {}
+            cell = SourceCell(i, raw["cell_type"], _source_text(raw.get("source", "")), raw.get("id"), meta)
+            cells.append(cell)
+            parsed = parse_tags(meta.get("tags")) if raw["cell_type"] == "code" else parse_tags(None)
+            if raw["cell_type"] != "code" and meta.get("tags"):
+                # tags on markdown cells are only honoured for step membership
+                parsed = parse_tags(meta.get("tags"))
+            tags.append(parsed)
+            for problem in parsed.problems:
+                code = "CP102" if problem.message.startswith("bad step name") else "CP101"
+                self.error(code, problem.message, path, i, fix=problem.fix, cell_id=cell.id)
+
+        has_steps = any(t.step for t in tags)
+        file_stem = posixpath.splitext(posixpath.basename(path))[0]
+        default_step = suggest_step_name(file_stem)
+
+        steps: dict[str, _StepDraft] = {}
+        order: list[str] = []
+        cell_step: dict[int, str] = {}
+        pending: list[int] = []  # cells before the first step
+        pending_code: list[int] = []
+        context: str | None = None if has_steps else default_step
+        params_cell: int | None = None
+        shared: list[int] = []
+        facts: dict[int, CodeFacts] = {}
+
+        def step_for(name: str, cell: int) -> _StepDraft:
+            if name not in steps:
+                steps[name] = _StepDraft(name, path, cell)
+                order.append(name)
+            return steps[name]
+
+        for cell, t in zip(cells, tags):
+            i = cell.index
+            if t.step:
+                context = t.step
+            if cell.cell_type != "code":
+                if context is None:
+                    pending.append(i)
+                else:
+                    step_for(context, i).cells.append(i)
+                    cell_step[i] = context
+                continue
+            if t.injected_parameters:
+                self.warn("CP110", "papermill's injected-parameters cell is ignored", path, i,
+                          fix="delete the cell: it is a papermill output, not source", cell_id=cell.id)
+                continue
+            role = t.role
+            if role == "skip":
+                continue
+            if role == "parameters":
+                if params_cell is not None:
+                    self.error("CP120", f"a second parameters cell (the first is cell {params_cell + 1})", path, i,
+                               fix="merge the two into one cell tagged `parameters`", cell_id=cell.id)
+                    continue
+                params_cell = i
+                self._attach_step_tags(t, context, steps, path, i, step_for)
+                continue
+            if role in ("imports", "functions"):
+                shared.append(i)
+                self._attach_step_tags(t, context, steps, path, i, step_for)
+                continue
+            if context is None:
+                pending.append(i)
+                pending_code.append(i)
+                continue
+            draft = step_for(context, i)
+            self._add_to_step(draft, t, cell, path)
+            cell_step[i] = context
+
+        if pending:
+            if order:
+                first = steps[order[0]]
+                first.cells[:0] = pending
+                code = [i for i in pending if i in pending_code]
+                first.code_cells[:0] = code
+                for i in pending:
+                    cell_step[i] = first.name
+                if code:
+                    self.warn("CP111", f"cell {code[0] + 1} comes before the first step tag; it joins step '{first.name}'",
+                              path, code[0], fix=f"tag it `step:{first.name}`, `imports`, `functions` or `skip` to say so",
+                              cell_id=cells[code[0]].id)
+                    for i in code:
+                        self._add_to_step(first, tags[i], cells[i], path, position_only=True)
+            else:
+                for i in pending:
+                    cell_step[i] = default_step
+                draft = step_for(default_step, pending[0])
+                draft.cells = pending
+                draft.code_cells = [i for i in pending if i in pending_code]
+
+        for name in order:
+            draft = steps[name]
+            if not any(cells[i].source.strip() and not _only_comments(cells[i].source) for i in draft.code_cells):
+                cell = draft.first_cell
+                self.error("CP130", f"step '{name}' has no code", path, cell,
+                           fix=f"add code to the step, or remove the `step:{name}` tag", cell_id=cells[cell].id)
+
+        # parameters
+        parameters: list[Parameter] = []
+        if params_cell is not None:
+            parsed = analysis.parse_parameters(cells[params_cell].source)
+            for p in parsed.problems:
+                self.error("CP121", f"parameters cell: {p.message}", path, params_cell, fix=p.fix, line=p.line,
+                           cell_id=cells[params_cell].id)
+            seen: set[str] = set()
+            for p in parsed.params:
+                if p.name in seen:
+                    continue
+                seen.add(p.name)
+                parameters.append(Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation))
+
+        for i, cell in enumerate(cells):
+            if cell.cell_type == "code" and (i in cell_step or i in shared):
+                f = analysis.analyze(cell.source)
+                if f.syntax_error:
+                    line, msg = f.syntax_error
+                    self.error("CP140", f"syntax error: {msg}", path, i, line=line,
+                               fix="fix the Python syntax (the cell must run in a kernel)", cell_id=cell.id)
+                facts[i] = f
+
+        meta = content.get("metadata") or {}
+        settings = dict(meta.get("cellpipe") or {})
+        kale = meta.get("kubeflow_notebook") or {}
+        if kale.get("pipeline_name") and "name" not in settings:
+            settings["name"] = kale["pipeline_name"]
+        if kale.get("docker_image") and "image" not in settings:
+            settings["image"] = kale["docker_image"]
+        info = NotebookInfo(
+            path=path,
+            cells=tuple(cells),
+            parameters=tuple(parameters),
+            parameters_cell=params_cell,
+            shared_cells=tuple(shared),
+            kernelspec=dict(meta.get("kernelspec") or {"name": "python3", "display_name": "Python 3", "language": "python"}),
+            language_info=dict(meta.get("language_info") or {"name": "python"}),
+            settings=settings,
+        )
+        return _NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step)
+
+    def _attach_step_tags(self, t: CellTags, context, steps, path, i, step_for) -> None:
+        if not (t.after or t.inputs or t.outputs or t.nocache or t.hints):
+            return
+        if context is None:
+            self.warn("CP112", "in:/out:/after:/nocache tags on a shared or parameters cell before any step are ignored",
+                      path, i, fix="move these tags to a cell of the step they describe")
+            return
+        self._add_to_step(step_for(context, i), t, None, path, index=i)
+
+    def _add_to_step(self, draft: _StepDraft, t: CellTags, cell: SourceCell | None, path: str,
+                     position_only: bool = False, index: int | None = None) -> None:
+        i = cell.index if cell is not None else index
+        assert i is not None
+        if cell is not None and not position_only:
+            draft.cells.append(i)
+            draft.code_cells.append(i)
+        if "metrics" in t.roles:
+            draft.metric_cells.append(i)
+        folder = posixpath.dirname(path)
+        draft.after.extend((a, i) for a in t.after)
+        draft.inputs.extend((_join(folder, p), i) for p in t.inputs)
+        draft.outputs.extend((_join(folder, p), i) for p in t.outputs)
+        draft.nocache = draft.nocache or t.nocache
+        draft.hints.extend(t.hints)
+
+    # -- data flow inside one notebook ----------------------------------------
+    def analyze_flow(self, nb: _NotebookDraft) -> None:
+        path = nb.info.path
+        cells = nb.info.cells
+        params = {p.name for p in nb.info.parameters}
+        shared_binds: set[str] = set()
+        shared_reads: set[str] = set()
+        shared_modules: set[str] = set()
+        star = False
+        for i in nb.info.shared_cells:
+            f = nb.facts.get(i, CodeFacts())
+            shared_binds |= f.binds
+            shared_modules |= {name for name, _ in f.imports}
+            shared_reads |= set(f.reads) | set(f.late_reads)
+            star = star or f.star_import
+        shared_params = sorted(shared_reads & params)
+
+        # who touches (binds or changes) each name, in notebook order
+        touches: dict[str, list[tuple[int, str]]] = {}
+        import_only: dict[str, bool] = {}
+        for i in sorted(nb.cell_step):
+            f = nb.facts.get(i)
+            if f is None:
+                continue
+            imports = dict(f.imports)
+            for name in f.touches:
+                touches.setdefault(name, []).append((i, nb.cell_step[i]))
+            for name in f.binds:
+                import_only[name] = import_only.get(name, True) and name in imports
+        positions = {name: [p for p, _ in lst] for name, lst in touches.items()}
+        module_names = {n for n, only in import_only.items() if only}
+        import_stmt: dict[tuple[int, str], str] = {}
+        for i, f in nb.facts.items():
+            for name, stmt in f.imports:
+                import_stmt[(i, name)] = stmt
+        warned_imports: set[str] = set()
+        steps_by_name = {s.name: s for s in nb.steps}
+
+        for draft in nb.steps:
+            bound: set[str] = set()
+            draft.params.update(shared_params)
+            late: dict[str, int] = {}
+            step_star = star
+            for i in draft.code_cells:
+                f = nb.facts.get(i)
+                if f is None:
+                    continue
+                step_star = step_star or f.star_import
+                for name in f.reads:
+                    if name not in bound:
+                        self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
+                                   import_stmt, warned_imports, steps_by_name, star=step_star)
+                for name in f.late_reads:
+                    late.setdefault(name, i)
+                bound |= f.binds
+                for name in f.mutates:
+                    if name in draft.var_inputs and name not in bound:
+                        draft.mutated_inputs.add(name)
+                changed_shared = (f.binds & (params | shared_binds)) | (
+                    f.mutates & (params | shared_binds) - shared_modules - module_names
+                )
+                for name in sorted(changed_shared):
+                    if name not in module_names:
+                        kind = "parameter" if name in params else "shared name"
+                        self.warn("CP150", f"step '{draft.name}' changes the {kind} `{name}`; later steps see the "
+                                  f"{kind}'s own value, not this change", path, i, line=f.line_of(name),
+                                  fix=f"give the changed value a new name (e.g. `{name}_2`)", cell_id=cells[i].id)
+            for name, i in late.items():
+                if name not in bound:
+                    self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
+                               import_stmt, warned_imports, steps_by_name, star=step_star, late=True)
+
+    def _need(self, nb, draft: _StepDraft, name: str, cell: int, params, shared_binds, touches, positions,
+              module_names, import_stmt, warned_imports, steps_by_name, star: bool, late: bool = False) -> None:
+        path = nb.info.path
+        if name in params:
+            draft.params.add(name)
+            return
+        if name in shared_binds or name in KERNEL_NAMES or name in draft.var_inputs:
+            return
+        producer: tuple[int, str] | None = None
+        lst = touches.get(name, [])
+        idx = bisect.bisect_left(positions.get(name, []), cell)
+        for pos, step in reversed(lst[:idx]):
+            if step != draft.name:
+                producer = (pos, step)
+                break
+        if producer is None:
+            if star or late:
+                return
+            later = [(p, s) for p, s in lst if p > cell and s != draft.name]
+            hint = ""
+            if later:
+                hint = f" (it is first set later, in step '{later[0][1]}', cell {later[0][0] + 1})"
+            self.error("CP201", f"step '{draft.name}' uses `{name}`, which no earlier step or shared cell defines{hint}",
+                       path, cell, line=_first_line(nb.info.cells[cell].source, name),
+                       fix="define it in an earlier step or in a `parameters`, `imports` or `functions` cell"
+                       + (", or move that cell above this one" if later else ""),
+                       cell_id=nb.info.cells[cell].id)
+            return
+        pos, step = producer
+        if name in module_names:
+            stmt = import_stmt.get((pos, name))
+            if stmt is None:  # the producer only changed it; find the import that bound it
+                for p, _ in reversed(lst[:idx]):
+                    if (p, name) in import_stmt:
+                        stmt = import_stmt[(p, name)]
+                        break
+            if stmt and stmt not in draft.imports:
+                draft.imports.append(stmt)
+            if name not in warned_imports:
+                warned_imports.add(name)
+                self.warn("CP210", f"`{name}` is imported in step '{step}' and used by step '{draft.name}'; "
+                          "cellpipe repeats the import in each step that uses it", path, pos,
+                          fix="tag the cell with the imports `imports` so every step shares them",
+                          cell_id=nb.info.cells[pos].id)
+            return
+        draft.var_inputs[name] = step
+        steps_by_name[step].outputs_vars.setdefault(name, set()).add(draft.name)
+
+    # -- joining notebooks -----------------------------------------------------
+    def join(self, drafts: list[_NotebookDraft]) -> Pipeline | None:
+        all_steps: list[_StepDraft] = []
+        where: dict[str, _StepDraft] = {}
+        for nb in drafts:
+            for draft in nb.steps:
+                if draft.name in where:
+                    other = where[draft.name]
+                    self.error("CP103", f"step name '{draft.name}' is used twice: here and in {other.notebook} "
+                               f"cell {other.first_cell + 1}", draft.notebook, draft.first_cell,
+                               fix="rename one of the two steps")
+                    continue
+                where[draft.name] = draft
+                all_steps.append(draft)
+
+        names = [s.name for s in all_steps]
+        deps: dict[str, list[str]] = {s.name: [] for s in all_steps}
+
+        def add_dep(step: str, dep: str) -> None:
+            if dep != step and dep not in deps[step]:
+                deps[step].append(dep)
+
+        writers: dict[str, tuple[_StepDraft, int]] = {}
+        for draft in all_steps:
+            for out, cell in draft.outputs:
+                if out in writers and writers[out][0].name != draft.name:
+                    other, ocell = writers[out]
+                    self.error("CP220", f"file '{out}' is written by step '{draft.name}' and by step '{other.name}' "
+                               f"({other.notebook} cell {ocell + 1})", draft.notebook, cell,
+                               fix="let one step write it, or give the two outputs different paths")
+                    continue
+                writers[out] = (draft, cell)
+
+        for draft in all_steps:
+            for var, producer in sorted(draft.var_inputs.items()):
+                add_dep(draft.name, producer)
+            for dep, cell in draft.after:
+                if dep not in where:
+                    close = difflib.get_close_matches(dep, names, n=1)
+                    fix = f"did you mean 'after:{close[0]}'?" if close else f"known steps: {', '.join(names)}"
+                    self.error("CP104", f"`after:{dep}` names a step that does not exist", draft.notebook, cell, fix=fix)
+                    continue
+                add_dep(draft.name, dep)
+            for path, cell in draft.inputs:
+                found = False
+                for out, (writer, _) in writers.items():
+                    if writer.name == draft.name:
+                        continue
+                    if path == out or path.startswith(out.rstrip("/") + "/") or out.startswith(path.rstrip("/") + "/"):
+                        add_dep(draft.name, writer.name)
+                        found = True
+                if not found and not self.exists(path):
+                    self.error("CP230", f"input file '{path}' does not exist and no step writes it", draft.notebook, cell,
+                               fix="create the file, correct the `in:` path (it is relative to the notebook's folder), "
+                               "or tag the step that writes it with `out:`")
+
+        cycle = graph.find_cycle(names, deps)
+        if cycle:
+            first = where[cycle[0]]
+            self.error("CP240", "the steps form a cycle: " + " -> ".join(cycle), first.notebook, first.first_cell,
+                       fix="remove one of these dependencies (an `after:` tag, a shared file, or a variable that "
+                       "a step re-defines after a later step read it)")
+            return None
+        ordered = graph.topological_order(names, deps)
+
+        nb_by_path = {nb.info.path: nb for nb in drafts}
+        steps: list[Step] = []
+        for name in ordered:
+            draft = where[name]
+            nb = nb_by_path[draft.notebook]
+            step_deps = tuple(d for d in ordered if d in deps[name])
+            metrics: list[str] = []
+            for i in draft.metric_cells:
+                for m in analysis.metric_names(nb.info.cells[i].source):
+                    if m not in metrics:
+                        metrics.append(m)
+            steps.append(
+                Step(
+                    name=name,
+                    notebook=draft.notebook,
+                    cells=tuple(CellRef(draft.notebook, i, nb.info.cells[i].id) for i in draft.cells),
+                    code_hash=_code_hash(nb.info, draft),
+                    parameters=tuple(sorted(draft.params)),
+                    var_inputs=tuple(VariableInput(v, p) for v, p in sorted(draft.var_inputs.items())),
+                    var_outputs=tuple(sorted(draft.outputs_vars)),
+                    consumers=tuple((v, tuple(sorted(c))) for v, c in sorted(draft.outputs_vars.items())),
+                    mutated_inputs=tuple(sorted(draft.mutated_inputs)),
+                    file_inputs=tuple(dict.fromkeys(p for p, _ in draft.inputs)),
+                    file_outputs=tuple(dict.fromkeys(p for p, _ in draft.outputs)),
+                    after=tuple(dict.fromkeys(a for a, _ in draft.after if a in where)),
+                    depends_on=step_deps,
+                    metrics=tuple(metrics),
+                    imports=tuple(draft.imports),
+                    nocache=draft.nocache,
+                    hints=tuple(draft.hints),
+                )
+            )
+        settings: dict[str, Any] = {}
+        for nb in drafts:
+            for key, value in nb.info.settings.items():
+                settings.setdefault(key, value)
+        name = settings.get("name") or (
+            posixpath.splitext(posixpath.basename(drafts[0].info.path))[0] if drafts else "pipeline"
+        )
+        return Pipeline(name=str(name), notebooks=tuple(nb.info for nb in drafts), steps=tuple(steps),
+                        settings=settings)
+
+
+def _only_comments(source: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("#") for line in source.splitlines())
+
+
+def _first_line(source: str, name: str) -> int | None:
+    import re
+
+    pattern = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+    for n, line in enumerate(source.splitlines(), 1):
+        if pattern.search(line):
+            return n
+    return None
+
+
+def _join(folder: str, path: str) -> str:
+    """A root-relative posix path for a path written relative to the notebook."""
+    path = path.replace("\\", "/")
+    trailing = path.endswith("/")
+    joined = posixpath.normpath(posixpath.join(folder, path)) if not path.startswith("/") else posixpath.normpath(path)
+    return joined + "/" if trailing and not joined.endswith("/") else joined
+
+
+def _code_hash(nb: NotebookInfo, draft: _StepDraft) -> str:
+    """Hash of everything that is the step's code: its code cells, the shared
+    cells and copied imports. Markdown, outputs and execution counts are not."""
+    payload = {
+        "shared": [nb.cells[i].source for i in nb.shared_cells],
+        "imports": draft.imports,
+        "cells": [nb.cells[i].source for i in draft.code_cells],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def compile_notebooks(sources: Sequence[NotebookSource], exists: Callable[[str], bool] = lambda p: False) -> CompileResult:
+    """Compile notebooks into one pipeline, collecting every problem on the way."""
+    compiler = _Compiler(exists)
+    drafts: list[_NotebookDraft] = []
+    for src in sources:
+        nb = compiler.read_notebook(src)
+        if nb is not None:
+            compiler.analyze_flow(nb)
+            drafts.append(nb)
+    pipeline = compiler.join(drafts) if drafts else None
+    diags = sorted(compiler.diags, key=_diag_key(sources))
+    return CompileResult(pipeline, diags)
+
+
+def _diag_key(sources: Sequence[NotebookSource]) -> Callable[[Diagnostic], tuple]:
+    order = {s.path: i for i, s in enumerate(sources)}
+    return lambda d: (order.get(d.notebook or "", len(order)), d.cell if d.cell is not None else -1,
+                      d.severity != "error", d.code)

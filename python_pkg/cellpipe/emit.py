@@ -1,0 +1,212 @@
+"""Pipeline -> manifest (``pipeline.json``) and papermill step notebooks. Pure.
+
+A step notebook is, in order: a markdown header, a ``parameters`` cell (the
+step's pipeline parameters and where to read and write artifacts), a setup cell
+(working directory), the shared ``imports`` and ``functions`` cells, a cell that
+loads the step's inputs, the step's own cells (each pointing back to its source
+cell in ``metadata.cellpipe``) and a cell that saves outputs and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .model import NotebookInfo, Pipeline, SourceCell, Step
+
+MANIFEST_VERSION = 1
+NBFORMAT_MINOR = 5
+
+
+def manifest(pipeline: Pipeline) -> dict[str, Any]:
+    """The manifest as plain JSON data: stable order, no timestamps, no absolute paths."""
+    notebooks = []
+    for nb in pipeline.notebooks:
+        notebooks.append(
+            {
+                "path": nb.path,
+                "parameters": {p.name: p.to_dict() for p in nb.parameters},
+                "parameters_cell": nb.parameters_cell,
+                "shared_cells": list(nb.shared_cells),
+                "settings": nb.settings,
+            }
+        )
+    steps = []
+    for step in pipeline.steps:
+        nb = pipeline.notebook(step.notebook)
+        hints: dict[str, list[str]] = {}
+        for kind, value in step.hints:
+            hints.setdefault(kind, []).append(value)
+        steps.append(
+            {
+                "name": step.name,
+                "notebook": step.notebook,
+                "cells": [
+                    {"index": c.index, "number": c.number, "id": c.id, "type": nb.cells[c.index].cell_type}
+                    for c in step.cells
+                ],
+                "code_hash": step.code_hash,
+                "parameters": list(step.parameters),
+                "inputs": {
+                    "variables": [{"name": v.name, "from": v.producer} for v in step.var_inputs],
+                    "files": list(step.file_inputs),
+                },
+                "outputs": {
+                    "variables": [
+                        {"name": var, "to": list(consumers)} for var, consumers in step.consumers
+                    ],
+                    "files": list(step.file_outputs),
+                },
+                "changes_inputs": list(step.mutated_inputs),
+                "depends_on": list(step.depends_on),
+                "after": list(step.after),
+                "imports": list(step.imports),
+                "metrics": list(step.metrics),
+                "nocache": step.nocache,
+                "hints": hints,
+                "notebook_file": f"steps/{step.name}.ipynb",
+            }
+        )
+    return {
+        "cellpipe_manifest": MANIFEST_VERSION,
+        "name": pipeline.name,
+        "settings": pipeline.settings,
+        "notebooks": notebooks,
+        "steps": steps,
+    }
+
+
+def dumps_manifest(pipeline: Pipeline) -> str:
+    return json.dumps(manifest(pipeline), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _lines(source: str) -> list[str]:
+    """nbformat's multi-line source form: a list of lines keeping their newlines."""
+    return source.splitlines(keepends=True)
+
+
+def _cell(cell_type: str, source: str, cell_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    cell: dict[str, Any] = {"cell_type": cell_type, "id": cell_id, "metadata": metadata, "source": _lines(source)}
+    if cell_type == "code":
+        cell["execution_count"] = None
+        cell["outputs"] = []
+    return cell
+
+
+def _source_meta(nb: NotebookInfo, cell: SourceCell, role: str) -> dict[str, Any]:
+    meta = {k: v for k, v in cell.metadata.items() if k not in ("tags", "cellpipe", "execution")}
+    tags = [t for t in cell.metadata.get("tags", []) or [] if isinstance(t, str) and t not in ("parameters", "injected-parameters")]
+    if tags:
+        meta["tags"] = tags
+    meta["cellpipe"] = {"role": role, "source": {"notebook": nb.path, "index": cell.index, "number": cell.index + 1, "id": cell.id}}
+    return meta
+
+
+def _literal(value: Any) -> str:
+    return repr(value)
+
+
+def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) -> dict[str, Any]:
+    """The papermill-ready notebook for ``step``.
+
+    ``artifacts`` and ``workdir`` are the defaults of the ``cellpipe_artifacts``
+    and ``cellpipe_workdir`` parameters (papermill ``-p`` overrides them).
+    """
+    nb = pipeline.notebook(step.notebook)
+    cells: list[dict[str, Any]] = []
+    used_ids: set[str] = set()
+
+    def new_id(wanted: str | None, fallback: str) -> str:
+        cid = wanted if wanted and wanted not in used_ids else fallback
+        n = 1
+        base = cid
+        while cid in used_ids:
+            n += 1
+            cid = f"{base}-{n}"
+        used_ids.add(cid)
+        return cid
+
+    header = (
+        f"# Step `{step.name}` of pipeline `{pipeline.name}`\n\n"
+        f"Generated by cellpipe from `{step.notebook}` (cells {', '.join(str(c.number) for c in step.cells)}). "
+        "Do not edit: edit the source notebook and compile again."
+    )
+    cells.append(_cell("markdown", header, new_id(None, "cellpipe-header"), {"cellpipe": {"role": "header"}}))
+
+    param_lines = ["# Parameters (papermill's -p overrides them)"]
+    for name in step.parameters:
+        param = nb.parameter(name)
+        if param is None:
+            continue
+        annotation = f": {param.annotation}" if param.annotation else ""
+        param_lines.append(f"{name}{annotation} = {_literal(param.default)}")
+    param_lines.append("# where this step reads its inputs and writes its outputs")
+    param_lines.append(f"cellpipe_artifacts = {_literal(artifacts)}")
+    param_lines.append("# the source notebook's folder: the step runs there")
+    param_lines.append(f"cellpipe_workdir = {_literal(workdir)}")
+    cells.append(
+        _cell("code", "\n".join(param_lines), new_id(None, "cellpipe-parameters"),
+              {"tags": ["parameters"], "cellpipe": {"role": "parameters"}})
+    )
+
+    cells.append(
+        _cell("code", "import cellpipe.runtime as _cellpipe\n_cellpipe.enter_workdir(cellpipe_workdir)",
+              new_id(None, "cellpipe-setup"), {"cellpipe": {"role": "setup"}})
+    )
+
+    for i in nb.shared_cells:
+        cell = nb.cells[i]
+        cells.append(_cell("code", cell.source, new_id(cell.id, f"shared-{i}"), _source_meta(nb, cell, "shared")))
+
+    load_lines = list(step.imports)
+    inputs = {v.name: v.producer for v in step.var_inputs}
+    guard = [v.name for v in step.var_inputs if v.name not in step.mutated_inputs]
+    load_lines.append(
+        f"_cellpipe_ctx = _cellpipe.load_inputs(\n"
+        f"    step={step.name!r},\n"
+        f"    artifacts=cellpipe_artifacts,\n"
+        f"    inputs={json.dumps(inputs, sort_keys=True)},\n"
+        f"    guard={json.dumps(guard)},\n"
+        f"    namespace=globals(),\n"
+        f")"
+    )
+    cells.append(_cell("code", "\n".join(load_lines), new_id(None, "cellpipe-load"), {"cellpipe": {"role": "load"}}))
+
+    for ref in step.cells:
+        cell = nb.cells[ref.index]
+        cells.append(_cell(cell.cell_type, cell.source, new_id(cell.id, f"cell-{ref.index}"), _source_meta(nb, cell, "step")))
+
+    consumers = {var: list(c) for var, c in step.consumers}
+    save = (
+        f"_cellpipe.save_outputs(\n"
+        f"    _cellpipe_ctx,\n"
+        f"    outputs={json.dumps(consumers, sort_keys=True)},\n"
+        f"    metrics={json.dumps(list(step.metrics))},\n"
+        f"    files={json.dumps(list(step.file_outputs))},\n"
+        f"    root={_literal(_root_from_workdir(step.notebook))},\n"
+        f"    namespace=globals(),\n"
+        f")"
+    )
+    cells.append(_cell("code", save, new_id(None, "cellpipe-save"), {"cellpipe": {"role": "save"}}))
+
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": nb.kernelspec,
+            "language_info": nb.language_info,
+            "cellpipe": {"pipeline": pipeline.name, "step": step.name, "notebook": step.notebook,
+                         "code_hash": step.code_hash, "generated": True},
+        },
+        "nbformat": 4,
+        "nbformat_minor": NBFORMAT_MINOR,
+    }
+
+
+def _root_from_workdir(notebook: str) -> str:
+    """Relative path from the notebook's folder back to the pipeline root."""
+    import posixpath
+
+    folder = posixpath.dirname(notebook)
+    if not folder:
+        return "."
+    return posixpath.relpath(".", folder)

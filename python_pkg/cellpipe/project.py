@@ -1,0 +1,103 @@
+"""The I/O edge of compiling: read notebooks from disk, write the build folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .compiler import CompileResult, NotebookSource, compile_notebooks
+from .emit import dumps_manifest, step_notebook
+from .errors import UsageError
+from .model import Pipeline
+from .serialize import atomic_write
+
+
+def find_root(paths: Sequence[Path], cwd: Path | None = None) -> Path:
+    """The pipeline root: the current folder when it holds every notebook,
+    otherwise the deepest folder that does."""
+    cwd = (cwd or Path.cwd()).resolve()
+    folders = [p.resolve().parent for p in paths]
+    if all(f == cwd or cwd in f.parents for f in folders):
+        return cwd
+    return Path(os.path.commonpath([str(f) for f in folders]))
+
+
+def rel(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``, with posix separators."""
+    return Path(os.path.relpath(path.resolve(), root)).as_posix()
+
+
+def read_source(path: Path, root: Path) -> NotebookSource:
+    """Read a notebook file; problems become ``read_error`` for the compiler to report."""
+    name = rel(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return NotebookSource(name, None, "does not exist")
+    except IsADirectoryError:
+        return NotebookSource(name, None, "is a folder, not a notebook")
+    except (OSError, UnicodeDecodeError) as exc:
+        return NotebookSource(name, None, f"cannot be read ({exc})")
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return NotebookSource(
+            name, None, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        )
+    if isinstance(content, dict) and isinstance(content.get("nbformat"), int) and content["nbformat"] < 4:
+        try:
+            import nbformat
+
+            content = json.loads(nbformat.writes(nbformat.reads(text, as_version=4)))
+        except Exception as exc:  # noqa: BLE001 - any failure to upgrade is reported, not raised
+            return NotebookSource(name, None, f"is an old nbformat that could not be upgraded ({exc})")
+    return NotebookSource(name, content)
+
+
+def compile_paths(paths: Sequence[str | Path], root: Path | None = None) -> tuple[CompileResult, Path]:
+    """Compile notebook files into a pipeline (nothing is written)."""
+    if not paths:
+        raise UsageError("no notebook given: name one or more .ipynb files")
+    files = [Path(p) for p in paths]
+    root = (root or find_root(files)).resolve()
+    sources = [read_source(p, root) for p in files]
+    result = compile_notebooks(sources, exists=lambda p: (root / p).exists())
+    return result, root
+
+
+def write_build(pipeline: Pipeline, out: Path, root: Path) -> list[Path]:
+    """Write ``pipeline.json`` and ``steps/<step>.ipynb`` into ``out``.
+
+    Every file is written atomically. Step notebooks that cellpipe generated for
+    steps that no longer exist are removed; no other file is touched.
+    """
+    out = out.resolve()
+    steps_dir = out / "steps"
+    steps_dir.mkdir(parents=True, exist_ok=True)
+    artifacts = str(out / "artifacts")
+    written: list[Path] = []
+    names = set()
+    for step in pipeline.steps:
+        workdir = str((root / step.notebook).parent)
+        nb = step_notebook(pipeline, step, artifacts=artifacts, workdir=workdir)
+        path = steps_dir / f"{step.name}.ipynb"
+        text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        written.append(path)
+        names.add(path.name)
+    for old in steps_dir.glob("*.ipynb"):
+        if old.name in names:
+            continue
+        try:
+            meta = json.loads(old.read_text(encoding="utf-8")).get("metadata", {})
+        except (OSError, ValueError):
+            continue
+        if (meta.get("cellpipe") or {}).get("generated"):
+            old.unlink()
+    manifest_path = out / "pipeline.json"
+    text = dumps_manifest(pipeline)
+    atomic_write(manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    written.insert(0, manifest_path)
+    return written

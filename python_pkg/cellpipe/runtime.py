@@ -1,0 +1,173 @@
+"""The small runtime that compiled step notebooks import.
+
+It runs inside the step's kernel: it changes into the source notebook's
+folder, loads the step's inputs, and at the end saves its outputs and metrics
+into ``<artifacts>/<step>/`` with a record (``_outputs.json``) written last, so a
+step that did not finish leaves no record that claims it did.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError
+from .serialize import SerializationError, atomic_write, fingerprint, load_value, save_value
+
+RECORD = "_outputs.json"
+
+
+def enter_workdir(workdir: str | None) -> None:
+    """Run the step in its source notebook's folder, as Jupyter would."""
+    if workdir:
+        os.chdir(workdir)
+        if "" not in sys.path and workdir not in sys.path:
+            sys.path.insert(0, workdir)
+
+
+def read_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / RECORD).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def load_inputs(
+    step: str,
+    artifacts: str,
+    inputs: dict[str, str],
+    guard: list[str],
+    namespace: dict[str, Any],
+) -> dict[str, Any]:
+    """Load each input variable from its producer's folder into ``namespace``."""
+    base = Path(artifacts)
+    records: dict[str, dict[str, Any]] = {}
+    loaded: dict[str, str | None] = {}
+    for var, producer in inputs.items():
+        folder = base / producer
+        if producer not in records:
+            record = read_record(folder)
+            if record is None:
+                raise ArtifactError(
+                    f"step '{step}' needs `{var}` from step '{producer}', but '{folder}' holds no "
+                    f"finished output of '{producer}'",
+                    fix=f"run step '{producer}' first with the same cellpipe_artifacts folder "
+                    "(`cellpipe run` does this for you)",
+                )
+            records[producer] = record
+        entry = records[producer].get("variables", {}).get(var)
+        if entry is None:
+            raise ArtifactError(
+                f"step '{producer}' did not save `{var}`, which step '{step}' needs",
+                fix="compile the pipeline again: the step notebooks are older than the source notebook",
+            )
+        try:
+            namespace[var] = load_value(folder, entry)
+        except Exception as exc:
+            raise ArtifactError(
+                f"could not load `{var}` (made by step '{producer}') from {folder / entry['file']}: "
+                f"{type(exc).__name__}: {exc}",
+                fix=f"run step '{producer}' again",
+            ) from exc
+        loaded[var] = fingerprint(namespace[var])
+    return {
+        "step": step,
+        "artifacts": artifacts,
+        "fingerprints": loaded,
+        "guard": list(guard),
+        "inputs": dict(inputs),
+    }
+
+
+def _metric_value(value: Any) -> float | int | bool | str | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return _metric_value(value.item())
+    if isinstance(value, str) and len(value) <= 200:
+        return value
+    return None
+
+
+def save_outputs(
+    ctx: dict[str, Any],
+    outputs: dict[str, list[str]],
+    metrics: list[str],
+    files: list[str],
+    root: str,
+    namespace: dict[str, Any],
+) -> dict[str, Any]:
+    """Save the step's output variables and metrics; check its declared files."""
+    step = ctx["step"]
+    folder = Path(ctx["artifacts"]) / step
+    missing = [f for f in files if not (Path(root) / f).exists()]
+    if missing:
+        raise ArtifactError(
+            f"step '{step}' declares `out:` {', '.join(missing)} but did not write "
+            + ("it" if len(missing) == 1 else "them"),
+            fix="write the file in the step, or correct the `out:` path (relative to the notebook's folder)",
+        )
+    variables: dict[str, Any] = {}
+    for var, consumers in sorted(outputs.items()):
+        users = ", ".join(f"'{c}'" for c in consumers)
+        if var not in namespace:
+            raise ArtifactError(
+                f"step '{step}' did not define `{var}`, which step {users} uses",
+                fix=f"make sure step '{step}' always assigns `{var}` (not only in one branch of an `if`)",
+            )
+        try:
+            variables[var] = save_value(namespace[var], folder, var)
+        except SerializationError as exc:
+            kind = type(namespace[var]).__name__
+            raise ArtifactError(
+                f"variable `{var}` (a {kind}) made by step '{step}' and used by step {users} cannot be "
+                f"saved: {exc.reason}",
+                fix=f"create `{var}` inside step {users} instead of passing it, or build it in a "
+                "`functions` cell so every step makes its own",
+            ) from exc
+
+    changed: list[str] = []
+    for var, before in ctx.get("fingerprints", {}).items():
+        if before is None or var not in namespace or var not in ctx.get("guard", ()):
+            continue
+        if fingerprint(namespace[var]) != before:
+            changed.append(var)
+            warnings.warn(
+                f"cellpipe: step '{step}' changed its input `{var}` in place, which the analysis did not "
+                f"see; steps after '{step}' that use `{var}` get the value from step "
+                f"'{ctx['inputs'][var]}', not the changed one. Assign the result to `{var}` explicitly "
+                "(e.g. `x = x.copy(); x[...] = ...`) so cellpipe passes it on.",
+                stacklevel=2,
+            )
+
+    recorded: dict[str, Any] = {}
+    skipped: list[str] = []
+    for name in metrics:
+        if name in namespace:
+            value = _metric_value(namespace[name])
+            if value is None:
+                skipped.append(name)
+            else:
+                recorded[name] = value
+    record = {
+        "step": step,
+        "variables": variables,
+        "metrics": recorded,
+        "metrics_not_scalar": skipped,
+        "changed_inputs": changed,
+        "input_fingerprints": {k: v for k, v in ctx.get("fingerprints", {}).items() if v},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / RECORD, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str)))
+    if recorded:
+        print("metrics: " + ", ".join(f"{k}={v}" for k, v in recorded.items()))
+    return record

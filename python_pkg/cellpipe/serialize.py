@@ -1,0 +1,173 @@
+"""A variable <-> a file, by type.
+
+=====================  ============================================
+value                  format
+=====================  ============================================
+pandas DataFrame       Parquet (pyarrow), when every column survives
+                       the round trip; pickle otherwise
+numpy ndarray          ``.npy`` (no pickle inside); pickle for object arrays
+anything else          pickle, through cloudpickle so that functions and
+                       classes defined in the notebook load in another kernel
+=====================  ============================================
+
+Files are written to a temporary name and renamed into place: a reader never
+sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("parquet", "npy", "pickle")
+
+
+class SerializationError(Exception):
+    """A value could not be written; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _is_pandas(value: Any, cls: str) -> bool:
+    t = type(value)
+    return t.__module__.startswith("pandas") and t.__name__ == cls
+
+
+def _is_ndarray(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
+
+
+def _parquet_safe(df: Any) -> bool:
+    """True when Parquet gives this DataFrame back unchanged."""
+    import pandas as pd
+    from pandas.api.types import infer_dtype
+
+    if isinstance(df.columns, pd.MultiIndex) or not df.columns.is_unique:
+        return False
+    if not all(isinstance(c, str) for c in df.columns):
+        return False
+    if df.attrs:
+        return False
+    for name in df.columns:
+        dtype = df[name].dtype
+        if dtype == object and infer_dtype(df[name], skipna=True) not in ("string", "empty"):
+            return False
+    index = df.index
+    if isinstance(index, pd.MultiIndex):
+        return False
+    if index.dtype == object and infer_dtype(index, skipna=True) not in ("string", "empty"):
+        return False
+    return True
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` and rename the result onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_value(value: Any, folder: Path, name: str) -> dict[str, Any]:
+    """Write ``value`` into ``folder`` as ``name.<ext>``; return its record."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    if _is_pandas(value, "DataFrame") and _parquet_safe(value):
+        path = folder / f"{name}.parquet"
+        try:
+            atomic_write(path, lambda tmp: value.to_parquet(tmp, engine="pyarrow"))
+            return _record(path, "parquet", kind)
+        except Exception:  # noqa: BLE001 - fall back to pickle for anything Parquet refuses
+            pass
+    if _is_ndarray(value) and value.dtype != object:
+        import numpy as np
+
+        path = folder / f"{name}.npy"
+
+        def write_npy(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, value, allow_pickle=False)
+
+        atomic_write(path, write_npy)
+        return _record(path, "npy", kind)
+
+    path = folder / f"{name}.pkl"
+    try:
+        data = _dumps(value)
+    except Exception as exc:  # noqa: BLE001 - every pickling failure gets the same explanation
+        raise SerializationError(f"{type(exc).__name__}: {exc}") from exc
+
+    def write_pickle(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+    atomic_write(path, write_pickle)
+    return _record(path, "pickle", kind)
+
+
+def _dumps(value: Any) -> bytes:
+    import cloudpickle
+
+    return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _record(path: Path, fmt: str, kind: str) -> dict[str, Any]:
+    return {"file": path.name, "format": fmt, "type": kind, "bytes": path.stat().st_size}
+
+
+def load_value(folder: Path, record: dict[str, Any]) -> Any:
+    """Read a value written by :func:`save_value`."""
+    path = folder / record["file"]
+    fmt = record["format"]
+    if fmt == "parquet":
+        import pandas as pd
+
+        return pd.read_parquet(path, engine="pyarrow")
+    if fmt == "npy":
+        import numpy as np
+
+        return np.load(path, allow_pickle=False)
+    if fmt == "pickle":
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    raise ValueError(f"unknown artifact format {fmt!r} for {path}")
+
+
+def fingerprint(value: Any) -> str | None:
+    """A cheap content fingerprint, to notice in-place changes; None if unknown."""
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        if _is_ndarray(value) and value.dtype != object:
+            import numpy as np
+
+            h.update(repr((value.shape, str(value.dtype))).encode())
+            h.update(memoryview(np.ascontiguousarray(value)).cast("B"))
+            return h.hexdigest()
+        if _is_pandas(value, "DataFrame") or _is_pandas(value, "Series"):
+            import pandas as pd
+
+            h.update(repr((value.shape, list(map(str, getattr(value, "columns", [value.name]))))).encode())
+            h.update(repr([str(d) for d in getattr(value, "dtypes", [value.dtype])]).encode())
+            h.update(memoryview(pd.util.hash_pandas_object(value, index=True).to_numpy()).cast("B"))
+            return h.hexdigest()
+        if isinstance(value, (str, bytes, int, float, bool, complex, type(None))):
+            h.update(repr(value).encode())
+            return h.hexdigest()
+        h.update(_dumps(value))
+        return h.hexdigest()
+    except Exception:  # noqa: BLE001 - a value we cannot fingerprint is simply not guarded
+        return None
