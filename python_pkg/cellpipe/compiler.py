@@ -28,6 +28,7 @@ from .model import (
     Step,
     VariableInput,
 )
+from .parameters import metric_names, parse_parameters
 from .tags import CellTags, parse_tags, suggest_step_name
 
 
@@ -185,7 +186,7 @@ class _Compiler:
                 order.append(name)
             return steps[name]
 
-        for cell, t in zip(cells, tags):
+        for cell, t in zip(cells, tags, strict=True):
             i = cell.index
             if t.step:
                 context = t.step
@@ -254,7 +255,7 @@ class _Compiler:
         # parameters
         parameters: list[Parameter] = []
         if params_cell is not None:
-            parsed = analysis.parse_parameters(cells[params_cell].source)
+            parsed = parse_parameters(cells[params_cell].source)
             for p in parsed.problems:
                 self.error("CP121", f"parameters cell: {p.message}", path, params_cell, fix=p.fix, line=p.line,
                            cell_id=cells[params_cell].id)
@@ -472,7 +473,7 @@ class _Compiler:
                 writers[out] = (draft, cell)
 
         for draft in all_steps:
-            for var, producer in sorted(draft.var_inputs.items()):
+            for producer in sorted(set(draft.var_inputs.values())):
                 add_dep(draft.name, producer)
             for dep, cell in draft.after:
                 if dep not in where:
@@ -511,7 +512,7 @@ class _Compiler:
             step_deps = tuple(d for d in ordered if d in deps[name])
             metrics: list[str] = []
             for i in draft.metric_cells:
-                for m in analysis.metric_names(nb.info.cells[i].source):
+                for m in metric_names(nb.info.cells[i].source):
                     if m not in metrics:
                         metrics.append(m)
             steps.append(

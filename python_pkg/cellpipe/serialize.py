@@ -56,12 +56,12 @@ def _parquet_safe(df: Any) -> bool:
         return False
     for name in df.columns:
         dtype = df[name].dtype
-        if dtype == object and infer_dtype(df[name], skipna=True) not in ("string", "empty"):
+        if str(dtype) == "object" and infer_dtype(df[name], skipna=True) not in ("string", "empty"):
             return False
     index = df.index
     if isinstance(index, pd.MultiIndex):
         return False
-    if index.dtype == object and infer_dtype(index, skipna=True) not in ("string", "empty"):
+    if str(index.dtype) == "object" and infer_dtype(index, skipna=True) not in ("string", "empty"):
         return False
     return True
 
