@@ -160,8 +160,11 @@ def fingerprint(value: Any) -> str | None:
         if _is_pandas(value, "DataFrame") or _is_pandas(value, "Series"):
             import pandas as pd
 
-            h.update(repr((value.shape, list(map(str, getattr(value, "columns", [value.name]))))).encode())
-            h.update(repr([str(d) for d in getattr(value, "dtypes", [value.dtype])]).encode())
+            if _is_pandas(value, "DataFrame"):
+                labels, dtypes = list(map(str, value.columns)), [str(d) for d in value.dtypes]
+            else:
+                labels, dtypes = [str(value.name)], [str(value.dtype)]
+            h.update(repr((value.shape, labels, dtypes)).encode())
             h.update(memoryview(pd.util.hash_pandas_object(value, index=True).to_numpy()).cast("B"))
             return h.hexdigest()
         if isinstance(value, (str, bytes, int, float, bool, complex, type(None))):

@@ -1,0 +1,117 @@
+"""The runtime that compiled steps import: loading inputs, saving outputs by
+type, the in-place-change guard and the errors a user sees."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellpipe import runtime
+from cellpipe.errors import ArtifactError
+from cellpipe.serialize import fingerprint, load_value, save_value
+
+
+def _produce(artifacts: Path, step: str, namespace: dict, outputs: dict[str, list[str]], **kw) -> dict:
+    ctx = runtime.load_inputs(step, str(artifacts), {}, [], {})
+    return runtime.save_outputs(ctx, outputs=outputs, metrics=kw.get("metrics", []),
+                                files=kw.get("files", []), root=str(kw.get("root", artifacts)),
+                                namespace=namespace)
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt"),
+    [
+        (pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), "parquet"),
+        (pd.DataFrame({"a": [[1], [2, 3]]}), "pickle"),  # lists in cells do not survive Parquet
+        (pd.DataFrame({1: [1.0]}), "pickle"),  # non-string column names
+        (np.arange(6).reshape(2, 3), "npy"),
+        (np.array([{"a": 1}], dtype=object), "pickle"),
+        ({"k": [1, 2]}, "pickle"),
+        (lambda x: x + 1, "pickle"),  # functions defined in the notebook
+    ],
+)
+def test_values_round_trip_in_the_format_that_fits_their_type(tmp_path: Path, value, fmt: str) -> None:
+    record = save_value(value, tmp_path, "v")
+    assert record["format"] == fmt
+    loaded = load_value(tmp_path, record)
+    if callable(value):
+        assert loaded(2) == 3
+    elif isinstance(value, pd.DataFrame):
+        pd.testing.assert_frame_equal(loaded, value)
+    elif isinstance(value, np.ndarray):
+        assert loaded.dtype == value.dtype and loaded.tolist() == value.tolist()
+    else:
+        assert loaded == value
+
+
+def test_outputs_are_loaded_by_the_consumer(tmp_path: Path) -> None:
+    df = pd.DataFrame({"x": [1.0, 2.0]})
+    _produce(tmp_path, "load", {"df": df, "n": 3}, {"df": ["use"], "n": ["use"]})
+    namespace: dict = {}
+    ctx = runtime.load_inputs("use", str(tmp_path), {"df": "load", "n": "load"}, ["df", "n"], namespace)
+    pd.testing.assert_frame_equal(namespace["df"], df)
+    assert namespace["n"] == 3
+    assert ctx["fingerprints"]["df"] == fingerprint(df)
+
+
+def test_a_step_that_changes_a_loaded_input_in_place_is_reported(tmp_path: Path) -> None:
+    _produce(tmp_path, "load", {"df": pd.DataFrame({"x": [1, 2]})}, {"df": ["sneaky"]})
+    ns: dict = {}
+    ctx = runtime.load_inputs("sneaky", str(tmp_path), {"df": "load"}, ["df"], ns)
+    ns["df"]["x"] = 0  # e.g. through a helper function the analysis cannot see into
+    with pytest.warns(UserWarning, match=r"step 'sneaky' changed its input `df` in place"):
+        record = runtime.save_outputs(ctx, {}, [], [], str(tmp_path), ns)
+    assert record["changed_inputs"] == ["df"]
+
+
+def test_an_input_the_analysis_knows_is_changed_is_not_reported(tmp_path: Path) -> None:
+    _produce(tmp_path, "load", {"lst": [1]}, {"lst": ["grow"]})
+    ns: dict = {}
+    ctx = runtime.load_inputs("grow", str(tmp_path), {"lst": "load"}, [], ns)  # not guarded
+    ns["lst"].append(2)
+    record = runtime.save_outputs(ctx, {"lst": ["later"]}, [], [], str(tmp_path), ns)
+    assert record["changed_inputs"] == []
+
+
+def test_a_value_that_cannot_cross_names_the_variable_both_steps_and_the_fix(tmp_path: Path) -> None:
+    conn = sqlite3.connect(":memory:")
+    with pytest.raises(ArtifactError) as info:
+        _produce(tmp_path, "connect", {"conn": conn}, {"conn": ["query"]})
+    text = str(info.value)
+    assert "`conn`" in text and "step 'connect'" in text and "step 'query'" in text
+    assert "Fix: create `conn` inside step 'query'" in text
+    assert not (tmp_path / "connect" / "_outputs.json").exists()
+
+
+def test_a_generator_cannot_cross_either(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"variable `gen` \(a generator\)"):
+        _produce(tmp_path, "make", {"gen": (i for i in range(3))}, {"gen": ["use"]})
+
+
+def test_a_missing_producer_output_says_which_step_to_run(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"(?s)step 'train' needs `X` from step 'features'.*Fix: run step 'features' first"):
+        runtime.load_inputs("train", str(tmp_path), {"X": "features"}, [], {})
+
+
+def test_a_declared_output_file_that_was_not_written_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"declares `out:` data/x.csv but did not write it"):
+        _produce(tmp_path, "write", {}, {}, files=["data/x.csv"])
+
+
+def test_a_variable_that_the_step_did_not_define_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"step 'maybe' did not define `model`, which step 'use' uses"):
+        _produce(tmp_path, "maybe", {}, {"model": ["use"]})
+
+
+def test_scalar_metrics_are_recorded(tmp_path: Path) -> None:
+    record = _produce(tmp_path, "eval", {"acc": np.float64(0.9), "n": 3, "table": [1, 2]}, {},
+                      metrics=["acc", "n", "table"])
+    assert record["metrics"] == {"acc": 0.9, "n": 3}
+    assert record["metrics_not_scalar"] == ["table"]
+    on_disk = json.loads((tmp_path / "eval" / "_outputs.json").read_text())
+    assert on_disk["metrics"] == {"acc": 0.9, "n": 3}
