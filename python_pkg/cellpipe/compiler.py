@@ -7,13 +7,14 @@ telling whether a root-relative path exists (for ``in:`` files).
 
 from __future__ import annotations
 
+import ast
 import bisect
 import difflib
 import hashlib
 import json
 import posixpath
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import analysis, graph
@@ -24,6 +25,7 @@ from .model import (
     NotebookInfo,
     Parameter,
     Pipeline,
+    Severity,
     SourceCell,
     Step,
     VariableInput,
@@ -69,21 +71,44 @@ def _source_text(source: Any) -> str:
     return source if isinstance(source, str) else ""
 
 
-def _structure_problem(path: str, content: Any) -> str | None:
+def _structure_problem(content: Any) -> str | None:
+    """Why ``content`` is not an nbformat 4 notebook cellpipe can read, or None."""
     if not isinstance(content, dict):
-        return "is not a notebook (the JSON is not an object)"
+        return "is not a notebook: the file is JSON, but not a JSON object"
+    if "nbformat" not in content and "cells" not in content:
+        return "is not a notebook: the JSON object has no 'nbformat' version and no 'cells' list"
     major = content.get("nbformat")
-    if not isinstance(major, int) or major < 4:
-        return f"is nbformat {major!r}; cellpipe reads nbformat 4 (open and save it in JupyterLab to upgrade)"
+    if not isinstance(major, int) or isinstance(major, bool):
+        return f"is not a valid notebook: its 'nbformat' version is {major!r}, not a number"
+    if major < 4:
+        return f"is nbformat {major}; cellpipe reads nbformat 4 (open and save it in JupyterLab to upgrade)"
+    meta = content.get("metadata", {})
+    if not isinstance(meta, dict):
+        return "is not a valid notebook: its 'metadata' is not an object"
+    for key in ("kernelspec", "language_info", "cellpipe", "kubeflow_notebook"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            return f"is not a valid notebook: 'metadata.{key}' is not an object"
     cells = content.get("cells")
     if not isinstance(cells, list):
-        return "has no 'cells' list"
+        return "is not a valid notebook: it has no 'cells' list"
     for i, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-            return f"cell {i + 1} is not a valid nbformat cell (missing or unknown cell_type)"
+            return f"is not a valid nbformat notebook: cell {i + 1} has a missing or unknown cell_type"
         if not isinstance(cell.get("metadata", {}), dict):
-            return f"cell {i + 1} has metadata that is not an object"
+            return f"is not a valid nbformat notebook: cell {i + 1} has metadata that is not an object"
+        source = cell.get("source")
+        if not (isinstance(source, str) or (isinstance(source, list) and all(isinstance(x, str) for x in source))):
+            return f"is not a valid nbformat notebook: cell {i + 1} has no source text"
     return None
+
+
+def _read_error_fix(reason: str) -> str:
+    """The fix for a notebook that could not be read, by the reader's reason."""
+    if reason.startswith("does not exist"):
+        return "check the notebook's path (it is relative to the current folder)"
+    if reason.startswith("is a folder"):
+        return "name the notebook files in the folder, e.g. `folder/*.ipynb`"
+    return "open the notebook in JupyterLab and save it, or restore it from version control"
 
 
 def _language(content: dict) -> str:
@@ -107,6 +132,8 @@ class _StepDraft:
     outputs: list[tuple[str, int]] = field(default_factory=list)
     nocache: bool = False
     hints: list[tuple[str, str]] = field(default_factory=list)
+    #: cells whose `step:NAME` tag comes back to this step after another step
+    reentered: list[int] = field(default_factory=list)
     # filled by the analysis
     params: set[str] = field(default_factory=set)
     var_inputs: dict[str, str] = field(default_factory=dict)  # var -> producer
@@ -128,21 +155,33 @@ class _Compiler:
     def __init__(self, exists: Callable[[str], bool]) -> None:
         self.exists = exists
         self.diags: list[Diagnostic] = []
+        #: (notebook, cell index) -> the cell's nbformat id, so that every
+        #: diagnostic can be linked to its cell
+        self.cell_ids: dict[tuple[str, int], str | None] = {}
+
+    def _diag(self, severity: Severity, code: str, message: str, nb: str | None, cell: int | None,
+              fix: str, line: int | None, cell_id: str | None) -> None:
+        if cell_id is None and nb is not None and cell is not None:
+            cell_id = self.cell_ids.get((nb, cell))
+        self.diags.append(Diagnostic(severity, code, message, nb, cell, fix, line, cell_id))
 
     def error(self, code: str, message: str, nb: str | None, cell: int | None = None,
               fix: str = "", line: int | None = None, cell_id: str | None = None) -> None:
-        self.diags.append(Diagnostic("error", code, message, nb, cell, fix, line, cell_id))
+        self._diag("error", code, message, nb, cell, fix, line, cell_id)
 
     def warn(self, code: str, message: str, nb: str | None, cell: int | None = None,
              fix: str = "", line: int | None = None, cell_id: str | None = None) -> None:
-        self.diags.append(Diagnostic("warning", code, message, nb, cell, fix, line, cell_id))
+        self._diag("warning", code, message, nb, cell, fix, line, cell_id)
 
     # -- one notebook ----------------------------------------------------------
     def read_notebook(self, src: NotebookSource) -> _NotebookDraft | None:
         path = src.path
-        problem = src.read_error or _structure_problem(path, src.content)
+        if src.read_error:
+            self.error("CP001", f"the notebook {src.read_error}", path, fix=_read_error_fix(src.read_error))
+            return None
+        problem = _structure_problem(src.content)
         if problem:
-            self.error("CP001", f"the notebook {problem}", path,
+            self.error("CP001", f"this file {problem}", path,
                        fix="open the notebook in JupyterLab and save it, or restore it from version control")
             return None
         content: dict = src.content
@@ -157,10 +196,11 @@ class _Compiler:
             meta = raw.get("metadata") or {}
             cell = SourceCell(i, raw["cell_type"], _source_text(raw.get("source", "")), raw.get("id"), meta)
             cells.append(cell)
-            parsed = parse_tags(meta.get("tags")) if raw["cell_type"] == "code" else parse_tags(None)
-            if raw["cell_type"] != "code" and meta.get("tags"):
-                # tags on markdown cells are only honoured for step membership
-                parsed = parse_tags(meta.get("tags"))
+            self.cell_ids[(path, i)] = cell.id if isinstance(cell.id, str) else None
+            parsed = parse_tags(meta.get("tags"))
+            if raw["cell_type"] != "code":
+                # markdown carries no code: it has no metrics to record
+                parsed = replace(parsed, roles=parsed.roles - {"metrics"})
             tags.append(parsed)
             for problem in parsed.problems:
                 code = "CP102" if problem.message.startswith("bad step name") else "CP101"
@@ -189,12 +229,18 @@ class _Compiler:
         for cell, t in zip(cells, tags, strict=True):
             i = cell.index
             if t.step:
+                if t.step in steps and t.step != context:
+                    steps[t.step].reentered.append(i)
                 context = t.step
             if cell.cell_type != "code":
+                if t.role == "skip":
+                    continue
                 if context is None:
                     pending.append(i)
                 else:
-                    step_for(context, i).cells.append(i)
+                    draft = step_for(context, i)
+                    draft.cells.append(i)
+                    self._add_to_step(draft, t, None, path, index=i)
                     cell_step[i] = context
                 continue
             if t.injected_parameters:
@@ -236,14 +282,16 @@ class _Compiler:
                     self.warn("CP111", f"cell {code[0] + 1} comes before the first step tag; it joins step '{first.name}'",
                               path, code[0], fix=f"tag it `step:{first.name}`, `imports`, `functions` or `skip` to say so",
                               cell_id=cells[code[0]].id)
-                    for i in code:
-                        self._add_to_step(first, tags[i], cells[i], path, position_only=True)
+                for i in pending:
+                    self._add_to_step(first, tags[i], None, path, index=i)
             else:
                 for i in pending:
                     cell_step[i] = default_step
                 draft = step_for(default_step, pending[0])
                 draft.cells = pending
                 draft.code_cells = [i for i in pending if i in pending_code]
+                for i in pending:
+                    self._add_to_step(draft, tags[i], None, path, index=i)
 
         for name in order:
             draft = steps[name]
@@ -259,12 +307,15 @@ class _Compiler:
             for p in parsed.problems:
                 self.error("CP121", f"parameters cell: {p.message}", path, params_cell, fix=p.fix, line=p.line,
                            cell_id=cells[params_cell].id)
-            seen: set[str] = set()
+            by_name: dict[str, Parameter] = {}
             for p in parsed.params:
-                if p.name in seen:
-                    continue
-                seen.add(p.name)
-                parameters.append(Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation))
+                if p.name in by_name:
+                    self.warn("CP122", f"parameter `{p.name}` is assigned twice (lines {by_name[p.name].line} and "
+                              f"{p.line}); like Python, cellpipe takes the last value, {p.default!r}, as its default",
+                              path, params_cell, line=p.line, fix="keep one assignment per parameter")
+                    del by_name[p.name]  # keep the order of the last assignment
+                by_name[p.name] = Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation)
+            parameters = list(by_name.values())
 
         for i, cell in enumerate(cells):
             if cell.cell_type == "code" and (i in cell_step or i in shared):
@@ -325,16 +376,16 @@ class _Compiler:
         cells = nb.info.cells
         params = {p.name for p in nb.info.parameters}
         shared_binds: set[str] = set()
-        shared_reads: set[str] = set()
         shared_modules: set[str] = set()
         star = False
         for i in nb.info.shared_cells:
             f = nb.facts.get(i, CodeFacts())
             shared_binds |= f.binds
             shared_modules |= {name for name, _ in f.imports}
-            shared_reads |= set(f.reads) | set(f.late_reads)
             star = star or f.star_import
-        shared_params = sorted(shared_reads & params)
+        # shared cells run in every step: what they read when they run, every step
+        # needs; what a shared function reads, only the steps that call it
+        eager_reads, shared_uses = _shared_uses([cells[i].source for i in nb.info.shared_cells])
 
         # who touches (binds or changes) each name, in notebook order
         touches: dict[str, list[tuple[int, str]]] = {}
@@ -359,7 +410,12 @@ class _Compiler:
 
         for draft in nb.steps:
             bound: set[str] = set()
-            draft.params.update(shared_params)
+            calls = set(eager_reads)  # the shared names this step uses, and what shared code reads as it runs
+            for i in draft.code_cells:
+                f = nb.facts.get(i)
+                if f is not None:
+                    calls.update(n for n in (*f.reads, *f.late_reads) if n in shared_uses)
+            draft.params.update(_reachable(calls, shared_uses) & params)
             late: dict[str, int] = {}
             step_star = star
             for i in draft.code_cells:
@@ -421,20 +477,16 @@ class _Compiler:
             return
         pos, step = producer
         if name in module_names:
-            stmt = import_stmt.get((pos, name))
-            if stmt is None:  # the producer only changed it; find the import that bound it
-                for p, _ in reversed(lst[:idx]):
-                    if (p, name) in import_stmt:
-                        stmt = import_stmt[(p, name)]
-                        break
+            # the producer may only have used the module (`plt.figure()`); copy the import that bound it
+            origin = next(((p, s) for p, s in reversed(lst[:idx]) if (p, name) in import_stmt), producer)
+            stmt = import_stmt.get((origin[0], name))
             if stmt and stmt not in draft.imports:
                 draft.imports.append(stmt)
             if name not in warned_imports:
                 warned_imports.add(name)
-                self.warn("CP210", f"`{name}` is imported in step '{step}' and used by step '{draft.name}'; "
-                          "cellpipe repeats the import in each step that uses it", path, pos,
-                          fix="tag the cell with the imports `imports` so every step shares them",
-                          cell_id=nb.info.cells[pos].id)
+                self.warn("CP210", f"`{name}` is imported in step '{origin[1]}' and used by step '{draft.name}'; "
+                          "cellpipe repeats the import in each step that uses it", path, origin[0],
+                          fix="move the import into a cell tagged `imports`, so that every step shares it")
             return
         draft.var_inputs[name] = step
         steps_by_name[step].outputs_vars.setdefault(name, set()).add(draft.name)
@@ -498,9 +550,16 @@ class _Compiler:
         cycle = graph.find_cycle(names, deps)
         if cycle:
             first = where[cycle[0]]
+            fix = ("remove one of these dependencies (an `after:` tag, a shared file, or a variable that "
+                   "a step re-defines after a later step read it)")
+            reentered = [where[n] for n in dict.fromkeys(cycle) if where[n].reentered]
+            if reentered:
+                step = reentered[0]
+                fix = (f"step '{step.name}' is re-entered at cell {step.reentered[0] + 1} of {step.notebook} "
+                       f"(a second `step:{step.name}` tag after other steps): give that part a step name of its "
+                       "own, or " + fix)
             self.error("CP240", "the steps form a cycle: " + " -> ".join(cycle), first.notebook, first.first_cell,
-                       fix="remove one of these dependencies (an `after:` tag, a shared file, or a variable that "
-                       "a step re-defines after a later step read it)")
+                       fix=fix)
             return None
         ordered = graph.topological_order(names, deps)
 
@@ -547,6 +606,39 @@ class _Compiler:
                         settings=settings)
 
 
+def _shared_uses(sources: Sequence[str]) -> tuple[set[str], dict[str, set[str]]]:
+    """What shared cells read as they run, and for each name they define, the
+    names its definition reads (a function's body included), statement by statement."""
+    eager: set[str] = set()
+    uses: dict[str, set[str]] = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            try:
+                tree = ast.parse(analysis.to_python(source))
+            except SyntaxError:  # reported as CP140 with the cell's facts
+                continue
+        for stmt in tree.body:
+            facts = analysis.analyze(ast.unparse(stmt))
+            eager.update(facts.reads)
+            for name in facts.touches:
+                uses.setdefault(name, set()).update(facts.reads, facts.late_reads)
+    return eager, uses
+
+
+def _reachable(names: set[str], uses: dict[str, set[str]]) -> set[str]:
+    """``names`` and every name their shared definitions read, transitively."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(uses.get(name, ()))
+    return seen
+
+
 def _only_comments(source: str) -> bool:
     return all(not line.strip() or line.strip().startswith("#") for line in source.splitlines())
 
@@ -584,7 +676,13 @@ def compile_notebooks(sources: Sequence[NotebookSource], exists: Callable[[str],
     """Compile notebooks into one pipeline, collecting every problem on the way."""
     compiler = _Compiler(exists)
     drafts: list[_NotebookDraft] = []
+    seen: set[str] = set()
     for src in sources:
+        if src.path in seen:
+            compiler.warn("CP003", "the notebook is named twice; it is compiled once", src.path,
+                          fix="name each notebook once")
+            continue
+        seen.add(src.path)
         nb = compiler.read_notebook(src)
         if nb is not None:
             compiler.analyze_flow(nb)
