@@ -81,6 +81,10 @@ MUTATING_FUNCTIONS: dict[str, int] = {
 #: IPython magics that run their body as Python code in the user namespace.
 CODE_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 CODE_LINE_MAGICS = frozenset({"time", "timeit", "prun"})
+#: Magics whose argument line IPython does not expand (``@no_var_expand``);
+#: every other magic line, and every ``!`` command, has ``{expr}`` and ``$name``
+#: replaced by values from the user namespace.
+NO_VAR_EXPAND_MAGICS = frozenset({"time", "timeit", "prun", "debug"})
 
 #: Names a notebook kernel provides without any code defining them.
 KERNEL_NAMES: frozenset[str] = frozenset(dir(builtins)) | frozenset(
@@ -113,7 +117,9 @@ class CodeFacts:
 
     ``reads`` are names read before this code binds them (its free names), in
     order of first use; ``late_reads`` are free names of function and lambda
-    bodies, read whenever the function is called. ``binds`` are names bound or
+    bodies, read whenever the function is called, and names IPython expands in
+    ``!`` commands and magic lines (``!ls {folder}``, ``%cd $root``), used when
+    defined and left as text otherwise. ``binds`` are names bound or
     deleted at top level; ``mutates`` names possibly changed in place.
     ``imports`` maps each name bound by an import statement to that statement.
     """
@@ -201,16 +207,22 @@ class _Visitor(ast.NodeVisitor):
         self.imports: dict[str, str] = {}
         self.star_import = False
         self.lines: dict[str, int] = {}
+        self.syntax_error: tuple[int, str] | None = None
         self._line = 0
+        self._line_offset = 0
+        #: names local to the comprehensions being visited
+        self._local: frozenset[str] = frozenset()
 
     # -- recording ---------------------------------------------------------
     def _read(self, name: str) -> None:
+        if name in self._local:
+            return
         if name not in self.bound and name not in self._reads_set:
             self._reads_set.add(name)
             self.reads.append(name)
 
     def _late_read(self, name: str) -> None:
-        if name not in self._late_set:
+        if name not in self._late_set and name not in self._local:
             self._late_set.add(name)
             self.late_reads.append(name)
 
@@ -221,17 +233,17 @@ class _Visitor(ast.NodeVisitor):
         self.lines.setdefault(name, self._line)
 
     def _mutate(self, name: str) -> None:
+        if name in self._local:
+            return
         self.mutates.add(name)
         self.lines.setdefault(name, self._line)
 
     # -- statements --------------------------------------------------------
     def visit(self, node: ast.AST) -> None:
         line = getattr(node, "lineno", None)
-        if isinstance(node, ast.stmt) and line is not None:
+        if isinstance(node, (ast.stmt, ast.excepthandler)) and line is not None:
             self._line = line + self._line_offset
         super().visit(node)
-
-    _line_offset = 0
 
     def _target(self, target: ast.AST) -> None:
         """Bind an assignment target; item/attribute targets change their root."""
@@ -265,15 +277,17 @@ class _Visitor(ast.NodeVisitor):
             self.visit(node.target)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
-        self.visit(node.value)
+        # ``t op= v`` reads the target first, then the value
         target = node.target
         if isinstance(target, ast.Name):
             self._read(target.id)
+            self.visit(node.value)
             self._bind(target.id)
         else:
             self.visit(target.value)
             if isinstance(target, ast.Subscript):
                 self.visit(target.slice)
+            self.visit(node.value)
             root = _chain_root(target)
             if root is not None:
                 self._mutate(root)
@@ -392,9 +406,12 @@ class _Visitor(ast.NodeVisitor):
             inner.visit(stmt)
         for name in inner.reads:
             self._read(name)
+        # methods and lambdas do not see the class body's names: all their
+        # free names are module-level names
         for name in inner.late_reads:
-            if name not in inner.binds:
-                self._late_read(name)
+            self._late_read(name)
+        if inner.syntax_error and not self.syntax_error:
+            self.syntax_error = inner.syntax_error
         for name in inner.mutates - inner.binds:
             self._mutate(name)
         self._bind(node.name)
@@ -435,42 +452,25 @@ class _Visitor(ast.NodeVisitor):
         generators: list[ast.comprehension] = node.generators  # type: ignore[attr-defined]
         # the first iterable is evaluated in the enclosing scope
         self.visit(generators[0].iter)
-        local: set[str] = set()
-        for i, gen in enumerate(generators):
-            if i:
-                self._visit_in_comprehension(gen.iter, local)
-            for n in ast.walk(gen.target):
-                if isinstance(n, ast.Name):
-                    local.add(n.id)
-            for cond in gen.ifs:
-                self._visit_in_comprehension(cond, local)
-        for elt in elts:
-            self._visit_in_comprehension(elt, local)
-
-    def _visit_in_comprehension(self, node: ast.AST, local: set[str]) -> None:
-        for sub in _walk_same_scope(node):
-            if isinstance(sub, ast.NamedExpr):
-                # walrus in a comprehension binds in the enclosing scope
-                self._bind(sub.target.id)
-            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
-                if sub.id not in local:
-                    self._read(sub.id)
-            elif isinstance(sub, ast.Call):
-                self._call_effects(sub, local)
-            elif isinstance(sub, (ast.Lambda,)):
-                self.visit_Lambda(sub)
-            elif isinstance(sub, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-                inner = _Visitor()
-                inner.bound = set()
-                elts = [sub.key, sub.value] if isinstance(sub, ast.DictComp) else [sub.elt]
-                inner._comprehension(sub, elts)
-                for name in inner.reads:
-                    if name not in local:
-                        self._read(name)
-                for name in inner.binds:
-                    self._bind(name)
-                for name in inner.mutates - local:
-                    self._mutate(name)
+        outer = self._local
+        local = set(outer)
+        try:
+            for i, gen in enumerate(generators):
+                if i:
+                    self.visit(gen.iter)
+                local.update(
+                    n.id
+                    for n in ast.walk(gen.target)
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+                )
+                self._local = frozenset(local)
+                for cond in gen.ifs:
+                    self.visit(cond)
+            # a walrus in here binds the enclosing scope (visit_NamedExpr)
+            for elt in elts:
+                self.visit(elt)
+        finally:
+            self._local = outer
 
     def visit_ListComp(self, node: ast.ListComp) -> None:
         self._comprehension(node, [node.elt])
@@ -485,31 +485,49 @@ class _Visitor(ast.NodeVisitor):
         if _is_magic_call(node, "run_cell_magic") and len(node.args) >= 3:
             magic, line, body = (_const_str(a) for a in node.args[:3])
             if magic in CODE_CELL_MAGICS and body is not None:
+                # the body follows the magic's own line
+                first_line = node.lineno + 1
                 if magic == "capture" and line:
                     var = line.split()[-1] if not line.split()[-1].startswith("-") else None
-                    self._visit_source(body)
+                    self._visit_source(body, first_line)
                     if var and var.isidentifier():
                         self._bind(var)
                     return
-                self._visit_source(body)
+                self._visit_source(body, first_line)
                 return
+            if magic is not None and magic not in NO_VAR_EXPAND_MAGICS and line:
+                self._expanded(line)
         if _is_magic_call(node, "run_line_magic") and len(node.args) >= 2:
             magic, line = (_const_str(a) for a in node.args[:2])
             if magic in CODE_LINE_MAGICS and line:
-                self._visit_source(_strip_magic_options(line))
+                self._visit_source(_strip_magic_options(line), node.lineno)
                 return
+            if magic is not None and magic not in NO_VAR_EXPAND_MAGICS and line:
+                self._expanded(line)
+        for method in ("system", "getoutput"):
+            if _is_magic_call(node, method) and node.args:
+                command = _const_str(node.args[0])
+                if command:
+                    self._expanded(command)
         self.generic_visit(node)
-        self._call_effects(node, set())
+        self._call_effects(node)
 
-    def _call_effects(self, node: ast.Call, local: set[str]) -> None:
+    def _expanded(self, text: str) -> None:
+        """Names IPython would expand in ``text`` (``{expr}``, ``$name``): late reads."""
+        for name in _expanded_names(text):
+            self._late_read(name)
+
+    def _call_effects(self, node: ast.Call) -> None:
         func = node.func
+        # ``inplace=flag`` may be true: only a literal false leaves the object alone
         inplace = any(
-            kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+            kw.arg == "inplace"
+            and not (isinstance(kw.value, ast.Constant) and not kw.value.value)
             for kw in node.keywords
         )
         if isinstance(func, ast.Attribute):
             root = _chain_root(func.value)
-            if root is not None and root not in local:
+            if root is not None:
                 if inplace or func.attr not in READ_ONLY_METHODS:
                     self._mutate(root)
         last = func.attr if isinstance(func, ast.Attribute) else (
@@ -519,29 +537,44 @@ class _Visitor(ast.NodeVisitor):
             pos = MUTATING_FUNCTIONS[last]
             if len(node.args) > pos:
                 root = _chain_root(node.args[pos])
-                if root is not None and root not in local:
+                if root is not None:
                     self._mutate(root)
 
-    def _visit_source(self, source: str) -> None:
+    def _visit_source(self, source: str, first_line: int) -> None:
+        """Visit code that a magic runs; ``first_line`` is its line in the cell."""
+        offset = first_line - 1 + self._line_offset
         try:
             tree = _parse(source)
-        except SyntaxError:
+        except SyntaxError as exc:
+            if self.syntax_error is None:
+                self.syntax_error = ((exc.lineno or 1) + offset, exc.msg)
             return
-        for stmt in tree.body:
-            self.visit(stmt)
+        saved, self._line_offset = self._line_offset, offset
+        try:
+            for stmt in tree.body:
+                self.visit(stmt)
+        finally:
+            self._line_offset = saved
 
 
-def _walk_same_scope(node: ast.AST):
-    """ast.walk that does not descend into nested comprehensions or lambdas."""
-    todo = [node]
-    while todo:
-        current = todo.pop()
-        yield current
-        if current is not node and isinstance(
-            current, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp, ast.Lambda)
-        ):
+def _expanded_names(text: str) -> list[str]:
+    """Names read by the ``{expr}`` and ``$name`` fields IPython expands in ``text``."""
+    from IPython.utils.text import DollarFormatter
+
+    try:
+        fields = [field for _, field, _, _ in DollarFormatter().parse(text) if field]
+    except ValueError:  # unbalanced braces: IPython leaves the text as it is
+        return []
+    names: list[str] = []
+    for field in fields:
+        try:
+            tree = ast.parse(field.strip(), mode="eval")
+        except SyntaxError:
             continue
-        todo.extend(ast.iter_child_nodes(current))
+        inner = _Visitor()
+        inner.visit(tree.body)
+        names.extend(n for n in [*inner.reads, *inner.late_reads] if n not in names)
+    return names
 
 
 def _function_free_names(
@@ -583,36 +616,71 @@ def _transformer():
 
 
 def to_python(source: str) -> str:
-    """Rewrite IPython syntax (magics, ``!cmd``, ``x?``) into plain Python."""
-    return _transformer().transform_cell(source)
+    """Rewrite IPython syntax (magics, ``!cmd``, ``x?``) into plain Python.
+
+    Line for line: IPython drops leading blank lines, which are put back so
+    that line numbers in the result are the cell's line numbers.
+    """
+    lines = source.splitlines()
+    blank = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    return "\n" * blank + _transformer().transform_cell(source)
+
+
+#: What the parser raises, besides SyntaxError, on code it cannot take: null
+#: bytes (ValueError before Python 3.12), nesting too deep for its stack.
+_PARSE_FAILURES = (ValueError, MemoryError, RecursionError)
+
+
+def _parse_python(source: str) -> ast.Module:
+    try:
+        return ast.parse(source)
+    except _PARSE_FAILURES as exc:
+        raise SyntaxError(_too_complex(exc), ("<cell>", 1, 0, "")) from exc
+
+
+def _too_complex(exc: BaseException) -> str:
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return "the code is nested too deeply for Python to compile it"
 
 
 def _parse(source: str) -> ast.Module:
+    """Parse notebook code, IPython syntax included; raises only SyntaxError."""
     try:
-        return ast.parse(source)
-    except SyntaxError:
-        return ast.parse(to_python(source))
+        return _parse_python(source)
+    except SyntaxError as exc:
+        error = exc
+    try:
+        python = to_python(source)
+    except Exception:  # noqa: BLE001 - IPython could not rewrite it: the first error stands
+        raise error from None
+    return _parse_python(python)
 
 
 def analyze(source: str) -> CodeFacts:
     """Analyze one cell's (or one step's) code.
 
-    Never raises for bad code: a syntax error is reported in
-    ``CodeFacts.syntax_error`` as ``(line, message)``.
+    Never raises for bad code: a syntax error (in the cell, or in the code a
+    ``%time``-like magic runs) is reported in ``CodeFacts.syntax_error`` as
+    ``(line, message)``, the line counted in the cell.
     """
     try:
         tree = _parse(source)
     except SyntaxError as exc:
         return CodeFacts(syntax_error=(exc.lineno or 1, exc.msg))
     visitor = _Visitor()
-    for stmt in tree.body:
-        visitor.visit(stmt)
+    try:
+        for stmt in tree.body:
+            visitor.visit(stmt)
+    except RecursionError:
+        return CodeFacts(syntax_error=(visitor._line or 1, _too_complex(RecursionError())))
     return CodeFacts(
         reads=tuple(visitor.reads),
-        late_reads=tuple(n for n in visitor.late_reads),
+        late_reads=tuple(visitor.late_reads),
         binds=frozenset(visitor.binds),
         mutates=frozenset(visitor.mutates),
         imports=tuple(sorted(visitor.imports.items())),
         star_import=visitor.star_import,
+        syntax_error=visitor.syntax_error,
         lines=tuple(sorted(visitor.lines.items())),
     )

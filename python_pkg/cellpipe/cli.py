@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import CellpipeError
+from .errors import CellpipeError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -76,6 +76,245 @@ def cmd_dag(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- running and the store ----------------------------------------------------
+
+
+def _store_folder(args: argparse.Namespace, root: Path) -> Path:
+    import os
+
+    chosen = getattr(args, "store", None) or os.environ.get("CELLPIPE_STORE")
+    return Path(chosen).resolve() if chosen else root / ".cellpipe"
+
+
+def _compiled(args: argparse.Namespace):
+    from .project import compile_paths
+
+    result, root = compile_paths(args.notebooks)
+    if result.errors or result.pipeline is None:
+        _print_diagnostics(result.diagnostics, sys.stderr)
+        print(_summary(result.diagnostics, len(args.notebooks)), file=sys.stderr)
+        return None, root
+    return result.pipeline, root
+
+
+def _overrides(args: argparse.Namespace, pipeline) -> dict:
+    from .overrides import load_params_file, parse_assignments, resolve
+
+    values: dict = {}
+    if getattr(args, "params_file", None):
+        values.update(load_params_file(args.params_file))
+    values.update(parse_assignments(getattr(args, "param", None) or []))
+    return resolve(pipeline, values)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .report import Progress, print_summary
+    from .runner import Runner, RunOptions, select
+    from .store import Store
+
+    pipeline, root = _compiled(args)
+    if pipeline is None:
+        return EXIT_USAGE
+    params = _overrides(args, pipeline)
+    select(pipeline, args.only, args.from_steps)  # unknown step names are usage errors
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("-j must be at least 1")
+    options = RunOptions(params=params, jobs=args.jobs or 0, only=args.only, from_steps=args.from_steps,
+                         force=args.force, wait=args.wait, argv=sys.argv[1:])
+    console = Console(stderr=args.json)
+    store = Store(_store_folder(args, root))
+    try:
+        with Progress(console, pipeline.step_names, quiet=args.quiet or args.json) as progress:
+            result = Runner(pipeline, root, store, options, on_change=progress.update).run()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print_summary(console, result, args.quiet)
+    return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .runner import status
+    from .store import Store
+
+    pipeline, root = _compiled(args)
+    if pipeline is None:
+        return EXIT_USAGE
+    params = _overrides(args, pipeline)
+    store = Store(_store_folder(args, root))
+    try:
+        reports = status(pipeline, root, store, params)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        width = max(len(r.step) for r in reports)
+        for r in reports:
+            print(f"{r.step.ljust(width)}  {'up to date' if r.up_to_date else 'stale':10}  {r.reason}")
+    return EXIT_OK
+
+
+def _open_store(args: argparse.Namespace):
+    from .store import Store
+
+    folder = _store_folder(args, Path.cwd())
+    if not (folder / "cellpipe.db").exists():
+        raise UsageError(f"no cellpipe store at {folder}; run `cellpipe run NOTEBOOK` first, or pass --store DIR")
+    return Store(folder)
+
+
+def _find_run(store, run_id: str) -> dict:
+    run = store.db.run(run_id)
+    if run is None:
+        known = ", ".join(r["id"] for r in store.db.runs(limit=5))
+        raise UsageError(f"no run {run_id!r} in the store; recent runs: {known or 'none'}")
+    return run
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .report import runs_table
+
+    store = _open_store(args)
+    try:
+        runs = store.db.runs(limit=args.limit)
+        metrics = {r["id"]: store.db.metrics(r["id"]) for r in runs}
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([{**r, "metrics": metrics[r["id"]]} for r in runs], indent=2, default=str))
+    else:
+        Console().print(runs_table(runs, metrics))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .report import show
+
+    store = _open_store(args)
+    try:
+        run = _find_run(store, args.run)
+        steps, artifacts, metrics = (store.db.step_runs(run["id"]), store.db.artifacts(run["id"]),
+                                     store.db.metrics(run["id"]))
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"run": run, "steps": steps, "artifacts": artifacts, "metrics": metrics},
+                         indent=2, default=str))
+    else:
+        show(Console(), run, steps, artifacts, metrics)
+    return EXIT_OK
+
+
+def run_diff(store, a: str, b: str) -> dict:
+    """Parameters, metrics and artifact hashes that differ between two runs."""
+    run_a, run_b = _find_run(store, a), _find_run(store, b)
+
+    def flat_params(run):
+        return {f"{nb}:{k}": v for nb, ps in (run["params"] or {}).items() for k, v in ps.items()}
+
+    def by_key(rows, key, value):
+        return {key(r): value(r) for r in rows}
+
+    pa, pb = flat_params(run_a), flat_params(run_b)
+    ma = by_key(store.db.metrics(run_a["id"]), lambda r: f"{r['step']}.{r['name']}", lambda r: r["value"])
+    mb = by_key(store.db.metrics(run_b["id"]), lambda r: f"{r['step']}.{r['name']}", lambda r: r["value"])
+    aa = by_key(store.db.artifacts(run_a["id"]), lambda r: f"{r['step']}:{r['kind']}:{r['name']}", lambda r: r["hash"])
+    ab = by_key(store.db.artifacts(run_b["id"]), lambda r: f"{r['step']}:{r['kind']}:{r['name']}", lambda r: r["hash"])
+
+    def changed(x, y):
+        return {k: [x.get(k), y.get(k)] for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)}
+
+    return {"a": run_a["id"], "b": run_b["id"], "params": changed(pa, pb), "metrics": changed(ma, mb),
+            "artifacts": changed(aa, ab)}
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        diff = run_diff(store, args.run_a, args.run_b)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(diff, indent=2, default=str))
+        return EXIT_OK
+    print(f"run {diff['a']} -> run {diff['b']}")
+    for section in ("params", "metrics", "artifacts"):
+        rows = diff[section]
+        print(f"{section}: " + ("no differences" if not rows else ""))
+        for key, (old, new) in rows.items():
+            if section == "artifacts":
+                old, new = (old or "-")[:12], (new or "-")[:12]
+            print(f"  {key}: {old} -> {new}")
+    return EXIT_OK
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from .store import hash_file
+
+    store = _open_store(args)
+    try:
+        path = Path(args.path)
+        if not path.is_file():
+            raise UsageError(f"{args.path} is not a file")
+        digest = hash_file(path)
+        producers = [p for p in store.db.artifact_producers(digest) if p["kind"] == "file"]
+        if not producers:
+            history = store.db.file_history(_rel_to_run_root(store, path))
+            hint = (f"; it was last produced by run {history[0]['run_id']} step {history[0]['step']}, and has "
+                    "changed since" if history else "; it is not an `out:` file of any recorded run")
+            raise UsageError(f"no recorded run produced the current content of {args.path}{hint}")
+        first = producers[0]
+        steps = {s["step"]: s for s in store.db.step_runs(first["run_id"])}
+        step = steps[first["step"]]
+        origin = step
+        if step.get("cached_from"):
+            origin = {s["step"]: s for s in store.db.step_runs(step["cached_from"])}.get(first["step"], step)
+        run = _find_run(store, origin["run_id"])
+    finally:
+        store.close()
+    parts = origin.get("parts") or {}
+    info = {
+        "path": args.path, "hash": digest, "run": run["id"], "step": origin["step"], "notebook": origin["notebook"],
+        "started": run["started"], "git_commit": run.get("git_commit"), "git_dirty": bool(run.get("git_dirty")),
+        "code_key": origin.get("key"), "code_cells": (parts.get("where") or {}).get("code"),
+        "parameters": parts.get("params"), "input_variables": parts.get("variables"),
+        "input_files": parts.get("files"), "modules": parts.get("modules"), "environment": parts.get("env"),
+        "output_notebook": origin.get("output_notebook"),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return EXIT_OK
+    print(f"{args.path} ({digest[:12]}) was produced by")
+    print(f"  run {info['run']}, step {info['step']} of {info['notebook']} (cells {info['code_cells']})")
+    print(f"  commit {info['git_commit'] or '-'}{' with uncommitted changes' if info['git_dirty'] else ''}")
+    print(f"  step key {info['code_key']}")
+    for label, key in (("parameters", "parameters"), ("input variables", "input_variables"),
+                       ("input files", "input_files"), ("local modules", "modules"), ("environment", "environment")):
+        values = info[key] or {}
+        text = ", ".join(f"{k}={str(v)[:12] if key != 'parameters' else v}" for k, v in values.items()) or "none"
+        print(f"  {label}: {text}")
+    if info["output_notebook"]:
+        print(f"  output notebook: {info['output_notebook']}")
+    return EXIT_OK
+
+
+def _rel_to_run_root(store, path: Path) -> str:
+    import os
+
+    runs = store.db.runs(limit=1)
+    root = Path(runs[0]["root"]) if runs else Path.cwd()
+    return Path(os.path.relpath(path.resolve(), root)).as_posix()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellpipe",
@@ -99,6 +338,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     p.add_argument("--format", choices=("text", "mermaid", "dot"), default="text")
     p.set_defaults(func=cmd_dag)
+
+    p = sub.add_parser("run", help="run the pipeline: parallel, cached, recorded")
+    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="set a parameter (NOTEBOOK.NAME=VALUE for one notebook); repeatable")
+    p.add_argument("--params", dest="params_file", metavar="FILE", help="parameters from a YAML or JSON file")
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="steps run at once (default: the cores)")
+    p.add_argument("--only", action="append", default=[], metavar="STEP", help="run only this step; repeatable")
+    p.add_argument("--from", dest="from_steps", action="append", default=[], metavar="STEP",
+                   help="run this step and everything downstream; repeatable")
+    p.add_argument("--force", action="store_true", help="run the selected steps even when cached")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    p.add_argument("--store", metavar="DIR", help="the store folder (default: .cellpipe beside the notebooks)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run holding the store (default: refuse at once)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="each step up to date or stale, and why")
+    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
+    p.add_argument("--params", dest="params_file", metavar="FILE")
+    p.add_argument("--store", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("runs", help="the recorded runs")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--store", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("show", help="one run: steps, states, times, parameters, metrics, artifacts")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--store", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("diff", help="parameters, metrics and artifacts that differ between two runs")
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--store", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("trace", help="which run, step, code, parameters and inputs produced this file")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--store", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_trace)
     return parser
 
 

@@ -622,7 +622,7 @@ def _shared_uses(sources: Sequence[str]) -> tuple[set[str], dict[str, set[str]]]
         for stmt in tree.body:
             facts = analysis.analyze(ast.unparse(stmt))
             eager.update(facts.reads)
-            for name in facts.touches:
+            for name in facts.binds:
                 uses.setdefault(name, set()).update(facts.reads, facts.late_reads)
     return eager, uses
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,8 +119,10 @@ class CellTags:
 
 
 def suggest_step_name(name: str) -> str:
-    """A valid step name close to ``name`` (``Train Model`` -> ``train_model``)."""
-    cleaned = re.sub(r"[^a-z0-9_-]+", "_", name.strip().lower()).strip("_-")
+    """A valid step name close to ``name`` (``Train Model`` -> ``train_model``,
+    ``Étape 1`` -> ``etape_1``)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^a-z0-9_-]+", "_", ascii_name.strip().lower()).strip("_-")
     if not cleaned:
         return "step"
     if not re.match(r"[a-z_]", cleaned[0]):
@@ -128,11 +131,22 @@ def suggest_step_name(name: str) -> str:
 
 
 def closest_tag(tag: str) -> str | None:
-    """The known tag spelling closest to ``tag``, or None when nothing is close."""
+    """The known tag spelling closest to ``tag``, or None when nothing is close.
+
+    A suggested ``step:``/``after:`` tag carries a valid step name, so the
+    suggestion can be written as it is (``setp:Train`` -> ``step:train``).
+    """
     if ":" in tag:
         prefix, _, value = tag.partition(":")
-        match = difflib.get_close_matches(prefix.lower(), sorted(_KNOWN_PREFIXES), n=1, cutoff=0.5)
-        return f"{match[0]}:{value}" if match else None
+        match = difflib.get_close_matches(
+            prefix.strip().lower(), sorted(_KNOWN_PREFIXES), n=1, cutoff=0.5
+        )
+        if not match:
+            return None
+        value = value.strip()
+        if PREFIX_TAGS.get(match[0]) in ("step", "after") and value and not STEP_NAME_RE.match(value):
+            value = suggest_step_name(value)
+        return f"{match[0]}:{value}"
     match = difflib.get_close_matches(
         tag.lower(), sorted(ROLE_TAGS) + sorted(FLAG_TAGS), n=1, cutoff=0.75
     )

@@ -1,0 +1,107 @@
+"""A step's cache key and the one predicate "up to date?" with its reason. Pure.
+
+The key covers what decides a step's result and nothing else: the hashes of
+its code cells, of the shared ``imports``/``functions`` cells and of the local
+modules they import; the values of the parameters it uses; the content hashes
+of its input variables and ``in:`` files; and the versions of Python and of the
+packages its code imports. Cell positions, markdown, outputs and execution
+counts are not in it, so editing prose never reruns anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from .model import NotebookInfo, Step
+
+
+def cell_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def key_parts(
+    step: Step,
+    nb: NotebookInfo,
+    params: dict[str, Any],
+    var_inputs: dict[str, str],
+    file_inputs: dict[str, str],
+    modules: dict[str, str],
+    env: dict[str, str],
+) -> dict[str, Any]:
+    """Everything the key is made of; ``where`` is for explanations only."""
+    code_cells = [ref.index for ref in step.cells if nb.cells[ref.index].cell_type == "code"]
+    return {
+        "code": [cell_hash(nb.cells[i].source) for i in code_cells],
+        "shared": [cell_hash(nb.cells[i].source) for i in nb.shared_cells],
+        "imports": list(step.imports),
+        "modules": dict(sorted(modules.items())),
+        "params": {name: params.get(name) for name in step.parameters},
+        "variables": dict(sorted(var_inputs.items())),
+        "files": dict(sorted(file_inputs.items())),
+        "env": dict(sorted(env.items())),
+        "where": {"code": [i + 1 for i in code_cells], "shared": [i + 1 for i in nb.shared_cells],
+                  "producers": {v.name: v.producer for v in step.var_inputs}},
+    }
+
+
+def key_of(parts: dict[str, Any]) -> str:
+    payload = {k: v for k, v in parts.items() if k != "where"}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _diff_dict(kind: str, old: dict[str, Any], new: dict[str, Any], show_values: bool) -> str | None:
+    for name in sorted(set(old) | set(new)):
+        if name not in old:
+            return f"new {kind} {name}"
+        if name not in new:
+            return f"{kind} {name} no longer used"
+        if old[name] != new[name]:
+            if show_values:
+                return f"{kind} {name} changed ({old[name]!r} -> {new[name]!r})"
+            return f"{kind} {name} changed"
+    return None
+
+
+def explain(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
+    """Why ``new`` differs from the last successful run's ``old``; None if it does not."""
+    if old is None:
+        return "never run"
+    where = new.get("where", {})
+    old_code, new_code = old.get("code", []), new.get("code", [])
+    if old_code != new_code:
+        numbers = where.get("code", [])
+        for i, digest in enumerate(new_code):
+            if i >= len(old_code) or old_code[i] != digest:
+                if digest in old_code:
+                    continue
+                return f"code changed in cell {numbers[i]}" if i < len(numbers) else "code changed"
+        return "code changed (cells removed or reordered)"
+    if old.get("shared") != new.get("shared"):
+        numbers = where.get("shared", [])
+        for i, digest in enumerate(new.get("shared", [])):
+            if digest not in old.get("shared", []):
+                return f"shared imports/functions cell {numbers[i]} changed" if i < len(numbers) else "shared code changed"
+        return "shared imports/functions cells changed"
+    if old.get("imports") != new.get("imports"):
+        return "imports changed"
+    reason = _diff_dict("module", old.get("modules", {}), new.get("modules", {}), False)
+    if reason:
+        return reason
+    reason = _diff_dict("parameter", old.get("params", {}), new.get("params", {}), True)
+    if reason:
+        return reason
+    old_vars, new_vars = old.get("variables", {}), new.get("variables", {})
+    for name in sorted(set(old_vars) | set(new_vars)):
+        if old_vars.get(name) != new_vars.get(name):
+            producer = where.get("producers", {}).get(name)
+            return f"input {name} changed" + (f" (from step {producer})" if producer else "")
+    reason = _diff_dict("input file", old.get("files", {}), new.get("files", {}), False)
+    if reason:
+        return reason
+    old_env, new_env = old.get("env", {}), new.get("env", {})
+    for name in sorted(set(old_env) | set(new_env)):
+        if old_env.get(name) != new_env.get(name):
+            return f"environment changed ({name} {old_env.get(name)} -> {new_env.get(name)})"
+    return None

@@ -1,0 +1,173 @@
+"""Human-readable output for the run and store commands (rich tables, a live
+progress display). Formatting only: the data comes from the runner and store."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+STATE_STYLE = {
+    "pending": "dim", "running": "cyan", "cached": "green", "done": "bold green",
+    "failed": "bold red", "skipped": "yellow", "interrupted": "magenta",
+}
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}s"
+
+
+def _when(ts: float | None) -> str:
+    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+class Progress:
+    """Live table of step states on a terminal; one line per change otherwise."""
+
+    def __init__(self, console: Console, steps: list[str], quiet: bool = False) -> None:
+        self.console = console
+        self.steps = steps
+        self.quiet = quiet
+        self.states: dict[str, Any] = {}
+        self.live: Live | None = None
+
+    def __enter__(self) -> Progress:
+        if self.console.is_terminal and not self.quiet:
+            self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.__exit__(*exc)
+
+    def _table(self) -> Table:
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("step")
+        table.add_column("state")
+        table.add_column("time", justify="right")
+        table.add_column("")
+        for name in self.steps:
+            st = self.states.get(name)
+            state = st.state if st else "pending"
+            note = ""
+            if st is not None:
+                if st.state == "failed" and st.error:
+                    note = st.error.get("message", "")[:100]
+                elif st.state in ("running", "skipped") or (st.state == "cached" and "stale" in st.reason):
+                    note = st.reason if st.state != "running" else (st.reason or "")
+                elif st.state == "done":
+                    note = st.reason
+            table.add_row(name, f"[{STATE_STYLE.get(state, '')}]{state}[/]",
+                          _seconds(st.seconds if st else None), note)
+        return table
+
+    def update(self, st: Any) -> None:
+        self.states[st.name] = st
+        if self.live is not None:
+            self.live.update(self._table())
+        elif not self.quiet or st.state in ("failed", "interrupted"):
+            if st.state == "pending":
+                return
+            extra = ""
+            if st.state == "failed" and st.error:
+                extra = f"  {st.error.get('message', '')}"
+            elif st.reason and st.state != "done":
+                extra = f"  ({st.reason})"
+            elif st.state == "done":
+                extra = f"  {_seconds(st.seconds)} ({st.reason})" if st.reason else f"  {_seconds(st.seconds)}"
+            self.console.print(f"{st.name}: [{STATE_STYLE.get(st.state, '')}]{st.state}[/]{extra}",
+                               highlight=False)
+
+
+def failure_lines(result: Any) -> list[str]:
+    lines = []
+    for st in result.steps.values():
+        if st.state == "failed" and st.error:
+            err = st.error
+            where = ""
+            if err.get("notebook") and err.get("cell"):
+                where = f" in {err['notebook']} cell {err['cell']}"
+            elif err.get("role") in ("load", "save"):
+                where = " while " + ("loading its inputs" if err["role"] == "load" else "saving its outputs")
+            lines.append(f"step {st.name} failed{where}: {err.get('message')}")
+            if st.output_notebook:
+                lines.append(f"  output notebook: {st.output_notebook}")
+        for warning in st.warnings:
+            lines.append(f"step {st.name}: warning: {warning}")
+    return lines
+
+
+def print_summary(console: Console, result: Any, quiet: bool) -> None:
+    counts: dict[str, int] = {}
+    for st in result.steps.values():
+        counts[st.state] = counts.get(st.state, 0) + 1
+    for line in failure_lines(result):
+        console.print(line, style="red" if " failed" in line else "yellow", highlight=False)
+    if quiet and result.state == "succeeded":
+        return
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    console.print(f"run {result.run_id} {result.state}: {summary}", highlight=False)
+
+
+def runs_table(runs: list[dict[str, Any]], metrics: dict[str, list[dict[str, Any]]]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for col in ("run", "started", "state", "pipeline", "params", "metrics", "commit"):
+        table.add_column(col)
+    for run in runs:
+        params = {k: v for nb in (run["params"] or {}).values() for k, v in nb.items()}
+        mets = ", ".join(f"{m['name']}={_fmt(m['value'])}" for m in metrics.get(run["id"], []))
+        commit = (run.get("git_commit") or "")[:8] + ("*" if run.get("git_dirty") else "")
+        table.add_row(run["id"], _when(run["started"]), run["state"], run["pipeline"],
+                      ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()), mets, commit)
+    return table
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def show(console: Console, run: dict[str, Any], steps: list[dict[str, Any]], artifacts: list[dict[str, Any]],
+         metrics: list[dict[str, Any]]) -> None:
+    commit = run.get("git_commit") or "not a git repository"
+    if run.get("git_dirty"):
+        commit += " (uncommitted changes)"
+    console.print(f"run {run['id']}  {run['state']}  pipeline {run['pipeline']}", highlight=False)
+    console.print(f"started {_when(run['started'])}  finished {_when(run.get('finished'))}  commit {commit}",
+                  highlight=False)
+    console.print(f"python {run['env'].get('python')}  root {run['root']}", highlight=False)
+    for nb, params in (run["params"] or {}).items():
+        if params:
+            console.print(f"parameters of {nb}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()),
+                          highlight=False)
+    table = Table(box=None, header_style="bold")
+    for col in ("step", "state", "time", "metrics", "output notebook / error"):
+        table.add_column(col)
+    by_step: dict[str, list[str]] = {}
+    for m in metrics:
+        by_step.setdefault(m["step"], []).append(f"{m['name']}={_fmt(m['value'])}")
+    for st in steps:
+        secs = (st["finished"] - st["started"]) if st.get("finished") and st.get("started") else None
+        note = st.get("output_notebook") or ""
+        if st.get("cached_from"):
+            note = f"cached from run {st['cached_from']}"
+        if st.get("error"):
+            err = st["error"]
+            where = f"{err.get('notebook')} cell {err.get('cell')}: " if err.get("cell") else ""
+            note = where + str(err.get("message"))
+        table.add_row(st["step"], st["state"], _seconds(secs), ", ".join(by_step.get(st["step"], [])), note)
+    console.print(table)
+    if artifacts:
+        art = Table(box=None, header_style="bold", title="artifacts", title_justify="left")
+        for col in ("step", "kind", "name", "hash", "bytes"):
+            art.add_column(col)
+        for a in artifacts:
+            art.add_row(a["step"], a["kind"], a["name"], a["hash"][:12], str(a.get("size") or ""))
+        console.print(art)

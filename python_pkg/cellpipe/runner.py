@@ -1,0 +1,548 @@
+"""plan -> cached? -> execute -> record. The failure policy lives here.
+
+A failing step marks its downstream steps ``skipped``; independent branches
+finish. All store writes happen on the calling thread; worker threads only run
+papermill. A killed run leaves only whole objects and whole records behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import cache, environment, graph
+from .emit import step_notebook
+from .errors import UsageError
+from .model import Pipeline, Step
+from .modules import local_modules, top_level_imports
+from .store import Store
+
+PENDING, RUNNING, CACHED, DONE, FAILED, SKIPPED, INTERRUPTED = (
+    "pending", "running", "cached", "done", "failed", "skipped", "interrupted",
+)
+TERMINAL = {CACHED, DONE, FAILED, SKIPPED, INTERRUPTED}
+
+
+@dataclass
+class RunOptions:
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # {notebook: {name: value}}
+    jobs: int = 0  # 0: the machine's cores
+    only: list[str] = field(default_factory=list)
+    from_steps: list[str] = field(default_factory=list)
+    force: bool = False
+    wait: float = 0.0
+    argv: list[str] = field(default_factory=list)
+    warm_kernels: bool = True
+
+
+@dataclass
+class StepStatus:
+    name: str
+    notebook: str
+    state: str = PENDING
+    reason: str = ""
+    started: float | None = None
+    finished: float | None = None
+    error: dict[str, Any] | None = None
+    output_notebook: str | None = None
+    log: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    key: str | None = None
+    parts: dict[str, Any] | None = None
+    cached_from: str | None = None
+    selected: bool = True
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.name, "notebook": self.notebook, "state": self.state, "reason": self.reason,
+            "seconds": None if self.seconds is None else round(self.seconds, 3), "error": self.error,
+            "output_notebook": self.output_notebook, "metrics": self.metrics, "warnings": self.warnings,
+            "cached_from": self.cached_from,
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    state: str
+    steps: dict[str, StepStatus]
+    run_folder: Path
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.state == "succeeded" else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run_id, "state": self.state, "exit_code": self.exit_code,
+                "run_folder": str(self.run_folder), "steps": [s.to_dict() for s in self.steps.values()]}
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
+
+
+def select(pipeline: Pipeline, only: list[str], from_steps: list[str]) -> set[str]:
+    """The steps to run: all, ``--only`` these, or ``--from`` these and downstream."""
+    names = pipeline.step_names
+    for name in [*only, *from_steps]:
+        if name not in names:
+            raise UsageError(f"unknown step {name!r}; the steps are: {', '.join(names)}")
+    if not only and not from_steps:
+        return set(names)
+    chosen = set(only)
+    if from_steps:
+        chosen |= graph.downstream(from_steps, graph.pipeline_deps(pipeline))
+    return chosen
+
+
+class Runner:
+    """Runs one pipeline against one store."""
+
+    def __init__(self, pipeline: Pipeline, root: Path, store: Store, options: RunOptions,
+                 on_change: Callable[[StepStatus], None] | None = None) -> None:
+        self.pipeline = pipeline
+        self.root = root
+        self.store = store
+        self.options = options
+        self.on_change = on_change or (lambda s: None)
+        self.selected = select(pipeline, options.only, options.from_steps)
+        self.status = {s.name: StepStatus(s.name, s.notebook, selected=s.name in self.selected)
+                       for s in pipeline.steps}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.force_rerun: set[str] = set()
+        self._installed: dict[str, Any] | None = None
+        self._modules_cache: dict[str, dict[str, str]] = {}
+
+    # -- keys --------------------------------------------------------------------
+    def _installed_info(self) -> dict[str, Any]:
+        if self._installed is None:
+            self._installed = environment.installed(self.store.folder / "environment.json")
+        return self._installed
+
+    def _code_sources(self, step: Step) -> list[str]:
+        nb = self.pipeline.notebook(step.notebook)
+        cells = [nb.cells[i].source for i in nb.shared_cells]
+        cells += [nb.cells[r.index].source for r in step.cells if nb.cells[r.index].cell_type == "code"]
+        return cells + list(step.imports)
+
+    def parts_for(self, step: Step) -> dict[str, Any]:
+        """The step's cache-key parts, given the outputs of its upstream steps."""
+        nb = self.pipeline.notebook(step.notebook)
+        sources = self._code_sources(step)
+        folder = (self.root / step.notebook).parent
+        modules = {
+            Path(os.path.relpath(p, self.root)).as_posix(): self.store.file_hash(p)
+            for p in local_modules(sources, folder)
+        }
+        local_names = {Path(m).stem for m in modules} | {Path(m).parent.name for m in modules}
+        env = environment.module_versions(top_level_imports(sources) - local_names, self._installed_info())
+        env["python"] = sys.version.split()[0]
+        var_inputs = {v.name: self.outputs[v.producer]["variables"][v.name]["hash"] for v in step.var_inputs}
+        files: dict[str, str] = {}
+        for rel in step.file_inputs:
+            path = self.root / rel
+            files[rel] = self._path_hash(path) if path.exists() else "missing"
+        params = self.options.params.get(step.notebook) or {p.name: p.default for p in nb.parameters}
+        return cache.key_parts(step, nb, params, var_inputs, files, modules, env)
+
+    def _path_hash(self, path: Path) -> str:
+        if path.is_dir():
+            listing = {
+                p.relative_to(path).as_posix(): self.store.file_hash(p)
+                for p in sorted(path.rglob("*")) if p.is_file()
+            }
+            return cache.cell_hash(json.dumps(listing, sort_keys=True))
+        return self.store.file_hash(path)
+
+    # -- cache -------------------------------------------------------------------
+    def _objects_present(self, outputs: dict[str, Any]) -> bool:
+        objects = self.store.objects
+        for art in outputs.get("variables", {}).values():
+            if not objects.has(art["hash"], art.get("bytes")):
+                return False
+        for art in outputs.get("files", {}).values():
+            for digest in _file_digests(art):
+                if not objects.has(digest):
+                    return False
+        return True
+
+    def _restore_files(self, outputs: dict[str, Any]) -> None:
+        """Put ``out:`` files back where they are missing or changed."""
+        for rel, art in outputs.get("files", {}).items():
+            target = self.root / rel
+            if art.get("kind") == "tree":
+                for sub, digest in art["files"].items():
+                    self._restore_file(target / sub, digest)
+            else:
+                self._restore_file(target, art["hash"])
+
+    def _restore_file(self, target: Path, digest: str) -> None:
+        if target.is_file() and self.store.file_hash(target) == digest:
+            return
+        if not self.store.objects.verify(digest):
+            raise _CorruptObject(digest)
+        self.store.objects.materialize(digest, target, link=False)
+
+    # -- executing ---------------------------------------------------------------
+    def _materialize_inputs(self, step: Step, artifacts: Path) -> str | None:
+        """Link the step's input variables into the run's artifact folder.
+
+        Returns the producer whose object is corrupt or missing, if any.
+        """
+        by_producer: dict[str, list[str]] = {}
+        for v in step.var_inputs:
+            by_producer.setdefault(v.producer, []).append(v.name)
+        for producer in by_producer:
+            folder = artifacts / producer
+            record_path = folder / "_outputs.json"
+            produced = self.outputs[producer]
+            if self.status[producer].state == DONE and record_path.exists():
+                continue
+            record = {"step": producer, "variables": {}}
+            for name, art in produced["variables"].items():
+                if not self.store.objects.verify(art["hash"]):
+                    return producer
+                self.store.objects.materialize(art["hash"], folder / art["file"])
+                record["variables"][name] = {k: art[k] for k in ("file", "format", "type", "bytes") if k in art}
+            folder.mkdir(parents=True, exist_ok=True)
+            record_path.write_text(json.dumps(record, sort_keys=True))
+        return None
+
+    def _ingest(self, step: Step, artifacts: Path) -> dict[str, Any]:
+        """Move a finished step's outputs into the object store."""
+        record = json.loads((artifacts / step.name / "_outputs.json").read_text())
+        variables: dict[str, Any] = {}
+        for name, art in record.get("variables", {}).items():
+            path = artifacts / step.name / art["file"]
+            digest = self.store.objects.put_file(path, link=True)
+            variables[name] = {**art, "hash": digest}
+        files: dict[str, Any] = {}
+        for rel in step.file_outputs:
+            path = self.root / rel
+            if path.is_dir():
+                listing = {}
+                for p in sorted(path.rglob("*")):
+                    if p.is_file():
+                        listing[p.relative_to(path).as_posix()] = self.store.objects.put_file(
+                            p, self.store.file_hash(p))
+                tree = json.dumps(listing, sort_keys=True).encode()
+                files[rel] = {"kind": "tree", "hash": self.store.objects.put_bytes(tree), "files": listing,
+                              "bytes": sum(self.store.objects.path(d).stat().st_size for d in listing.values())}
+            elif path.is_file():
+                digest = self.store.objects.put_file(path, self.store.file_hash(path))
+                files[rel] = {"kind": "file", "hash": digest, "bytes": path.stat().st_size}
+        return {"variables": variables, "files": files, "metrics": record.get("metrics", {}),
+                "changed_inputs": record.get("changed_inputs", [])}
+
+    def _source_cell(self, step: Step, cell: dict[str, Any] | None) -> dict[str, Any]:
+        meta = ((cell or {}).get("metadata") or {}).get("cellpipe") or {}
+        src = meta.get("source") or {}
+        return {"role": meta.get("role"), "notebook": src.get("notebook"), "cell": src.get("number"),
+                "cell_id": src.get("id")}
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self) -> RunResult:
+        from .executors.local import Execution, KernelPool, StepFailure
+
+        run_id = new_run_id()
+        store = self.store
+        store.lock(run_id, wait=self.options.wait)
+        run_folder = store.run_folder(run_id)
+        artifacts = run_folder / "artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        commit, dirty = environment.git_info(self.root)
+        all_params = {nb.path: self.options.params.get(nb.path) or {p.name: p.default for p in nb.parameters}
+                      for nb in self.pipeline.notebooks}
+        store.db.create_run({
+            "id": run_id, "pipeline": self.pipeline.name, "root": str(self.root),
+            "notebooks": [nb.path for nb in self.pipeline.notebooks], "started": time.time(),
+            "state": "running", "params": all_params, "argv": self.options.argv, "git_commit": commit,
+            "git_dirty": None if dirty is None else int(dirty),
+            "env": {**environment.python_info(), "packages": self._installed_info()["versions"]},
+            "pid": os.getpid(),
+        })
+
+        jobs = self.options.jobs or os.cpu_count() or 1
+        steps = {s.name: s for s in self.pipeline.steps}
+        order = self.pipeline.step_names
+        pool: KernelPool | None = None
+        executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpipe-step")
+        running: dict[Future, tuple[str, Execution]] = {}
+        state = "succeeded"
+
+        def kernel_name(step: Step) -> str:
+            return self.pipeline.notebook(step.notebook).kernelspec.get("name") or "python3"
+
+        def change(st: StepStatus, new_state: str, reason: str = "") -> None:
+            st.state = new_state
+            if reason:
+                st.reason = reason
+            self.on_change(st)
+
+        def record(st: StepStatus) -> None:
+            store.db.record_step(run_id, self._step_row(st))
+
+        def decide(name: str) -> bool:
+            """Settle a step without running it (cached or skipped); True when it must run."""
+            st = self.status[name]
+            step = steps[name]
+            bad = [d for d in step.depends_on if self.status[d].state in (FAILED, SKIPPED, INTERRUPTED)]
+            if bad:
+                change(st, SKIPPED, f"upstream step {bad[0]} {self.status[bad[0]].state}")
+                record(st)
+                return False
+            parts = self.parts_for(step)
+            key = cache.key_of(parts)
+            st.key, st.parts = key, parts
+            hit = store.db.cache_get(key)
+            if hit and not self._objects_present(hit["outputs"]):
+                store.db.cache_drop(key)
+                hit = None
+                missing_reason = "stored outputs missing"
+            else:
+                missing_reason = ""
+            must_run = st.selected and (self.options.force or step.nocache or name in self.force_rerun)
+            if hit and not must_run:
+                try:
+                    self._restore_files(hit["outputs"])
+                except _CorruptObject:
+                    store.db.cache_drop(key)
+                    hit = None
+                    missing_reason = "stored output file corrupt"
+                else:
+                    self.outputs[name] = hit["outputs"]
+                    st.metrics = hit["metrics"]
+                    st.cached_from = hit["run_id"]
+                    change(st, CACHED, "up to date")
+                    store.db.record_success(run_id, self._step_row(st), hit["outputs"], hit["metrics"], False)
+                    return False
+            if not st.selected:
+                latest = store.db.cache_latest(name)
+                if latest and self._objects_present(latest["outputs"]):
+                    self.outputs[name] = latest["outputs"]
+                    st.metrics = latest["metrics"]
+                    st.cached_from = latest["run_id"]
+                    why = cache.explain(latest["parts"], parts) or "stale"
+                    st.warnings.append(f"not selected; using its last outputs although it is stale ({why})")
+                    change(st, CACHED, f"not selected, stale: {why}")
+                    store.db.record_success(run_id, self._step_row(st), latest["outputs"], latest["metrics"], False)
+                    return False
+                st.error = {"message": f"step {name} is not selected and has never run; run it first "
+                            f"(cellpipe run --only {name}) or drop --only/--from"}
+                change(st, FAILED, "not selected and never run")
+                record(st)
+                return False
+            if must_run:
+                st.reason = "forced" if self.options.force else ("nocache" if step.nocache else "rerun")
+            else:
+                latest = store.db.cache_latest(name)
+                st.reason = missing_reason or cache.explain(latest["parts"] if latest else None, parts) or "changed"
+            return True
+
+        def launch(name: str) -> None:
+            nonlocal pool
+            st = self.status[name]
+            step = steps[name]
+            bad = self._materialize_inputs(step, artifacts)
+            if bad is not None:
+                # a stored input is corrupt or gone: run its producer again, then this step
+                prod = self.status[bad]
+                if prod.key:
+                    store.db.cache_drop(prod.key)
+                self.force_rerun.add(bad)
+                self.outputs.pop(bad, None)
+                prod.warnings.append("its stored output was corrupt or missing; running it again")
+                change(prod, PENDING, "stored output corrupt")
+                st.key = None
+                return
+            if pool is None:
+                pool = KernelPool(kernel_name(step), jobs if self.options.warm_kernels else 0,
+                                  warm=self.options.warm_kernels)
+            nb = self.pipeline.notebook(step.notebook)
+            parameters = dict(self.options.params.get(step.notebook) or {})
+            parameters = {k: v for k, v in parameters.items() if k in step.parameters}
+            parameters["cellpipe_artifacts"] = str(artifacts)
+            parameters["cellpipe_workdir"] = str((self.root / step.notebook).parent)
+            notebook = step_notebook(self.pipeline, step, str(artifacts), str((self.root / nb.path).parent))
+            out = run_folder / f"{name}.ipynb"
+            log = run_folder / f"{name}.log"
+            st.output_notebook, st.log = str(out), str(log)
+            st.started = time.time()
+            change(st, RUNNING)
+            record(st)
+            execution = Execution(pool)
+            future = executor.submit(execution.run, notebook, out, parameters, log, kernel_name(step))
+            running[future] = (name, execution)
+
+        def finish(future: Future) -> None:
+            nonlocal state
+            name, _ = running.pop(future)
+            st = self.status[name]
+            step = steps[name]
+            st.finished = time.time()
+            exc = future.exception()
+            if exc is None:
+                try:
+                    produced = self._ingest(step, artifacts)
+                except (OSError, ValueError, KeyError) as err:
+                    exc = StepFailure(f"could not store the outputs: {err}")
+                else:
+                    self.outputs[name] = {"variables": produced["variables"], "files": produced["files"]}
+                    st.metrics = produced["metrics"]
+                    for var in produced["changed_inputs"]:
+                        st.warnings.append(
+                            f"changed its input {var} in place, which the analysis did not see; later steps "
+                            f"get {var} from step {self.status[name].parts['where']['producers'].get(var)}, "
+                            f"not the changed value (assign it to {var} explicitly)")
+                    change(st, DONE)
+                    store.db.record_success(run_id, self._step_row(st), self.outputs[name], st.metrics,
+                                            cache_it=not step.nocache)
+                    return
+            failure = exc if isinstance(exc, StepFailure) else StepFailure(f"{type(exc).__name__}: {exc}")
+            where = self._source_cell(step, failure.cell)
+            message = failure.message
+            if where.get("role") in ("load", "save"):
+                message = failure.evalue or message
+            st.error = {"message": message, "ename": failure.ename, "evalue": failure.evalue, **where}
+            change(st, INTERRUPTED if failure.message == "cancelled" else FAILED)
+            record(st)
+            if st.state == FAILED:
+                state = "failed"
+
+        try:
+            while True:
+                progressed = True
+                while progressed:
+                    progressed = False
+                    for name in order:
+                        st = self.status[name]
+                        if st.state != PENDING:
+                            continue
+                        if any(self.status[d].state not in TERMINAL for d in steps[name].depends_on):
+                            continue
+                        if not decide(name):
+                            progressed = True
+                            continue
+                        if len(running) >= jobs:
+                            break
+                        launch(name)
+                        progressed = True
+                if not running:
+                    if all(s.state in TERMINAL for s in self.status.values()):
+                        break
+                    if not any(
+                        s.state == PENDING and all(self.status[d].state in TERMINAL for d in steps[s.name].depends_on)
+                        for s in self.status.values()
+                    ):
+                        break
+                    continue
+                done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finish(future)
+        except KeyboardInterrupt:
+            state = "interrupted"
+            for _name, execution in list(running.values()):
+                execution.cancel()
+            wait(list(running), timeout=30)
+            for name, _execution in list(running.values()):
+                st = self.status[name]
+                st.finished = time.time()
+                change(st, INTERRUPTED, "interrupted")
+                record(st)
+            running.clear()
+            for st in self.status.values():
+                if st.state == PENDING:
+                    change(st, SKIPPED, "run interrupted")
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+            if pool is not None:
+                pool.close()
+            if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
+                state = "failed"
+            store.db.finish_run(run_id, state)
+            store.unlock()
+            if state == "succeeded":  # every output is in the object store now
+                shutil.rmtree(artifacts, ignore_errors=True)
+        return RunResult(run_id, state, self.status, run_folder)
+
+    def _step_row(self, st: StepStatus) -> dict[str, Any]:
+        return {"step": st.name, "notebook": st.notebook, "state": st.state, "key": st.key, "parts": st.parts,
+                "started": st.started, "finished": st.finished, "output_notebook": st.output_notebook,
+                "log": st.log, "error": st.error, "cached_from": st.cached_from, "warnings": st.warnings}
+
+
+class _CorruptObject(Exception):
+    pass
+
+
+def _file_digests(art: dict[str, Any]) -> list[str]:
+    if art.get("kind") == "tree":
+        return list(art.get("files", {}).values())
+    return [art["hash"]]
+
+
+@dataclass
+class StepReport:
+    """``cellpipe status`` for one step: up to date or stale, and the first reason."""
+
+    step: str
+    notebook: str
+    up_to_date: bool
+    reason: str
+    last_run: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "notebook": self.notebook, "up_to_date": self.up_to_date,
+                "reason": self.reason, "last_run": self.last_run}
+
+
+def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[str, Any]]) -> list[StepReport]:
+    """Each step up to date or stale, and why; nothing is run or written but the stat cache."""
+    runner = Runner(pipeline, root, store, RunOptions(params=params))
+    reports: list[StepReport] = []
+    stale: dict[str, str] = {}
+    for step in pipeline.steps:
+        upstream = [d for d in step.depends_on if d in stale]
+        latest = store.db.cache_latest(step.name)
+        if upstream:
+            reports.append(StepReport(step.name, step.notebook, False, f"upstream step {upstream[0]} is stale",
+                                      latest["run_id"] if latest else None))
+            stale[step.name] = "upstream"
+            continue
+        parts = runner.parts_for(step)
+        hit = store.db.cache_get(cache.key_of(parts))
+        if hit and runner._objects_present(hit["outputs"]):
+            runner.outputs[step.name] = hit["outputs"]
+            missing = [rel for rel, art in hit["outputs"].get("files", {}).items()
+                       if art.get("kind") != "tree" and not _same_file(store, root / rel, art["hash"])]
+            reason = "up to date" if not missing else (
+                f"up to date; output {missing[0]} is missing or changed (cellpipe run restores it)")
+            if step.nocache:
+                reason += " (nocache: runs every time)"
+            reports.append(StepReport(step.name, step.notebook, True, reason, hit["run_id"]))
+            continue
+        why = "stored outputs missing" if hit else (cache.explain(latest["parts"] if latest else None, parts)
+                                                     or "changed")
+        reports.append(StepReport(step.name, step.notebook, False, why, latest["run_id"] if latest else None))
+        stale[step.name] = why
+    return reports
+
+
+def _same_file(store: Store, path: Path, digest: str) -> bool:
+    return path.is_file() and store.file_hash(path) == digest

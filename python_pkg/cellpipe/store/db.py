@@ -1,0 +1,290 @@
+"""The SQLite metadata store: runs, step executions, parameters, metrics,
+artifact hashes, the cache index and the file stat cache.
+
+Every write is one transaction; SQLite's journal makes a killed process leave
+either the whole record or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    root TEXT NOT NULL,
+    notebooks TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    state TEXT NOT NULL,
+    params TEXT NOT NULL,
+    argv TEXT NOT NULL,
+    git_commit TEXT,
+    git_dirty INTEGER,
+    env TEXT NOT NULL,
+    pid INTEGER
+);
+CREATE TABLE IF NOT EXISTS step_runs (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step TEXT NOT NULL,
+    notebook TEXT NOT NULL,
+    state TEXT NOT NULL,
+    key TEXT,
+    parts TEXT,
+    started REAL,
+    finished REAL,
+    output_notebook TEXT,
+    log TEXT,
+    error TEXT,
+    cached_from TEXT,
+    warnings TEXT,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER,
+    format TEXT,
+    PRIMARY KEY (run_id, step, kind, name)
+);
+CREATE INDEX IF NOT EXISTS artifacts_hash ON artifacts(hash);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, step, name)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    step TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cache_step ON cache(step, created);
+CREATE TABLE IF NOT EXISTS statcache (
+    path TEXT PRIMARY KEY,
+    inode INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+
+class Database:
+    """A thin layer over one SQLite file; JSON columns are decoded on read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        with self.transaction():
+            for statement in SCHEMA.strip().split(";\n"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- runs ------------------------------------------------------------------
+    def create_run(self, run: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO runs(id, pipeline, root, notebooks, started, state, params, argv, git_commit,"
+                " git_dirty, env, pid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run["id"], run["pipeline"], run["root"], json.dumps(run["notebooks"]), run["started"],
+                    run["state"], json.dumps(run["params"], sort_keys=True), json.dumps(run["argv"]),
+                    run.get("git_commit"), run.get("git_dirty"), json.dumps(run["env"], sort_keys=True),
+                    run.get("pid"),
+                ),
+            )
+
+    def finish_run(self, run_id: str, state: str) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET state=?, finished=? WHERE id=?", (state, time.time(), run_id))
+
+    def mark_abandoned_runs(self, alive) -> list[str]:
+        """Runs left 'running' by a process that no longer exists become 'interrupted'."""
+        rows = self.conn.execute("SELECT id, pid FROM runs WHERE state='running'").fetchall()
+        dead = [r["id"] for r in rows if not alive(r["pid"])]
+        if dead:
+            with self.transaction() as c:
+                for run_id in dead:
+                    c.execute("UPDATE runs SET state='interrupted' WHERE id=?", (run_id,))
+                    c.execute(
+                        "UPDATE step_runs SET state='interrupted' WHERE run_id=? AND state IN ('running','pending')",
+                        (run_id,),
+                    )
+        return dead
+
+    def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs ORDER BY started DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._run_row(r) for r in self.conn.execute(sql).fetchall()]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            rows = self.conn.execute(
+                "SELECT * FROM runs WHERE id LIKE ? ORDER BY started DESC", (run_id + "%",)
+            ).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        return self._run_row(row) if row is not None else None
+
+    @staticmethod
+    def _run_row(row: sqlite3.Row) -> dict[str, Any]:
+        data = dict(row)
+        for key in ("notebooks", "params", "argv", "env"):
+            data[key] = json.loads(data[key]) if data.get(key) else None
+        return data
+
+    # -- steps -----------------------------------------------------------------
+    def record_step(self, run_id: str, step: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            self._write_step(c, run_id, step)
+
+    @staticmethod
+    def _write_step(c: sqlite3.Connection, run_id: str, step: dict[str, Any]) -> None:
+        c.execute(
+            "INSERT OR REPLACE INTO step_runs(run_id, step, notebook, state, key, parts, started, finished,"
+            " output_notebook, log, error, cached_from, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id, step["step"], step["notebook"], step["state"], step.get("key"),
+                json.dumps(step.get("parts"), sort_keys=True) if step.get("parts") is not None else None,
+                step.get("started"), step.get("finished"), step.get("output_notebook"), step.get("log"),
+                json.dumps(step["error"]) if step.get("error") else None, step.get("cached_from"),
+                json.dumps(step.get("warnings") or []),
+            ),
+        )
+
+    def record_success(self, run_id: str, step: dict[str, Any], outputs: dict[str, Any],
+                       metrics: dict[str, Any], cache_it: bool) -> None:
+        """The step's execution, its artifacts and metrics, and its cache entry: one transaction."""
+        with self.transaction() as c:
+            self._write_step(c, run_id, step)
+            for name, art in outputs.get("variables", {}).items():
+                c.execute(
+                    "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?)",
+                    (run_id, step["step"], "variable", name, art["hash"], art.get("bytes"), art.get("format")),
+                )
+            for path, art in outputs.get("files", {}).items():
+                c.execute(
+                    "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?)",
+                    (run_id, step["step"], "file", path, art["hash"], art.get("bytes"), art.get("format")),
+                )
+            for name, value in metrics.items():
+                c.execute(
+                    "INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)",
+                    (run_id, step["step"], name, json.dumps(value)),
+                )
+            if cache_it and step.get("key"):
+                c.execute(
+                    "INSERT OR REPLACE INTO cache(key, step, run_id, outputs, metrics, parts, created)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (step["key"], step["step"], run_id, json.dumps(outputs, sort_keys=True),
+                     json.dumps(metrics, sort_keys=True), json.dumps(step.get("parts"), sort_keys=True),
+                     time.time()),
+                )
+
+    def step_runs(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT * FROM step_runs WHERE run_id=? ORDER BY COALESCE(started, 1e18), step", (run_id,)
+        ).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["parts"] = json.loads(d["parts"]) if d["parts"] else None
+            d["error"] = json.loads(d["error"]) if d["error"] else None
+            d["warnings"] = json.loads(d["warnings"]) if d["warnings"] else []
+            out.append(d)
+        return out
+
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT * FROM artifacts WHERE run_id=? ORDER BY step, kind, name", (run_id,)).fetchall()]
+
+    def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            {**dict(r), "value": json.loads(r["value"])}
+            for r in self.conn.execute(
+                "SELECT * FROM metrics WHERE run_id=? ORDER BY step, name", (run_id,)).fetchall()
+        ]
+
+    def artifact_producers(self, digest: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT a.*, r.started FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE a.hash=?"
+            " ORDER BY r.started", (digest,)).fetchall()]
+
+    def file_history(self, path: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT a.*, r.started FROM artifacts a JOIN runs r ON r.id = a.run_id"
+            " WHERE a.kind='file' AND a.name=? ORDER BY r.started DESC", (path,)).fetchall()]
+
+    # -- cache -----------------------------------------------------------------
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM cache WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        return {
+            "key": row["key"], "step": row["step"], "run_id": row["run_id"],
+            "outputs": json.loads(row["outputs"]), "metrics": json.loads(row["metrics"]),
+            "parts": json.loads(row["parts"]),
+        }
+
+    def cache_latest(self, step: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT key FROM cache WHERE step=? ORDER BY created DESC LIMIT 1", (step,)
+        ).fetchone()
+        return self.cache_get(row["key"]) if row else None
+
+    def cache_drop(self, key: str) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM cache WHERE key=?", (key,))
+
+    # -- stat cache --------------------------------------------------------------
+    def stat_get(self, path: str) -> tuple[int, int, int, str] | None:
+        row = self.conn.execute(
+            "SELECT inode, mtime_ns, size, hash FROM statcache WHERE path=?", (path,)
+        ).fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]
+
+    def stat_put(self, path: str, inode: int, mtime_ns: int, size: int, digest: str) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO statcache VALUES (?,?,?,?,?)", (path, inode, mtime_ns, size, digest))
