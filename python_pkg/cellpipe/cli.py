@@ -122,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j must be at least 1")
     options = RunOptions(params=params, jobs=args.jobs or 0, only=args.only, from_steps=args.from_steps,
-                         force=args.force, wait=args.wait, argv=sys.argv[1:])
+                         force=args.force, wait=args.wait, argv=sys.argv[1:], run_id=args.run_id)
+    _interrupt_on_sigterm()
     console = Console(stderr=args.json)
     store = Store(_store_folder(args, root))
     try:
@@ -135,6 +136,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print_summary(console, result, args.quiet)
     return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, the panel's Cancel) stops a run like Ctrl-C does."""
+    import signal
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -354,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="DIR", help="the store folder (default: .cellpipe beside the notebooks)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run holding the store (default: refuse at once)")
+    p.add_argument("--run-id", help=argparse.SUPPRESS)  # chosen by the server, which watches the run
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="each step up to date or stale, and why")

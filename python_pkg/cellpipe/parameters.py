@@ -8,9 +8,10 @@ cell names the scalar values recorded as the step's metrics.
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 
-from .analysis import _dotted, _parse, to_python
+from .analysis import _dotted, _parse
 
 
 @dataclass(frozen=True)
@@ -19,13 +20,15 @@ class ParamLine:
 
     name: str
     default: object
-    schema: dict
+    schema: dict[str, object]
     line: int
     annotation: str | None = None
 
 
 @dataclass(frozen=True)
 class ParamProblem:
+    """A line of a ``parameters`` cell that is not a usable parameter."""
+
     line: int
     message: str
     fix: str
@@ -33,6 +36,8 @@ class ParamProblem:
 
 @dataclass
 class ParametersCell:
+    """The parameters a ``parameters`` cell declares, in order, and its problems."""
+
     params: list[ParamLine] = field(default_factory=list)
     problems: list[ParamProblem] = field(default_factory=list)
 
@@ -62,19 +67,31 @@ _ANNOTATION_TO_SCHEMA = {
     "set": "array",
     "dict": "object",
     "Dict": "object",
-    "Any": None,
+    "Any": "any",
+}
+_MATCHES = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, (list, tuple, set, frozenset)),
+    "object": lambda v: isinstance(v, dict),
 }
 
 
-def _schema_of_value(value: object) -> dict:
+def _schema_of_value(value: object) -> dict[str, object]:
     if value is None:  # no annotation, default None: any type is accepted
         return {}
     kind = _PY_TO_SCHEMA.get(type(value))
     return {"type": kind} if kind else {}
 
 
-def _schema_of_annotation(node: ast.AST) -> dict | None:
-    """JSON-schema-like type of an annotation; None when it is not understood."""
+def _schema_of_annotation(node: ast.AST) -> dict[str, object] | None:
+    """JSON-schema-like type of an annotation; None when it is not understood.
+
+    ``Any`` (alone or in a union) accepts every value: ``{}``.
+    """
     types: list[str] = []
 
     def walk(n: ast.AST) -> bool:
@@ -112,14 +129,13 @@ def _schema_of_annotation(node: ast.AST) -> dict | None:
         name = name.rsplit(".", 1)[-1]
         if name not in _ANNOTATION_TO_SCHEMA:
             return False
-        kind = _ANNOTATION_TO_SCHEMA[name]
-        if kind is None:
-            return False
-        types.append(kind)
+        types.append(_ANNOTATION_TO_SCHEMA[name])
         return True
 
     if not walk(node):
         return None
+    if "any" in types:
+        return {}
     unique: list[str] = []
     for t in types:
         if t not in unique:
@@ -139,23 +155,46 @@ def _jsonable(value: object) -> object:
     return value
 
 
+def _fits(value: object, schema: dict[str, object]) -> bool:
+    kinds = schema.get("type")
+    if not kinds:
+        return True
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    return any(_MATCHES[k](value) for k in kinds)  # type: ignore[union-attr]
+
+
+def _is_json(value: object) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def parse_parameters(source: str) -> ParametersCell:
-    """Read a ``parameters`` cell with the AST: literal assignments only."""
+    """Read a ``parameters`` cell with the AST: literal assignments only.
+
+    Each name assigned a literal becomes a :class:`ParamLine`, typed from its
+    annotation when there is one it understands, else from its value; a name
+    assigned twice keeps its last value, as running the cell would. Anything
+    else (a computed value, a statement that is not an assignment, a target
+    that is not a plain name, a default its annotation rejects, a value JSON
+    cannot hold) is a :class:`ParamProblem`. Never raises.
+    """
     result = ParametersCell()
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        try:
-            tree = ast.parse(to_python(source))
-        except SyntaxError as exc:
-            result.problems.append(
-                ParamProblem(exc.lineno or 1, f"syntax error: {exc.msg}", "fix the Python syntax")
-            )
-            return result
+        tree = _parse(source)
+    except SyntaxError as exc:
+        result.problems.append(
+            ParamProblem(exc.lineno or 1, f"syntax error: {exc.msg}", "fix the Python syntax")
+        )
+        return result
+    lines = source.splitlines()
     fix = (
         "a parameters cell holds only literal assignments such as `n_estimators = 100`; "
         "move computed values into a step"
     )
+    found: dict[str, ParamLine] = {}
     for stmt in tree.body:
         line = stmt.lineno
         if isinstance(stmt, ast.Assign):
@@ -163,7 +202,9 @@ def parse_parameters(source: str) -> ParametersCell:
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
             value_node, targets, annotation = stmt.value, [stmt.target], stmt.annotation
         else:
-            snippet = ast.unparse(stmt).splitlines()[0]
+            # quote the cell as written (IPython syntax was rewritten to parse it)
+            written = lines[line - 1].strip() if line <= len(lines) else ""
+            snippet = written or ast.unparse(stmt).splitlines()[0]
             result.problems.append(
                 ParamProblem(line, f"line {line} is not an assignment: `{snippet}`", fix)
             )
@@ -182,9 +223,9 @@ def parse_parameters(source: str) -> ParametersCell:
             if isinstance(target, ast.Name):
                 names.append((target.id, value))
             elif (
-                isinstance(target, ast.Tuple)
+                isinstance(target, (ast.Tuple, ast.List))
                 and all(isinstance(e, ast.Name) for e in target.elts)
-                and isinstance(value, tuple)
+                and isinstance(value, (tuple, list))
                 and len(value) == len(target.elts)
             ):
                 names.extend((e.id, v) for e, v in zip(target.elts, value, strict=True))  # type: ignore[attr-defined]
@@ -200,24 +241,53 @@ def parse_parameters(source: str) -> ParametersCell:
             )
             continue
         for name, val in names:
+            default = _jsonable(val)
+            if not _is_json(default):
+                result.problems.append(
+                    ParamProblem(
+                        line,
+                        f"line {line} gives `{name}` the value `{val!r}`, which a pipeline "
+                        "manifest (JSON) cannot hold",
+                        "use a number, string, boolean, None, list or dict (e.g. a string "
+                        "the step converts)",
+                    )
+                )
+                continue
             schema = _schema_of_annotation(annotation) if annotation is not None else None
+            if schema is not None and not _fits(val, schema):
+                if val is None:  # `path: str = None`: None is allowed, as in old-style hints
+                    kinds = schema["type"]
+                    schema = {"type": [*(kinds if isinstance(kinds, list) else [kinds]), "null"]}
+                else:
+                    result.problems.append(
+                        ParamProblem(
+                            line,
+                            f"line {line} gives `{name}` the default `{val!r}`, which its "
+                            f"annotation `{ast.unparse(annotation)}` does not allow",  # type: ignore[arg-type]
+                            "change the default or the annotation so that they agree",
+                        )
+                    )
+                    continue
             if schema is None:
                 schema = _schema_of_value(val)
-            result.params.append(
-                ParamLine(
-                    name=name,
-                    default=_jsonable(val),
-                    schema=schema,
-                    line=line,
-                    annotation=ast.unparse(annotation) if annotation is not None else None,
-                )
+            found.pop(name, None)  # a later assignment wins, listed at its own place
+            found[name] = ParamLine(
+                name=name,
+                default=default,
+                schema=schema,
+                line=line,
+                annotation=ast.unparse(annotation) if annotation is not None else None,
             )
+    result.params = list(found.values())
     return result
 
 
 def metric_names(source: str) -> list[str]:
-    """Names a ``metrics`` cell records: top-level assignments, ``print(x)``
-    arguments (Kale's ``pipeline-metrics`` style) and a bare trailing name."""
+    """Names a ``metrics`` cell records, in order: names assigned at top level,
+    names printed (``print(x)``, ``print(f"{x:.2f}")``: Kale's
+    ``pipeline-metrics`` style) and names on a line of their own (a trailing
+    one is what Jupyter displays). Item and attribute assignments record
+    nothing: they change a container, not a scalar."""
     try:
         tree = _parse(source)
     except SyntaxError:
@@ -231,9 +301,8 @@ def metric_names(source: str) -> list[str]:
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign):
             for target in stmt.targets:
-                for node in ast.walk(target):
-                    if isinstance(node, ast.Name):
-                        add(node.id)
+                for node in _target_names(target):
+                    add(node)
         elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and isinstance(
             stmt.target, ast.Name
         ):
@@ -257,3 +326,14 @@ def metric_names(source: str) -> list[str]:
                             ):
                                 add(part.value.id)
     return names
+
+
+def _target_names(target: ast.AST) -> list[str]:
+    """Plain names an assignment target binds (``a``, ``a, (b, *c)``)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for elt in target.elts for n in _target_names(elt)]
+    return []

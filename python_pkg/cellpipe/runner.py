@@ -42,6 +42,7 @@ class RunOptions:
     wait: float = 0.0
     argv: list[str] = field(default_factory=list)
     warm_kernels: bool = True
+    run_id: str | None = None
 
 
 @dataclass
@@ -260,7 +261,9 @@ class Runner:
     def run(self) -> RunResult:
         from .executors.local import Execution, KernelPool, StepFailure
 
-        run_id = new_run_id()
+        run_id = self.options.run_id or new_run_id()
+        if self.store.db.run(run_id, prefix=False) is not None:
+            raise UsageError(f"run id {run_id} already exists in the store")
         store = self.store
         store.lock(run_id, wait=self.options.wait)
         run_folder = store.run_folder(run_id)

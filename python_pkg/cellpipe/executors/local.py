@@ -12,11 +12,16 @@ import os
 
 os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")  # nbformat's default adds ~1 s per process
 
+import logging  # noqa: E402
 import queue  # noqa: E402
+import subprocess  # noqa: E402
 import threading  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+
+# papermill warns about annotated parameters (`x: int | None = None`) it cannot parse
+logging.getLogger("papermill").setLevel(logging.ERROR)
 
 WARMUP = """\
 import cellpipe.runtime, cellpipe.serialize
@@ -31,7 +36,9 @@ def _start_kernel(kernel_name: str, warm: bool):
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name=kernel_name)
-    km.start_kernel()
+    # the kernel's own stderr only carries ipykernel's start-up chatter: the
+    # step's output reaches the output notebook and the log through the client
+    km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kc = km.client()
     kc.start_channels()
     try:

@@ -159,9 +159,10 @@ class Database:
             sql += f" LIMIT {int(limit)}"
         return [self._run_row(r) for r in self.conn.execute(sql).fetchall()]
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str, prefix: bool = True) -> dict[str, Any] | None:
+        """The run with this id, or the only run whose id starts with it."""
         row = self.conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
+        if row is None and prefix:
             rows = self.conn.execute(
                 "SELECT * FROM runs WHERE id LIKE ? ORDER BY started DESC", (run_id + "%",)
             ).fetchall()
