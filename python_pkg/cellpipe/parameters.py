@@ -175,8 +175,9 @@ def parse_parameters(source: str) -> ParametersCell:
     """Read a ``parameters`` cell with the AST: literal assignments only.
 
     Each name assigned a literal becomes a :class:`ParamLine`, typed from its
-    annotation when there is one it understands, else from its value; a name
-    assigned twice keeps its last value, as running the cell would. Anything
+    annotation when there is one it understands, else from its value. Every
+    assignment is listed in order: a name assigned twice appears twice (the
+    last one is the value the cell leaves; the compiler warns). Anything
     else (a computed value, a statement that is not an assignment, a target
     that is not a plain name, a default its annotation rejects, a value JSON
     cannot hold) is a :class:`ParamProblem`. Never raises.
@@ -194,7 +195,6 @@ def parse_parameters(source: str) -> ParametersCell:
         "a parameters cell holds only literal assignments such as `n_estimators = 100`; "
         "move computed values into a step"
     )
-    found: dict[str, ParamLine] = {}
     for stmt in tree.body:
         line = stmt.lineno
         if isinstance(stmt, ast.Assign):
@@ -270,15 +270,15 @@ def parse_parameters(source: str) -> ParametersCell:
                     continue
             if schema is None:
                 schema = _schema_of_value(val)
-            found.pop(name, None)  # a later assignment wins, listed at its own place
-            found[name] = ParamLine(
-                name=name,
-                default=default,
-                schema=schema,
-                line=line,
-                annotation=ast.unparse(annotation) if annotation is not None else None,
+            result.params.append(
+                ParamLine(
+                    name=name,
+                    default=default,
+                    schema=schema,
+                    line=line,
+                    annotation=ast.unparse(annotation) if annotation is not None else None,
+                )
             )
-    result.params = list(found.values())
     return result
 
 
