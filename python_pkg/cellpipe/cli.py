@@ -179,14 +179,6 @@ def _open_store(args: argparse.Namespace):
     return Store(folder)
 
 
-def _find_run(store, run_id: str) -> dict:
-    run = store.db.run(run_id)
-    if run is None:
-        known = ", ".join(r["id"] for r in store.db.runs(limit=5))
-        raise UsageError(f"no run {run_id!r} in the store; recent runs: {known or 'none'}")
-    return run
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -208,11 +200,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from .history import find_run
     from .report import show
 
     store = _open_store(args)
     try:
-        run = _find_run(store, args.run)
+        run = find_run(store, args.run)
         steps, artifacts, metrics = (store.db.step_runs(run["id"]), store.db.artifacts(run["id"]),
                                      store.db.metrics(run["id"]))
     finally:
@@ -225,30 +218,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_diff(store, a: str, b: str) -> dict:
-    """Parameters, metrics and artifact hashes that differ between two runs."""
-    run_a, run_b = _find_run(store, a), _find_run(store, b)
-
-    def flat_params(run):
-        return {f"{nb}:{k}": v for nb, ps in (run["params"] or {}).items() for k, v in ps.items()}
-
-    def by_key(rows, key, value):
-        return {key(r): value(r) for r in rows}
-
-    pa, pb = flat_params(run_a), flat_params(run_b)
-    ma = by_key(store.db.metrics(run_a["id"]), lambda r: f"{r['step']}.{r['name']}", lambda r: r["value"])
-    mb = by_key(store.db.metrics(run_b["id"]), lambda r: f"{r['step']}.{r['name']}", lambda r: r["value"])
-    aa = by_key(store.db.artifacts(run_a["id"]), lambda r: f"{r['step']}:{r['kind']}:{r['name']}", lambda r: r["hash"])
-    ab = by_key(store.db.artifacts(run_b["id"]), lambda r: f"{r['step']}:{r['kind']}:{r['name']}", lambda r: r["hash"])
-
-    def changed(x, y):
-        return {k: [x.get(k), y.get(k)] for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)}
-
-    return {"a": run_a["id"], "b": run_b["id"], "params": changed(pa, pb), "metrics": changed(ma, mb),
-            "artifacts": changed(aa, ab)}
-
-
 def cmd_diff(args: argparse.Namespace) -> int:
+    from .history import run_diff
+
     store = _open_store(args)
     try:
         diff = run_diff(store, args.run_a, args.run_b)
@@ -269,6 +241,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from .history import find_run
     from .store import hash_file
 
     store = _open_store(args)
@@ -289,7 +262,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         origin = step
         if step.get("cached_from"):
             origin = {s["step"]: s for s in store.db.step_runs(step["cached_from"])}.get(first["step"], step)
-        run = _find_run(store, origin["run_id"])
+        run = find_run(store, origin["run_id"])
     finally:
         store.close()
     parts = origin.get("parts") or {}

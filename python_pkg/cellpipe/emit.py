@@ -10,12 +10,15 @@ cell in ``metadata.cellpipe``) and a cell that saves outputs and metrics.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .model import NotebookInfo, Pipeline, SourceCell, Step
 
 MANIFEST_VERSION = 1
 NBFORMAT_MINOR = 5
+#: nbformat 4.5's cell id: 1 to 64 letters, digits, '-' and '_'
+_CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 def manifest(pipeline: Pipeline) -> dict[str, Any]:
@@ -117,12 +120,13 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
     used_ids: set[str] = set()
 
     def new_id(wanted: str | None, fallback: str) -> str:
-        cid = wanted if wanted and wanted not in used_ids else fallback
+        ok = isinstance(wanted, str) and _CELL_ID.match(wanted) and wanted not in used_ids
+        cid = wanted if ok else fallback
         n = 1
         base = cid
         while cid in used_ids:
             n += 1
-            cid = f"{base}-{n}"
+            cid = f"{base[:60]}-{n}"
         used_ids.add(cid)
         return cid
 
@@ -192,8 +196,9 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
     return {
         "cells": cells,
         "metadata": {
-            "kernelspec": nb.kernelspec,
-            "language_info": nb.language_info,
+            # nbformat requires these keys; a hand-written source notebook may lack them
+            "kernelspec": {"name": "python3", "display_name": "Python 3", **nb.kernelspec},
+            "language_info": {"name": "python", **nb.language_info},
             "cellpipe": {"pipeline": pipeline.name, "step": step.name, "notebook": step.notebook,
                          "code_hash": step.code_hash, "generated": True},
         },
