@@ -213,3 +213,36 @@ def test_one_step_pipeline_name_is_a_valid_step_name(make_notebook, file_name, s
     assert not result.errors
     assert result.pipeline is not None
     assert result.pipeline.step_names == [step_name]
+
+
+def test_nbformat_4_4_notebook_without_cell_ids_or_display_name_compiles_to_valid_steps(tmp_path):
+    # as older Jupyter, VS Code or a script writes them
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 4,
+        "metadata": {"kernelspec": {"name": "python3", "language": "python"}, "language_info": {"version": "3.11"}},
+        "cells": [
+            {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "n = 3", "outputs": [],
+             "execution_count": None},
+            {"cell_type": "code", "metadata": {"tags": ["step:make"]}, "source": ["x = list(range(n))\n"],
+             "outputs": [], "execution_count": 1},
+            {"cell_type": "markdown", "metadata": {}, "source": "Then we sum."},
+            {"cell_type": "code", "metadata": {"tags": ["step:sum"]}, "source": "total = sum(x)", "outputs": [],
+             "execution_count": 2},
+        ],
+    }
+    path = tmp_path / "old.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    pipeline = compile_fixture(path)
+    assert pipeline.step_names == ["make", "sum"]
+    assert [c.id for c in pipeline.step("make").cells] == [None, None]  # the markdown goes with make
+    assert_runs_with_papermill(pipeline)
+
+
+def test_step_notebook_replaces_cell_ids_nbformat_would_reject(make_notebook):
+    path = make_notebook("a.ipynb", [("x = 1", ["step:a"]), ("y = x", [])])
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["cells"][0]["id"] = "has spaces"
+    data["cells"][1]["id"] = "x" * 80
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert_runs_with_papermill(compile_fixture(path))
