@@ -206,6 +206,10 @@ def test_non_assignment_line_in_parameters_cell():
 
 def test_parameter_assigned_twice_keeps_the_last_value_like_python_does():
     result = compile_cells(("a.ipynb", [("rows = 100\nrows = 200", ["parameters"]), ("x = rows", ["step:prep"])]))
+    diag = only(result.warnings, "CP122")
+    assert (diag.cell_number, diag.line) == (1, 2)
+    assert "`rows`" in diag.message and "200" in diag.message
+    assert diag.fix == "keep one assignment per parameter"
     assert result.errors == []
     assert result.pipeline is not None
     (param,) = result.pipeline.notebooks[0].parameters

@@ -309,6 +309,10 @@ class _Compiler:
                            cell_id=cells[params_cell].id)
             by_name: dict[str, Parameter] = {}
             for p in parsed.params:  # a name assigned twice takes its last value, as running the cell would
+                if p.name in by_name:
+                    self.warn("CP122", f"parameter `{p.name}` is assigned twice (lines {by_name[p.name].line} and "
+                              f"{p.line}); like Python, cellpipe takes the last value, {p.default!r}, as its default",
+                              path, params_cell, line=p.line, fix="keep one assignment per parameter")
                 by_name.pop(p.name, None)
                 by_name[p.name] = Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation)
             parameters = list(by_name.values())
