@@ -167,6 +167,34 @@ def test_step_of_markdown_only_has_no_code():
     assert diag.cell_number == 2
 
 
+def test_re_entered_step_reading_its_own_value_after_another_step_set_it_again():
+    # top to bottom, cell 3 prints 2; the compiled step `prep` would print 1
+    result = compile_cells(
+        ("a.ipynb", [("x = 1", ["step:prep"]), ("x = 2", ["step:fit"]), ("print(x)\nprint(x)", ["step:prep"])])
+    )
+    diag = only(result.errors, "CP202")
+    assert (diag.notebook, diag.cell_number, diag.line) == ("a.ipynb", 3, 1)
+    assert "step 'prep' uses `x` from its own cell 1, but step 'fit' sets it again in cell 2" in diag.message
+    assert "cell 3" in diag.fix
+
+
+def test_re_entered_step_reading_a_value_another_step_may_have_changed_in_place_warns():
+    result = compile_cells(
+        ("a.ipynb", [("df = {}", ["step:prep"]), ("df['k'] = 1", ["step:fit"]), ("print(df)", ["step:prep"])])
+    )
+    diag = only(result.warnings, "CP203")
+    assert diag.cell_number == 3
+    assert "may change it in place in cell 2" in diag.message
+    assert result.errors == []
+
+
+def test_re_entered_step_whose_values_nobody_else_changed_is_fine():
+    result = compile_cells(
+        ("a.ipynb", [("x = 1", ["step:prep"]), ("print(x)", ["step:fit"]), ("y = x + 1", ["step:prep"])])
+    )
+    assert result.diagnostics == []
+
+
 # -- parameters ----------------------------------------------------------------
 
 
@@ -312,6 +340,20 @@ def test_step_name_used_in_two_notebooks_names_both_places():
     assert (diag.notebook, diag.cell_number) == ("sub/b.ipynb", 2)
     assert "'prep'" in diag.message and "a.ipynb cell 1" in diag.message
     assert diag.fix == "rename one of the two steps"
+
+
+def test_two_untagged_notebooks_with_the_same_file_name_say_how_to_name_the_step():
+    result = compile_cells(("a/report.ipynb", ["x = 1"]), ("b/report.ipynb", ["y = 2"]))
+    diag = only(result.errors, "CP103")
+    assert diag.notebook == "b/report.ipynb"
+    assert "'report'" in diag.message and "a/report.ipynb cell 1" in diag.message
+    assert "has no step tags" in diag.fix and "`step:NAME`" in diag.fix
+
+
+def test_in_file_only_the_step_itself_writes():
+    result = compile_cells(("a.ipynb", [("x = 1", ["step:log", "in:log.txt", "out:log.txt"])]))
+    diag = only(result.errors, "CP230")
+    assert "only this step writes it" in diag.message
 
 
 def test_two_steps_writing_the_same_file():

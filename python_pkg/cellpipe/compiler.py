@@ -134,6 +134,8 @@ class _StepDraft:
     hints: list[tuple[str, str]] = field(default_factory=list)
     #: cells whose `step:NAME` tag comes back to this step after another step
     reentered: list[int] = field(default_factory=list)
+    #: the one step of a notebook without step tags, named after the file
+    implicit: bool = False
     # filled by the analysis
     params: set[str] = field(default_factory=set)
     var_inputs: dict[str, str] = field(default_factory=dict)  # var -> producer
@@ -158,6 +160,7 @@ class _Compiler:
         #: (notebook, cell index) -> the cell's nbformat id, so that every
         #: diagnostic can be linked to its cell
         self.cell_ids: dict[tuple[str, int], str | None] = {}
+        self.reentry_reported: set[tuple[str, str]] = set()
 
     def _diag(self, severity: Severity, code: str, message: str, nb: str | None, cell: int | None,
               fix: str, line: int | None, cell_id: str | None) -> None:
@@ -295,6 +298,7 @@ class _Compiler:
 
         for name in order:
             draft = steps[name]
+            draft.implicit = not has_steps
             if not any(cells[i].source.strip() and not _only_comments(cells[i].source) for i in draft.code_cells):
                 cell = draft.first_cell
                 self.error("CP130", f"step '{name}' has no code", path, cell,
@@ -418,6 +422,7 @@ class _Compiler:
             draft.params.update(_reachable(calls, shared_uses) & params)
             late: dict[str, int] = {}
             step_star = star
+            own: dict[str, int] = {}  # the step's last cell that bound or changed each name
             for i in draft.code_cells:
                 f = nb.facts.get(i)
                 if f is None:
@@ -427,9 +432,12 @@ class _Compiler:
                     if name not in bound:
                         self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
                                    import_stmt, warned_imports, steps_by_name, star=step_star)
+                    elif name in own and name not in module_names:
+                        self._check_reentry(nb, draft, name, own[name], i, touches)
                 for name in f.late_reads:
                     late.setdefault(name, i)
                 bound |= f.binds
+                own.update(dict.fromkeys(f.touches, i))
                 for name in f.mutates:
                     if name in draft.var_inputs and name not in bound:
                         draft.mutated_inputs.add(name)
@@ -446,6 +454,27 @@ class _Compiler:
                 if name not in bound:
                     self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
                                import_stmt, warned_imports, steps_by_name, star=step_star, late=True)
+
+    def _check_reentry(self, nb: _NotebookDraft, draft: _StepDraft, name: str, own: int, cell: int,
+                       touches: dict[str, list[tuple[int, str]]]) -> None:
+        """A re-entered step reads ``name`` it set itself, but another step set or
+        changed it in between: top to bottom, the notebook would see that value."""
+        between = [(p, s) for p, s in touches.get(name, []) if own < p < cell and s != draft.name]
+        if not between or (draft.name, name) in self.reentry_reported:
+            return
+        self.reentry_reported.add((draft.name, name))
+        pos, other = between[-1]
+        rebinds = name in nb.facts[pos].binds
+        message = (f"step '{draft.name}' uses `{name}` from its own cell {own + 1}, but step '{other}' "
+                   f"{'sets it again' if rebinds else 'may change it in place'} in cell {pos + 1}, in between: "
+                   "the compiled step would not see that change")
+        fix = (f"give the cells of '{draft.name}' from cell {cell + 1} a step name of their own, "
+               f"or rename `{name}` in one of the two steps")
+        line = _first_line(nb.info.cells[cell].source, name)
+        if rebinds:
+            self.error("CP202", message, nb.info.path, cell, fix=fix, line=line)
+        else:
+            self.warn("CP203", message, nb.info.path, cell, fix=fix, line=line)
 
     def _need(self, nb, draft: _StepDraft, name: str, cell: int, params, shared_binds, touches, positions,
               module_names, import_stmt, warned_imports, steps_by_name, star: bool, late: bool = False) -> None:
@@ -499,9 +528,13 @@ class _Compiler:
             for draft in nb.steps:
                 if draft.name in where:
                     other = where[draft.name]
+                    fix = "rename one of the two steps"
+                    if draft.implicit or other.implicit:
+                        untagged = draft if draft.implicit else other
+                        fix = (f"{untagged.notebook} has no step tags, so its one step is named after the file: "
+                               f"tag its first cell `step:NAME` with another name, or rename one of the files")
                     self.error("CP103", f"step name '{draft.name}' is used twice: here and in {other.notebook} "
-                               f"cell {other.first_cell + 1}", draft.notebook, draft.first_cell,
-                               fix="rename one of the two steps")
+                               f"cell {other.first_cell + 1}", draft.notebook, draft.first_cell, fix=fix)
                     continue
                 where[draft.name] = draft
                 all_steps.append(draft)
@@ -539,11 +572,14 @@ class _Compiler:
                 for out, (writer, _) in writers.items():
                     if writer.name == draft.name:
                         continue
-                    if path == out or path.startswith(out.rstrip("/") + "/") or out.startswith(path.rstrip("/") + "/"):
+                    if _overlaps(path, out):
                         add_dep(draft.name, writer.name)
                         found = True
                 if not found and not self.exists(path):
-                    self.error("CP230", f"input file '{path}' does not exist and no step writes it", draft.notebook, cell,
+                    own = any(_overlaps(path, out) for out, _ in draft.outputs)
+                    who = "only this step writes it (`out:`), so there is nothing to read on a first run" if own \
+                        else "no step writes it"
+                    self.error("CP230", f"input file '{path}' does not exist and {who}", draft.notebook, cell,
                                fix="create the file, correct the `in:` path (it is relative to the notebook's folder), "
                                "or tag the step that writes it with `out:`")
 
@@ -604,6 +640,11 @@ class _Compiler:
         )
         return Pipeline(name=str(name), notebooks=tuple(nb.info for nb in drafts), steps=tuple(steps),
                         settings=settings)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether two root-relative paths are the same file or one is inside the other."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
 def _shared_uses(sources: Sequence[str]) -> tuple[set[str], dict[str, set[str]]]:
