@@ -549,12 +549,13 @@ class _Visitor(ast.NodeVisitor):
             if self.syntax_error is None:
                 self.syntax_error = ((exc.lineno or 1) + offset, exc.msg)
             return
-        saved, self._line_offset = self._line_offset, offset
+        saved = self._line_offset, self._line
+        self._line_offset = offset
         try:
             for stmt in tree.body:
                 self.visit(stmt)
         finally:
-            self._line_offset = saved
+            self._line_offset, self._line = saved
 
 
 def _expanded_names(text: str) -> list[str]:
