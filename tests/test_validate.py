@@ -142,6 +142,13 @@ def test_variable_no_earlier_step_defines():
     assert diag.format().startswith("a.ipynb: cell 2: line 2: error CP201:")
 
 
+def test_variable_defined_only_in_a_skipped_cell_says_so():
+    result = compile_cells(("a.ipynb", [("x = 1", ["skip"]), ("print(x)", ["step:report"])]))
+    diag = only(result.errors, "CP201")
+    assert "set in cell 1, which is tagged `skip`" in diag.message
+    assert "remove the `skip` tag" in diag.fix
+
+
 def test_variable_defined_only_later_points_at_where_it_is_set():
     result = compile_cells(
         ("a.ipynb", [("print(total)", ["step:report"]), ("total = 3", ["step:count"])])
@@ -193,6 +200,23 @@ def test_re_entered_step_whose_values_nobody_else_changed_is_fine():
         ("a.ipynb", [("x = 1", ["step:prep"]), ("print(x)", ["step:fit"]), ("y = x + 1", ["step:prep"])])
     )
     assert result.diagnostics == []
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [],
+        [("# Notes only", [], "markdown")],
+        [("x = 1", ["skip"])],
+        [("alpha = 1", ["parameters"]), ("import os", ["imports"])],
+    ],
+    ids=["empty", "markdown", "skip", "parameters"],
+)
+def test_notebook_without_code_to_run_adds_no_step_and_warns(cells):
+    result = compile_cells(("notes.ipynb", cells))
+    diag = only(result.diagnostics, "CP131")
+    assert diag.severity == "warning" and diag.notebook == "notes.ipynb" and diag.cell is None
+    assert result.pipeline is not None and result.pipeline.steps == ()
 
 
 # -- parameters ----------------------------------------------------------------

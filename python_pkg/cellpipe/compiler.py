@@ -151,6 +151,7 @@ class _NotebookDraft:
     steps: list[_StepDraft]
     facts: dict[int, CodeFacts]
     cell_step: dict[int, str]
+    skipped: list[int] = field(default_factory=list)  # code cells tagged `skip`
 
 
 class _Compiler:
@@ -221,6 +222,7 @@ class _Compiler:
         context: str | None = None if has_steps else default_step
         params_cell: int | None = None
         shared: list[int] = []
+        skipped: list[int] = []
         facts: dict[int, CodeFacts] = {}
 
         def step_for(name: str, cell: int) -> _StepDraft:
@@ -252,6 +254,7 @@ class _Compiler:
                 continue
             role = t.role
             if role == "skip":
+                skipped.append(i)
                 continue
             if role == "parameters":
                 if params_cell is not None:
@@ -296,13 +299,21 @@ class _Compiler:
                 for i in pending:
                     self._add_to_step(draft, tags[i], None, path, index=i)
 
-        for name in order:
+        for name in list(order):
             draft = steps[name]
             draft.implicit = not has_steps
             if not any(cells[i].source.strip() and not _only_comments(cells[i].source) for i in draft.code_cells):
+                if draft.implicit:  # nothing to run, and no tag asked for a step: not an error
+                    order.remove(name)
+                    cell_step.clear()
+                    continue
                 cell = draft.first_cell
                 self.error("CP130", f"step '{name}' has no code", path, cell,
                            fix=f"add code to the step, or remove the `step:{name}` tag", cell_id=cells[cell].id)
+        if not order:
+            self.warn("CP131", "the notebook has no code outside `parameters`, `imports`, `functions` and `skip` "
+                      "cells: it adds no step to the pipeline", path,
+                      fix="add code cells, tag one `step:NAME`, or leave the notebook out of the pipeline")
 
         # parameters
         parameters: list[Parameter] = []
@@ -347,7 +358,7 @@ class _Compiler:
             language_info=dict(meta.get("language_info") or {"name": "python"}),
             settings=settings,
         )
-        return _NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step)
+        return _NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step, skipped)
 
     def _attach_step_tags(self, t: CellTags, context, steps, path, i, step_for) -> None:
         if not (t.after or t.inputs or t.outputs or t.nocache or t.hints):
@@ -496,12 +507,17 @@ class _Compiler:
                 return
             later = [(p, s) for p, s in lst if p > cell and s != draft.name]
             hint = ""
-            if later:
+            skipped = [i for i in nb.skipped if i < cell and name in analysis.analyze(nb.info.cells[i].source).binds]
+            if skipped:
+                hint = f" (it is set in cell {skipped[-1] + 1}, which is tagged `skip`)"
+                later = []
+            elif later:
                 hint = f" (it is first set later, in step '{later[0][1]}', cell {later[0][0] + 1})"
             self.error("CP201", f"step '{draft.name}' uses `{name}`, which no earlier step or shared cell defines{hint}",
                        path, cell, line=_first_line(nb.info.cells[cell].source, name),
                        fix="define it in an earlier step or in a `parameters`, `imports` or `functions` cell"
-                       + (", or move that cell above this one" if later else ""),
+                       + (", or move that cell above this one" if later else "")
+                       + (", or remove the `skip` tag from that cell" if skipped else ""),
                        cell_id=nb.info.cells[cell].id)
             return
         pos, step = producer
