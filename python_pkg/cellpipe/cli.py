@@ -108,9 +108,7 @@ def _overrides(args: argparse.Namespace, pipeline) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from .report import Progress, print_summary
+    from .report import Progress, make_console, print_summary
     from .runner import Runner, RunOptions, select
     from .store import Store
 
@@ -124,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(params=params, jobs=args.jobs or 0, only=args.only, from_steps=args.from_steps,
                          force=args.force, wait=args.wait, argv=sys.argv[1:], run_id=args.run_id)
     _interrupt_on_sigterm()
-    console = Console(stderr=args.json)
+    console = make_console(stderr=args.json)
     store = Store(_store_folder(args, root))
     try:
         with Progress(console, pipeline.step_names, quiet=args.quiet or args.json) as progress:
@@ -180,9 +178,7 @@ def _open_store(args: argparse.Namespace):
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from .report import runs_table
+    from .report import make_console, runs_table
 
     store = _open_store(args)
     try:
@@ -193,15 +189,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**r, "metrics": metrics[r["id"]]} for r in runs], indent=2, default=str))
     else:
-        Console().print(runs_table(runs, metrics))
+        make_console().print(runs_table(runs, metrics))
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from .history import find_run
-    from .report import show
+    from .report import (
+        make_console,
+        show,  # noqa: I001
+    )
 
     store = _open_store(args)
     try:
@@ -214,7 +211,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps({"run": run, "steps": steps, "artifacts": artifacts, "metrics": metrics},
                          indent=2, default=str))
     else:
-        show(Console(), run, steps, artifacts, metrics)
+        show(make_console(), run, steps, artifacts, metrics)
     return EXIT_OK
 
 

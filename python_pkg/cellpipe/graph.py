@@ -142,7 +142,7 @@ def render_text(pipeline: Pipeline) -> str:
             current = level[step.name]
             lines.append(f"level {current}:")
         cells = ", ".join(str(c.number) for c in step.cells)
-        origin = f"{step.notebook} cells {cells}" if cells else step.notebook
+        origin = f"{step.notebook} {'cell' if len(step.cells) == 1 else 'cells'} {cells}" if cells else step.notebook
         parents = []
         for dep in step.depends_on:
             what = labels.get((dep, step.name)) or ["after"]
@@ -152,20 +152,27 @@ def render_text(pipeline: Pipeline) -> str:
     return "\n".join(lines)
 
 
-def _mermaid_id(name: str) -> str:
-    return "s_" + name.replace("-", "_")
+def _mermaid_ids(pipeline: Pipeline) -> dict[str, str]:
+    """A mermaid node id per step, by position: ``a-b`` and ``a_b`` must not meet."""
+    return {step.name: f"s{i}" for i, step in enumerate(pipeline.steps)}
+
+
+def _mermaid_text(text: str) -> str:
+    """Text for inside a quoted mermaid label (a double quote would end it)."""
+    return text.replace('"', "#quot;")
 
 
 def render_mermaid(pipeline: Pipeline) -> str:
     labels = _edge_labels(pipeline)
+    ids = _mermaid_ids(pipeline)
     lines = ["flowchart TD"]
     for step in pipeline.steps:
-        lines.append(f'    {_mermaid_id(step.name)}["{step.name}"]')
+        lines.append(f'    {ids[step.name]}["{_mermaid_text(step.name)}"]')
     for step in pipeline.steps:
         for dep in step.depends_on:
             what = labels.get((dep, step.name)) or []
-            label = f'|"{", ".join(what)}"|' if what else ""
-            lines.append(f"    {_mermaid_id(dep)} -->{label} {_mermaid_id(step.name)}")
+            label = f'|"{_mermaid_text(", ".join(what))}"|' if what else ""
+            lines.append(f"    {ids[dep]} -->{label} {ids[step.name]}")
     return "\n".join(lines)
 
 

@@ -17,6 +17,14 @@ STATE_STYLE = {
 }
 
 
+def make_console(stderr: bool = False) -> Console:
+    """A console that does not wrap lines; wide tables when output is not a terminal."""
+    console = Console(stderr=stderr, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, soft_wrap=True, width=200)
+    return console
+
+
 def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}s"
 

@@ -320,7 +320,8 @@ class Runner:
                 missing_reason = "stored outputs missing"
             else:
                 missing_reason = ""
-            must_run = st.selected and (self.options.force or step.nocache or name in self.force_rerun)
+            rebuild = name in self.force_rerun  # its stored output turned out corrupt: run it, selected or not
+            must_run = rebuild or (st.selected and (self.options.force or step.nocache))
             if hit and not must_run:
                 try:
                     self._restore_files(hit["outputs"])
@@ -335,7 +336,7 @@ class Runner:
                     change(st, CACHED, "up to date")
                     store.db.record_success(run_id, self._step_row(st), hit["outputs"], hit["metrics"], False)
                     return False
-            if not st.selected:
+            if not st.selected and not rebuild:
                 latest = store.db.cache_latest(name)
                 if latest and self._objects_present(latest["outputs"]):
                     self.outputs[name] = latest["outputs"]
@@ -352,7 +353,8 @@ class Runner:
                 record(st)
                 return False
             if must_run:
-                st.reason = "forced" if self.options.force else ("nocache" if step.nocache else "rerun")
+                st.reason = ("stored output corrupt" if rebuild else
+                             "forced" if self.options.force else "nocache")
             else:
                 latest = store.db.cache_latest(name)
                 st.reason = missing_reason or cache.explain(latest["parts"] if latest else None, parts) or "changed"

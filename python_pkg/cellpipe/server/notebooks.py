@@ -1,0 +1,102 @@
+"""Analyze, compile and check one notebook under the server's root: the
+panel's Validate and Compile buttons and its step states. The analyzer is the
+compiler's own (:func:`cellpipe.compiler.compile_notebooks`); nothing here
+re-checks a notebook."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..compiler import NotebookSource, compile_notebooks
+from ..emit import manifest
+from ..errors import CellpipeError, PipelineInvalid
+from ..model import Diagnostic, Pipeline
+from ..overrides import resolve
+from ..project import read_source, write_build
+from ..runner import status
+from ..store import Store
+from .paths import NotFound, confine, exists_under, notebook_file, relative
+from .records import last_states, open_store
+from .wire import IAnalysis, ICompileResult, IStatus
+
+#: the compiler's code for "this file cannot be read as a notebook"
+UNREADABLE = "CP001"
+
+
+class NotANotebook(CellpipeError):
+    """The content sent (or the file on disk) is not an nbformat 4 notebook;
+    the message is the analyzer's own."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        first = next(d for d in self.diagnostics if d.code == UNREADABLE)
+        super().__init__(first.message)
+
+
+def load_pipeline(root: Path, path: str) -> tuple[Pipeline, str]:
+    """The pipeline of the notebook saved at ``path``; PipelineInvalid lists its errors."""
+    file, rel = notebook_file(root, path)
+    result = compile_notebooks([read_source(file, root.resolve())], exists=exists_under(root))
+    if not result.ok or result.pipeline is None:
+        raise PipelineInvalid(result.diagnostics)
+    return result.pipeline, rel
+
+
+def analyze(root: Path, path: str, content: Any = None) -> IAnalysis:
+    """Diagnostics, manifest and last-run step states for a notebook: the unsaved
+    ``content`` from the editor when given, else the saved file."""
+    file = confine(root, path)
+    rel = relative(file, root)
+    if content is None:
+        if not file.is_file():
+            raise NotFound(f"no notebook {path!r} under the server's root")
+        source = read_source(file, root.resolve())
+    else:
+        source = NotebookSource(rel, content)
+    result = compile_notebooks([source], exists=exists_under(root))
+    if any(d.code == UNREADABLE for d in result.diagnostics):
+        raise NotANotebook(result.diagnostics)
+    steps = {}
+    if result.pipeline is not None:
+        with open_store(root) as store:
+            if store is not None:
+                steps = last_states(store, result.pipeline, root)
+    return {
+        "path": rel,
+        "pipeline": manifest(result.pipeline) if result.pipeline is not None else None,
+        "diagnostics": [d.to_dict() for d in result.diagnostics],
+        "steps": steps,
+        "ok": result.ok,
+    }
+
+
+def compile_build(root: Path, path: str, output: str = "build") -> ICompileResult:
+    """Write ``pipeline.json`` and the step notebooks into ``output`` (root-relative)."""
+    out = confine(root, output)
+    pipeline, _ = load_pipeline(root, path)
+    written = write_build(pipeline, out, root.resolve())
+    return {"output": relative(out, root), "files": [relative(p, root) for p in written]}
+
+
+def step_status(root: Path, path: str, params: dict[str, Any] | None = None) -> IStatus:
+    """``cellpipe status`` for one notebook: each step up to date or stale, and why.
+
+    Before the first run there is no store; the answer then comes from an empty
+    store in a temporary folder, so that asking never creates ``.cellpipe/``.
+    """
+    pipeline, _ = load_pipeline(root, path)
+    values = resolve(pipeline, params or {})
+    with open_store(root) as store:
+        if store is not None:
+            reports = status(pipeline, root.resolve(), store, values)
+        else:
+            with tempfile.TemporaryDirectory(prefix="cellpipe-status-") as tmp:
+                empty = Store(Path(tmp))
+                try:
+                    reports = status(pipeline, root.resolve(), empty, values)
+                finally:
+                    empty.close()
+    return {"steps": [r.to_dict() for r in reports]}

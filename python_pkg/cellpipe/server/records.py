@@ -1,0 +1,128 @@
+"""Reading the store's run records into wire dicts. The store lives in
+``<root>/.cellpipe`` (where ``cellpipe run`` puts it when started in the root);
+read-only questions never create it."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..model import Pipeline
+from ..store import Store
+from .paths import root_relative_or_none
+from .wire import IMetric, IRunRecord, IStepRun, IStepState
+
+#: step states that a run left behind when its process died
+UNFINISHED = ("running", "pending")
+
+
+def store_folder(root: Path) -> Path:
+    return root / ".cellpipe"
+
+
+@contextmanager
+def open_store(root: Path) -> Iterator[Store | None]:
+    """The root's store, or None when nothing has run there yet."""
+    folder = store_folder(root)
+    if not (folder / "cellpipe.db").exists():
+        yield None
+        return
+    store = Store(folder)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def run_state(run: dict[str, Any], alive: Callable[[int | None], bool] = pid_alive) -> str:
+    """The run's state; a run whose process is gone while its record says
+    ``running`` was killed without cleaning up: it is ``interrupted``."""
+    if run["state"] == "running" and not alive(run.get("pid")):
+        return "interrupted"
+    return run["state"]
+
+
+def run_record(run: dict[str, Any], metrics: list[dict[str, Any]], state: str | None = None) -> IRunRecord:
+    return {
+        "id": run["id"],
+        "pipeline": run.get("pipeline"),
+        "state": state or run["state"],
+        "started": run.get("started"),
+        "finished": run.get("finished"),
+        "params": run.get("params") or {},
+        "metrics": [{"step": m["step"], "name": m["name"], "value": m["value"]} for m in metrics],
+        "git_commit": run.get("git_commit"),
+        "notebooks": run.get("notebooks") or [],
+        "error": None,
+    }
+
+
+def step_state(row: dict[str, Any], run_state: str) -> str:
+    if row["state"] in UNFINISHED and run_state not in ("running", "starting"):
+        return "interrupted"
+    return row["state"]
+
+
+def step_run(row: dict[str, Any], root: Path, run_state: str, now: float | None = None) -> IStepRun:
+    state = step_state(row, run_state)
+    started, finished = row.get("started"), row.get("finished")
+    seconds = None
+    if started is not None:
+        end = finished if finished is not None else (now or time.time()) if state == "running" else None
+        seconds = None if end is None else round(end - started, 3)
+    return {
+        "step": row["step"],
+        "notebook": row["notebook"],
+        "state": state,
+        "started": started,
+        "finished": finished,
+        "seconds": seconds,
+        "error": row.get("error"),
+        "output_notebook": root_relative_or_none(row.get("output_notebook"), root),
+        "cached_from": row.get("cached_from"),
+        "warnings": row.get("warnings") or [],
+    }
+
+
+def last_states(store: Store, pipeline: Pipeline, root: Path, lookback: int = 50) -> dict[str, IStepState]:
+    """Each step's state in the latest run that included it.
+
+    Unlike :func:`cellpipe.history.last_step_states` a step is matched by name
+    *and* notebook: the server's store is shared by every notebook under the
+    root, and two notebooks may both have a step called ``load``.
+    """
+    wanted = {s.name: s.notebook for s in pipeline.steps}
+    states: dict[str, IStepState] = {}
+    for run in store.db.runs(limit=lookback):
+        state = run_state(run)
+        for row in store.db.step_runs(run["id"]):
+            name = row["step"]
+            if wanted.get(name) == row["notebook"] and name not in states:
+                states[name] = {
+                    "state": step_state(row, state),
+                    "run_id": run["id"],
+                    "error": row.get("error"),
+                    "output_notebook": root_relative_or_none(row.get("output_notebook"), root),
+                }
+        if len(states) == len(wanted):
+            break
+    return states
+
+
+def metrics_of(store: Store, run_id: str) -> list[IMetric]:
+    return [{"step": m["step"], "name": m["name"], "value": m["value"]} for m in store.db.metrics(run_id)]
