@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from cellpipe.graph import downstream, find_cycle, levels, topological_order, upstream
+from cellpipe.graph import (
+    downstream,
+    find_cycle,
+    levels,
+    render_dot,
+    render_mermaid,
+    render_text,
+    topological_order,
+    upstream,
+)
+from conftest import compile_cells
 
 # load -> clean -> features -> {fit_a, fit_b} -> report
 ORDER = ["load", "clean", "features", "fit_a", "fit_b", "report"]
@@ -136,3 +146,49 @@ def test_upstream_is_the_step_and_everything_it_needs():
 def test_selection_of_nothing_is_empty():
     assert downstream([], DEPS) == set()
     assert upstream([], DEPS) == set()
+
+
+# -- rendering -----------------------------------------------------------------
+
+
+def _pipeline(*cells):
+    result = compile_cells(("a.ipynb", list(cells)))
+    assert not result.errors and result.pipeline is not None
+    return result.pipeline
+
+
+def test_text_shows_levels_cells_and_what_each_edge_carries():
+    pipeline = _pipeline(
+        ("x = 1", ["step:load", "out:data.csv"]),
+        ("y = x", ["step:fit"]),
+        ("z = 2", ["step:other", "in:data.csv"]),
+        ("print(y)", ["step:report", "after:other"]),
+    )
+    assert render_text(pipeline).splitlines() == [
+        "pipeline a: 4 steps",
+        "level 0:",
+        "  load    (a.ipynb cell 1)",
+        "level 1:",
+        "  fit     (a.ipynb cell 2) <- load [x]",
+        "  other   (a.ipynb cell 3) <- load [data.csv]",
+        "level 2:",
+        "  report  (a.ipynb cell 4) <- fit [y]; other [after]",
+    ]
+
+
+def test_mermaid_gives_steps_whose_names_differ_only_by_dash_and_underscore_their_own_nodes():
+    pipeline = _pipeline(("x = 1", ["step:a-b"]), ("y = x", ["step:a_b"]))
+    lines = render_mermaid(pipeline).splitlines()
+    nodes = [line.split("[")[0].strip() for line in lines if '["' in line]
+    assert len(set(nodes)) == 2
+    (edge,) = [line for line in lines if "-->" in line]
+    source, target = edge.split("-->")[0].strip(), edge.split()[-1]
+    assert source != target
+
+
+def test_mermaid_and_dot_quote_labels():
+    pipeline = _pipeline(("x = 1", ["step:a", 'out:odd"name.csv']), ("y = 2", ["step:b", 'in:odd"name.csv']))
+    mermaid = render_mermaid(pipeline)
+    assert '|"odd#quot;name.csv"|' in mermaid
+    dot = render_dot(pipeline)
+    assert '"a" -> "b" [label="odd\\"name.csv"];' in dot
