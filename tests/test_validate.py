@@ -475,3 +475,32 @@ def test_cli_validate_json_on_a_clean_notebook(make_notebook, tmp_path, monkeypa
     make_notebook("a.ipynb", [("x = 1", ["step:prep"])])
     assert main(["validate", "--json", "a.ipynb"]) == 0
     assert json.loads(capsys.readouterr().out) == {"ok": True, "diagnostics": []}
+
+
+def test_every_problem_names_its_notebook_and_a_fix_and_they_come_in_cell_order():
+    result = compile_cells(
+        (
+            "a.ipynb",
+            [
+                ("print('before any step')", []),
+                ("alpha = 1\nbeta = alpha + 1", ["parameters"]),
+                ("x = 1", ["setp:prep"]),
+                ("x = (", ["step:Bad Name"]),
+                ("y = missing", ["step:fit", "after:prepp", "in:nowhere.csv", "out:o.csv"]),
+                ("alpha = 2", ["step:tune", "out:o.csv"]),
+                ("z = 1", ["parameters"]),
+                ("# nothing", ["step:empty"]),
+            ],
+        ),
+        ("b.ipynb", [("print(x)", ["step:fit"])]),
+    )
+    codes = {d.code for d in result.diagnostics}
+    assert {"CP101", "CP102", "CP104", "CP111", "CP120", "CP121", "CP130", "CP140", "CP150", "CP201",
+            "CP220", "CP230", "CP103"} <= codes
+    for diag in result.diagnostics:
+        assert diag.notebook in ("a.ipynb", "b.ipynb"), diag.format()
+        assert diag.fix, diag.format()
+        if diag.cell is not None:
+            assert diag.cell_id == f"cell-{diag.cell}", diag.format()
+    places = [(d.notebook, d.cell if d.cell is not None else -1) for d in result.diagnostics]
+    assert places == sorted(places)
