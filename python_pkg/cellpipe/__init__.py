@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Tell jupyter_server where the extension lives (this module)."""
+    return [{"module": "cellpipe"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Load the REST API; jupyter_server is imported only here, never by the core."""
+    from .server import load_extension
+
+    load_extension(serverapp)

@@ -15,7 +15,7 @@ from typing import Any
 from ..model import Pipeline
 from ..store import Store
 from .paths import root_relative_or_none
-from .wire import IMetric, IRunRecord, IStepRun, IStepState
+from .wire import IRunRecord, IStepRun, IStepState
 
 #: step states that a run left behind when its process died
 UNFINISHED = ("running", "pending")
@@ -123,6 +123,3 @@ def last_states(store: Store, pipeline: Pipeline, root: Path, lookback: int = 50
             break
     return states
 
-
-def metrics_of(store: Store, run_id: str) -> list[IMetric]:
-    return [{"step": m["step"], "name": m["name"], "value": m["value"]} for m in store.db.metrics(run_id)]

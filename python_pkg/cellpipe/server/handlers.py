@@ -1,0 +1,234 @@
+"""The REST API under ``<base_url>/cellpipe/``: thin, authenticated handlers
+over the library. Paths are relative to the server's root; anything outside it
+is refused. Every body, request and reply, is JSON.
+
+Endpoints
+=========
+
+``POST   /cellpipe/analyze``                  {path, content?}           -> 200 IAnalysis
+``POST   /cellpipe/compile``                  {path, output?="build"}    -> 200 ICompileResult
+``POST   /cellpipe/runs``                     {path, params?, force?, only?, from?} -> 202 IRunStarted
+``GET    /cellpipe/runs[?path=P&limit=N]``                               -> 200 IRunList
+``GET    /cellpipe/runs/<id>``                                           -> 200 IRunDetail
+``DELETE /cellpipe/runs/<id>``                                           -> 202 {run_id}
+``GET    /cellpipe/runs/<a>/diff/<b>``                                   -> 200 IRunDiff
+``GET    /cellpipe/runs/<id>/steps/<step>/notebook``                     -> 200 IStepNotebook
+``GET    /cellpipe/status?path=P[&params=JSON]``                         -> 200 IStatus
+
+Errors: 400 (bad JSON, bad input, a CellpipeError such as an invalid pipeline or
+an unknown parameter), 403 (a path outside the root, or no token), 404 (no such
+notebook or run). Their body is IError; 500 only for cellpipe's own bugs.
+
+Wire types (TypeScript names; ``?`` marks a field that may be null)
+===================================================================
+
+IError         {message: str, diagnostics?: IDiagnostic[]}   (diagnostics: invalid pipeline, unreadable notebook)
+IDiagnostic    {severity: "error"|"warning", code: str, message: str, notebook?: str,
+                cell?: int (0-based), cell_number?: int (1-based), cell_id?: str, line?: int, fix: str}
+IAnalysis      {path: str (root-relative), pipeline?: IManifest (cellpipe.emit.manifest, null when nothing
+                compiled), diagnostics: IDiagnostic[], steps: {[step]: IStepState}, ok: bool}
+                (steps holds only steps that have run; a step absent from it never ran)
+IStepState     {state: IState, run_id: str, error?: IStepError, output_notebook?: str (root-relative)}
+IStepError     {message: str, ename?: str, evalue?: str, role?: str, notebook?: str, cell?: int (1-based),
+                cell_id?: str}
+ICompileResult {output: str (root-relative folder), files: str[] (root-relative, pipeline.json first)}
+IRunStarted    {run_id: str}
+IRunList       {runs: IRunRecord[]}   (newest first)
+IRunRecord     {id: str, pipeline?: str, state: IRunState, started?: float (epoch s), finished?: float,
+                params: {[notebook]: {[name]: any}}, metrics: IMetric[], git_commit?: str,
+                notebooks: str[], error?: str (why a run ended before writing its record)}
+IMetric        {step: str, name: str, value: any}
+IRunDetail     {run: IRunRecord, steps: IStepRun[], active: bool (the run's process is alive)}
+IStepRun       {step: str, notebook: str, state: IState, started?: float, finished?: float, seconds?: float,
+                error?: IStepError, output_notebook?: str (root-relative), cached_from?: str (run id),
+                warnings: str[]}
+IStepNotebook  {path: str (root-relative), content: nbformat JSON}
+IRunDiff       {a: str, b: str, params: {["nb:name"]: [a, b]}, metrics: {["step.name"]: [a, b]},
+                artifacts: {["step:kind:name"]: [hash_a, hash_b]}}   (only what differs)
+IStatus        {steps: IStepReport[]}
+IStepReport    {step: str, notebook: str, up_to_date: bool, reason: str, last_run?: str}
+IRunState      "starting" | "running" | "succeeded" | "failed" | "interrupted"
+IState         "pending" | "running" | "cached" | "done" | "failed" | "skipped" | "interrupted"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from ..errors import CellpipeError
+from .notebooks import analyze, compile_build, step_status
+from .paths import NotFound, PathOutsideRoot
+from .runs import RunRegistry, RunRequest
+
+T = TypeVar("T")
+
+
+class BadRequest(CellpipeError):
+    """The request body or a query argument is not what the endpoint takes."""
+
+
+def error_status(exc: BaseException) -> int | None:
+    """The HTTP status for a domain error; None for anything else (a bug: 500)."""
+    if isinstance(exc, PathOutsideRoot):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, CellpipeError):
+        return 400
+    return None
+
+
+def domain_errors(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Answer a domain error with its status and an IError body, never a 500."""
+
+    @functools.wraps(method)
+    async def wrapper(self: CellpipeHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except Exception as exc:
+            status = error_status(exc)
+            if status is None:
+                raise
+            body: dict[str, Any] = {"message": str(exc)}
+            diagnostics = getattr(exc, "diagnostics", None)
+            if diagnostics is not None:
+                body["diagnostics"] = [d.to_dict() for d in diagnostics]
+            self.log.info("cellpipe: %s %s -> %s: %s", self.request.method, self.request.path, status, exc)
+            self.reply(body, status)
+
+    return wrapper
+
+
+class CellpipeHandler(APIHandler):
+    """Shared plumbing: the root, the run registry, JSON in and out."""
+
+    @property
+    def root(self) -> Path:
+        return self.settings["cellpipe_root"]
+
+    @property
+    def registry(self) -> RunRegistry:
+        return self.settings["cellpipe_runs"]
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise BadRequest("the request body must be a JSON object")
+        return data
+
+    def query_json(self, name: str) -> Any:
+        text = self.get_query_argument(name, None)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise BadRequest(f"the {name!r} argument is not valid JSON: {exc}") from exc
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data, default=str))
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Compiling, hashing and SQLite reads run off the event loop."""
+        return await asyncio.to_thread(fn, *args)
+
+
+class AnalyzeHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def post(self) -> None:
+        body = self.body()
+        self.reply(await self.blocking(analyze, self.root, body.get("path"), body.get("content")))
+
+
+class CompileHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def post(self) -> None:
+        body = self.body()
+        self.reply(await self.blocking(compile_build, self.root, body.get("path"), body.get("output") or "build"))
+
+
+class RunsHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self) -> None:
+        limit = self.get_query_argument("limit", "100")
+        if not limit.isdigit() or int(limit) < 1:
+            raise BadRequest("'limit' must be a positive whole number")
+        self.reply(await self.blocking(self.registry.list, self.get_query_argument("path", None), int(limit)))
+
+    @tornado.web.authenticated
+    @domain_errors
+    async def post(self) -> None:
+        request = RunRequest.from_json(self.body())
+        run_id = await self.blocking(self.registry.start, request)
+        self.reply({"run_id": run_id}, 202)
+
+
+class RunHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self, run_id: str) -> None:
+        self.reply(await self.blocking(self.registry.detail, run_id))
+
+    @tornado.web.authenticated
+    @domain_errors
+    async def delete(self, run_id: str) -> None:
+        self.registry.cancel(run_id)
+        self.reply({"run_id": run_id}, 202)
+
+
+class DiffHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self, a: str, b: str) -> None:
+        self.reply(await self.blocking(self.registry.diff, a, b))
+
+
+class StepNotebookHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self, run_id: str, step: str) -> None:
+        self.reply(await self.blocking(self.registry.step_notebook, run_id, step))
+
+
+class StatusHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self) -> None:
+        params = self.query_json("params")
+        if params is not None and not isinstance(params, dict):
+            raise BadRequest("'params' must be a JSON object of NAME: VALUE")
+        self.reply(await self.blocking(step_status, self.root, self.get_query_argument("path", None), params))
+
+
+ROUTES: list[tuple[str, type[CellpipeHandler]]] = [
+    (r"/cellpipe/analyze", AnalyzeHandler),
+    (r"/cellpipe/compile", CompileHandler),
+    (r"/cellpipe/runs", RunsHandler),
+    (r"/cellpipe/runs/([^/]+)", RunHandler),
+    (r"/cellpipe/runs/([^/]+)/diff/([^/]+)", DiffHandler),
+    (r"/cellpipe/runs/([^/]+)/steps/([^/]+)/notebook", StepNotebookHandler),
+    (r"/cellpipe/status", StatusHandler),
+]
+
+
+def setup_handlers(web_app: tornado.web.Application, root: Path, registry: RunRegistry) -> None:
+    web_app.settings["cellpipe_root"] = root
+    web_app.settings["cellpipe_runs"] = registry
+    base_url = web_app.settings["base_url"]
+    web_app.add_handlers(".*$", [(url_path_join(base_url, pattern), handler) for pattern, handler in ROUTES])

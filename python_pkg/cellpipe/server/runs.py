@@ -1,0 +1,239 @@
+"""Runs live outside the server process: the server validates a request, starts
+``python -m cellpipe.cli run`` in its own session, keeps the process in a
+registry, and answers questions by reading the store the run writes as it goes.
+
+Cancelling sends SIGINT to the run's process group; the CLI then stops its
+kernels and records the run as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CellpipeError
+from ..history import run_diff
+from ..overrides import resolve
+from ..runner import new_run_id, select
+from ..store import Store, StoreBusy
+from .notebooks import load_pipeline
+from .paths import NotFound, confine, relative
+from .records import open_store, pid_alive, run_record, run_state, step_run, store_folder
+from .wire import IRunDetail, IRunList, IRunRecord, IStepNotebook
+
+#: how much of a failed start's log the run record quotes
+LOG_TAIL = 2000
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """The body of ``POST /cellpipe/runs``, checked for shape (not yet for meaning)."""
+
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    force: bool = False
+    only: tuple[str, ...] = ()
+    from_steps: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> RunRequest:
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise CellpipeError("'params' must be an object of NAME (or NOTEBOOK.NAME): VALUE")
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            raise CellpipeError("'force' must be true or false")
+        lists = {}
+        for key in ("only", "from"):
+            value = body.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise CellpipeError(f"'{key}' must be a list of step names")
+            lists[key] = tuple(value)
+        return cls(body.get("path"), params, force, lists["only"], lists["from"])  # type: ignore[arg-type]
+
+
+@dataclass
+class LiveRun:
+    """A run this server started: its process and what it was asked to do."""
+
+    run_id: str
+    process: subprocess.Popen
+    notebook: str
+    pipeline: str
+    params: dict[str, dict[str, Any]]
+    log: Path
+    started: float
+    cancelled: bool = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self) -> str:
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return text[-LOG_TAIL:].strip()
+
+
+class RunRegistry:
+    """The runs started by this server, by id. One run at a time per store:
+    the CLI refuses a second one (StoreBusy), and so does :meth:`start`."""
+
+    def __init__(self, root: Path, python: str = sys.executable) -> None:
+        self.root = root.resolve()
+        self.python = python
+        self.runs: dict[str, LiveRun] = {}
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> LiveRun | None:
+        return self.runs.get(run_id)
+
+    def active(self) -> list[LiveRun]:
+        return [live for live in self.runs.values() if live.alive()]
+
+    def alive(self, run_id: str, pid: int | None) -> bool:
+        """Whether the run's process still runs (ours by handle, others by pid)."""
+        live = self.runs.get(run_id)
+        return live.alive() if live is not None else pid_alive(pid)
+
+    def start(self, request: RunRequest) -> str:
+        """Validate the request against the compiled pipeline, then start the run."""
+        pipeline, notebook = load_pipeline(self.root, request.path)
+        params = resolve(pipeline, request.params)  # unknown or mistyped: UsageError
+        select(pipeline, list(request.only), list(request.from_steps))  # unknown steps: UsageError
+        with self._lock:
+            busy = self.active()
+            if busy:
+                raise StoreBusy(store_folder(self.root), {"run": busy[0].run_id, "pid": busy[0].process.pid})
+            run_id = new_run_id()
+            while run_id in self.runs:
+                run_id = new_run_id()
+            folder = store_folder(self.root) / "server"
+            folder.mkdir(parents=True, exist_ok=True)
+            params_file = folder / f"{run_id}.params.json"
+            params_file.write_text(json.dumps(request.params, indent=1, sort_keys=True), encoding="utf-8")
+            log = folder / f"{run_id}.log"
+            command = [self.python, "-m", "cellpipe.cli", "run", notebook, "--run-id", run_id, "--json",
+                       "--params", str(params_file), "--store", str(store_folder(self.root))]
+            if request.force:
+                command.append("--force")
+            for step in request.only:
+                command += ["--only", step]
+            for step in request.from_steps:
+                command += ["--from", step]
+            with open(log, "wb") as out:
+                process = subprocess.Popen(command, cwd=self.root, stdin=subprocess.DEVNULL, stdout=out,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+            self.runs[run_id] = LiveRun(run_id, process, notebook, pipeline.name, params, log, time.time())
+        return run_id
+
+    def cancel(self, run_id: str, sig: int = signal.SIGINT) -> None:
+        """Stop a running run: SIGINT to its process group, like Ctrl-C."""
+        live = self.runs.get(run_id)
+        if live is None or not live.alive():
+            raise NotFound(f"run {run_id!r} is not running in this server")
+        live.cancelled = True
+        try:
+            os.killpg(live.process.pid, sig)
+        except ProcessLookupError:
+            raise NotFound(f"run {run_id!r} is not running in this server") from None
+
+    def stop_all(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        """Stop every run still going and wait for them (tests, shutdown)."""
+        for live in self.active():
+            live.cancelled = True
+            try:
+                os.killpg(live.process.pid, sig)
+            except ProcessLookupError:
+                pass
+        for live in self.runs.values():
+            try:
+                live.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(live.process.pid, signal.SIGKILL)
+                live.process.wait()
+
+    # -- reading runs ----------------------------------------------------------
+    def unrecorded(self, live: LiveRun) -> IRunRecord:
+        """A run the store has no record of yet: starting, or it ended before
+        writing one (the store was busy, the notebook changed...)."""
+        if live.alive():
+            state, error = "starting", None
+        else:
+            state = "interrupted" if live.cancelled else "failed"
+            error = live.log_tail() or f"the run's process exited with code {live.process.returncode}"
+        return {"id": live.run_id, "pipeline": live.pipeline, "state": state, "started": live.started,
+                "finished": None, "params": live.params, "metrics": [], "git_commit": None,
+                "notebooks": [live.notebook], "error": error}
+
+    def settle(self, store: Store, run: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+        """The run record, its state and whether its process runs. A record still
+        ``running`` whose process is gone is read again (the run may have just
+        finished); if it still says ``running``, the run was killed: ``interrupted``."""
+        active = self.alive(run["id"], run.get("pid"))
+        if run["state"] == "running" and not active:
+            run = store.db.run(run["id"], prefix=False) or run
+        return run, run_state(run, alive=lambda pid: active), active
+
+    def list(self, notebook: str | None = None, limit: int = 100) -> IRunList:
+        """Recorded runs, newest first (with this server's runs that have no record
+        yet); only those that include ``notebook`` when given."""
+        if notebook is not None:
+            notebook = relative(confine(self.root, notebook), self.root)
+        runs: list[IRunRecord] = []
+        with open_store(self.root) as store:
+            recorded = store.db.runs(limit=limit) if store is not None else []
+            ids = {r["id"] for r in recorded}
+            for run in recorded:
+                if notebook is None or notebook in (run["notebooks"] or []):
+                    run, state, _ = self.settle(store, run)  # type: ignore[arg-type]
+                    runs.append(run_record(run, store.db.metrics(run["id"]), state))  # type: ignore[union-attr]
+        pending = [self.unrecorded(live) for live in self.runs.values()
+                   if live.run_id not in ids and (notebook is None or live.notebook == notebook)]
+        runs = sorted(pending, key=lambda r: -(r["started"] or 0)) + runs
+        return {"runs": runs[:limit]}
+
+    def detail(self, run_id: str) -> IRunDetail:
+        with open_store(self.root) as store:
+            run = store.db.run(run_id, prefix=False) if store is not None else None
+            if run is not None:
+                run, state, active = self.settle(store, run)  # type: ignore[arg-type]
+                record = run_record(run, store.db.metrics(run_id), state)  # type: ignore[union-attr]
+                rows = store.db.step_runs(run_id)  # type: ignore[union-attr]
+                steps = [step_run(row, self.root, state) for row in rows]
+                return {"run": record, "steps": steps, "active": active}
+        live = self.runs.get(run_id)
+        if live is None:
+            raise NotFound(f"no run {run_id!r} in the store")
+        return {"run": self.unrecorded(live), "steps": [], "active": live.alive()}
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        with open_store(self.root) as store:
+            for run_id in (a, b):
+                if store is None or store.db.run(run_id, prefix=False) is None:
+                    raise NotFound(f"no run {run_id!r} in the store")
+            return run_diff(store, a, b)
+
+    def step_notebook(self, run_id: str, step: str) -> IStepNotebook:
+        """A step's output notebook. It lives under ``.cellpipe/``, which Jupyter's
+        contents API hides by default, so the panel reads it from here."""
+        with open_store(self.root) as store:
+            rows = store.db.step_runs(run_id) if store is not None else []
+        row = next((r for r in rows if r["step"] == step), None)
+        if row is None or not row.get("output_notebook"):
+            raise NotFound(f"run {run_id!r} has no output notebook for step {step!r}")
+        file = confine(self.root, row["output_notebook"])
+        try:
+            content = json.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFound(f"the output notebook of step {step!r} in run {run_id!r} was removed") from None
+        return {"path": relative(file, self.root), "content": content}
