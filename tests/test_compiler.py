@@ -384,6 +384,40 @@ def test_a_step_gets_the_parameters_of_the_shared_functions_it_calls():
     assert pipeline.step("report").parameters == ()
 
 
+def test_a_shared_class_carries_the_parameters_its_methods_read():
+    pipeline = pipeline_of(
+        (
+            "a.ipynb",
+            [
+                PARAMS,
+                ("class Scaler:\n    def apply(self, v):\n        return v * alpha", ["functions"]),
+                ("s = Scaler().apply(2)", ["step:scale"]),
+                ("print(s)", ["step:report"]),
+            ],
+        )
+    )
+    assert pipeline.step("scale").parameters == ("alpha",)
+    assert pipeline.step("report").parameters == ()
+
+
+def test_a_function_shared_code_refers_to_as_it_runs_counts_for_every_step():
+    # `TABLE = {'grow': grow}` runs in every step; whether it is called is not
+    # known, so every step gets `rows` (one parameter too many, never one too few)
+    pipeline = pipeline_of(
+        (
+            "a.ipynb",
+            [
+                PARAMS,
+                ("def grow(v):\n    return v + rows\n\nTABLE = {'grow': grow}", ["functions"]),
+                ("g = TABLE['grow'](1)", ["step:grow"]),
+                ("print(g)", ["step:report"]),
+            ],
+        )
+    )
+    assert pipeline.step("grow").parameters == ("rows",)
+    assert pipeline.step("report").parameters == ("rows",)
+
+
 def test_parameters_read_by_shared_code_as_it_runs_go_to_every_step():
     pipeline = pipeline_of(
         (
