@@ -9,9 +9,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import write_notebook
 
 from cellpipe.cli import main
+from conftest import write_notebook
 
 pytestmark = pytest.mark.kernel
 

@@ -12,9 +12,10 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,6 @@ class Runner:
         steps = {s.name: s for s in self.pipeline.steps}
         order = self.pipeline.step_names
         pool: KernelPool | None = None
-        executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpipe-step")
         running: dict[Future, tuple[str, Execution]] = {}
         state = "succeeded"
 
@@ -392,7 +392,7 @@ class Runner:
             change(st, RUNNING)
             record(st)
             execution = Execution(pool)
-            future = executor.submit(execution.run, notebook, out, parameters, log, kernel_name(step))
+            future = _in_thread(execution.run, notebook, out, parameters, log, kernel_name(step))
             running[future] = (name, execution)
 
         def finish(future: Future) -> None:
@@ -475,7 +475,6 @@ class Runner:
                 if st.state == PENDING:
                     change(st, SKIPPED, "run interrupted")
         finally:
-            executor.shutdown(wait=False, cancel_futures=True)
             if pool is not None:
                 pool.close()
             if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
@@ -490,6 +489,23 @@ class Runner:
         return {"step": st.name, "notebook": st.notebook, "state": st.state, "key": st.key, "parts": st.parts,
                 "started": st.started, "finished": st.finished, "output_notebook": st.output_notebook,
                 "log": st.log, "error": st.error, "cached_from": st.cached_from, "warnings": st.warnings}
+
+
+def _in_thread(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run ``fn`` in a daemon thread: a step cancelled while its client still waits
+    on a killed kernel must not keep the process from exiting."""
+    future: Future = Future()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the runner through the future
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="cellpipe-step", daemon=True).start()
+    return future
 
 
 class _CorruptObject(Exception):

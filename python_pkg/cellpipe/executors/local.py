@@ -14,6 +14,7 @@ os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")  # nbformat's defa
 
 import logging  # noqa: E402
 import queue  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -119,6 +120,17 @@ def _shutdown(km) -> None:
         pass
 
 
+def _kill(km) -> None:
+    """Stop a kernel that another thread is talking to: signal its process directly
+    (the manager's own shutdown runs on that thread's event loop)."""
+    pid = getattr(getattr(km, "provisioner", None), "pid", None)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 @dataclass
 class StepFailure(Exception):
     """A step's notebook raised; ``cell`` is the failing cell of the output notebook."""
@@ -195,4 +207,4 @@ class Execution:
     def cancel(self) -> None:
         self.cancelled = True
         if self.km is not None:
-            _shutdown(self.km)
+            _kill(self.km)
