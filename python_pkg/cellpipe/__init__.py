@@ -19,3 +19,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from .server import load_extension
 
     load_extension(serverapp)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Tell JupyterLab where the built frontend extension is (``labextension/``)."""
+    return [{"src": "labextension", "dest": "cellpipe"}]

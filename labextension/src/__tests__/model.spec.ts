@@ -1,0 +1,430 @@
+import { Signal } from '@lumino/signaling';
+
+import { CellpipeModel, INotebookSource, parseParameter } from '../model';
+import { postJSON, requestAPI } from '../request';
+import { IAnalyzeResponse, IRunDetail, IStepRun } from '../tokens';
+
+jest.mock('../request', () => ({
+  requestAPI: jest.fn(),
+  postJSON: jest.fn()
+}));
+
+const mockedPost = postJSON as jest.MockedFunction<typeof postJSON>;
+const mockedRequest = requestAPI as jest.MockedFunction<typeof requestAPI>;
+
+class FakeNotebook implements INotebookSource {
+  constructor(public path = 'nb/demo.ipynb') {}
+  content: any = { cells: [], metadata: {} };
+  toJSON() {
+    return this.content;
+  }
+  readonly contentChanged = new Signal<this, void>(this);
+  edit(): void {
+    this.contentChanged.emit();
+  }
+}
+
+function analysis(overrides: Partial<IAnalyzeResponse> = {}): IAnalyzeResponse {
+  return {
+    path: 'nb/demo.ipynb',
+    ok: true,
+    diagnostics: [],
+    steps: {},
+    pipeline: {
+      name: 'demo',
+      notebooks: [
+        {
+          path: 'nb/demo.ipynb',
+          parameters: {
+            n: { default: 3, schema: { type: 'integer' } },
+            label: { default: 'x', schema: { type: 'string' } }
+          },
+          shared_cells: []
+        }
+      ],
+      steps: [
+        {
+          name: 'load',
+          notebook: 'nb/demo.ipynb',
+          cells: [{ index: 1, number: 2, id: 'c1', type: 'code' }],
+          inputs: { variables: [], files: [] },
+          outputs: { variables: [{ name: 'df', to: ['train'] }], files: [] },
+          depends_on: [],
+          parameters: ['n'],
+          metrics: [],
+          nocache: false,
+          hints: {}
+        }
+      ]
+    },
+    ...overrides
+  };
+}
+
+function stepRun(step: string, state: IStepRun['state']): IStepRun {
+  return {
+    step,
+    notebook: 'nb/demo.ipynb',
+    state,
+    started: null,
+    finished: null,
+    seconds: null,
+    error: null,
+    output_notebook: state === 'done' ? `.cellpipe/runs/r1/${step}.ipynb` : null,
+    cached_from: null,
+    warnings: []
+  };
+}
+
+function detail(active: boolean, steps: IStepRun[]): IRunDetail {
+  return {
+    run: {
+      id: 'r1',
+      pipeline: 'demo',
+      state: active ? 'running' : 'succeeded',
+      started: 1700000000,
+      finished: active ? null : 1700000005,
+      params: {},
+      metrics: [],
+      git_commit: null,
+      notebooks: ['nb/demo.ipynb']
+    },
+    steps,
+    active
+  };
+}
+
+const flush = () => new Promise(resolve => setTimeout(resolve, 0));
+
+beforeEach(() => {
+  jest.useRealTimers();
+  mockedPost.mockReset();
+  mockedRequest.mockReset();
+  mockedRequest.mockImplementation(async (endPoint?: string) => {
+    if (endPoint?.startsWith('runs?')) {
+      return { runs: [] } as any;
+    }
+    throw new Error(`unexpected GET ${endPoint}`);
+  });
+});
+
+describe('following a notebook', () => {
+  it('analyzes the unsaved notebook as soon as it is followed', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel();
+    const nb = new FakeNotebook();
+    nb.content = { cells: [{ cell_type: 'code', source: 'x = 1' }] };
+
+    model.setSource(nb);
+    await flush();
+
+    expect(mockedPost).toHaveBeenCalledWith('analyze', {
+      path: 'nb/demo.ipynb',
+      content: nb.content
+    });
+    expect(model.steps.map(s => s.name)).toEqual(['load']);
+    expect(model.analyzing).toBe(false);
+    model.dispose();
+  });
+
+  it('debounces edits into one analysis', async () => {
+    jest.useFakeTimers();
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel({ debounceMs: 400 });
+    const nb = new FakeNotebook();
+    model.setSource(nb);
+    mockedPost.mockClear();
+
+    nb.edit();
+    jest.advanceTimersByTime(200);
+    nb.edit();
+    jest.advanceTimersByTime(399);
+    expect(mockedPost).not.toHaveBeenCalled();
+    jest.advanceTimersByTime(1);
+    expect(mockedPost).toHaveBeenCalledTimes(1);
+    model.dispose();
+  });
+
+  it('drops an answer that arrives after a newer request', async () => {
+    let resolveFirst: (value: IAnalyzeResponse) => void = () => undefined;
+    mockedPost
+      .mockImplementationOnce(
+        () => new Promise<any>(resolve => (resolveFirst = resolve))
+      )
+      .mockResolvedValueOnce(analysis({ diagnostics: [] }));
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    const second = model.analyze();
+    await second;
+    resolveFirst(
+      analysis({
+        diagnostics: [
+          {
+            severity: 'error',
+            code: 'CP100',
+            message: 'stale',
+            notebook: 'nb/demo.ipynb',
+            cell: 0,
+            cell_number: 1,
+            cell_id: 'c0',
+            line: 1,
+            fix: null
+          }
+        ]
+      })
+    );
+    await flush();
+    expect(model.diagnostics).toEqual([]);
+    model.dispose();
+  });
+
+  it('reports a failed analysis and forgets the old notebook on switch', async () => {
+    mockedPost.mockRejectedValueOnce(new Error('boom'));
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook('a.ipynb'));
+    await flush();
+    expect(model.analyzeError).toBe('boom');
+
+    mockedPost.mockResolvedValueOnce(analysis());
+    model.setSource(new FakeNotebook('b.ipynb'));
+    expect(model.analyzeError).toBeNull();
+    await flush();
+    expect(model.path).toBe('b.ipynb');
+    expect(model.steps).toHaveLength(1);
+    model.dispose();
+  });
+
+  it('emits analysisChanged with each new analysis', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel();
+    const seen: (IAnalyzeResponse | null)[] = [];
+    model.analysisChanged.connect((_, a) => seen.push(a));
+    model.setSource(new FakeNotebook());
+    await flush();
+    expect(seen.map(a => (a ? a.path : null))).toEqual([null, 'nb/demo.ipynb']);
+    model.dispose();
+  });
+});
+
+describe('validate and compile', () => {
+  it('says how many errors the analyzer found', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    mockedPost.mockResolvedValue(
+      analysis({
+        ok: false,
+        diagnostics: [
+          {
+            severity: 'error',
+            code: 'CP101',
+            message: 'x is never defined',
+            notebook: 'nb/demo.ipynb',
+            cell: 1,
+            cell_number: 2,
+            cell_id: 'c1',
+            line: 1,
+            fix: 'define x'
+          }
+        ]
+      })
+    );
+    await model.validate();
+    expect(model.message).toEqual({
+      kind: 'error',
+      text: '1 error(s), 0 warning(s): see Diagnostics.'
+    });
+    model.dispose();
+  });
+
+  it('posts compile and reports the output folder', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    mockedPost.mockResolvedValueOnce({
+      output: 'nb/build',
+      files: ['nb/build/pipeline.json', 'nb/build/steps/load.ipynb']
+    });
+    await model.compile();
+    expect(mockedPost).toHaveBeenLastCalledWith('compile', { path: 'nb/demo.ipynb' });
+    expect(model.message?.text).toBe('Compiled 2 file(s) into nb/build.');
+    expect(model.busy).toBeNull();
+    model.dispose();
+  });
+
+  it('turns a server error into a message', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    mockedPost.mockRejectedValueOnce(new Error('invalid pipeline'));
+    expect(await model.compile()).toBeNull();
+    expect(model.message).toEqual({
+      kind: 'error',
+      text: 'Compile failed: invalid pipeline'
+    });
+    model.dispose();
+  });
+});
+
+describe('runs', () => {
+  it('offers the manifest parameters with their defaults', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    expect(model.parameters).toEqual([
+      { notebook: 'nb/demo.ipynb', name: 'n', type: 'integer', default: 3 },
+      { notebook: 'nb/demo.ipynb', name: 'label', type: 'string', default: 'x' }
+    ]);
+    model.dispose();
+  });
+
+  it('starts a run, polls until it ends, then refreshes runs and analysis', async () => {
+    jest.useFakeTimers();
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel({ pollMs: 500 });
+    model.setSource(new FakeNotebook());
+    await Promise.resolve();
+
+    const polls = [
+      detail(true, [stepRun('load', 'running')]),
+      detail(true, [stepRun('load', 'done')]),
+      detail(false, [stepRun('load', 'done')])
+    ];
+    let listed = 0;
+    mockedRequest.mockImplementation(async (endPoint?: string) => {
+      if (endPoint === 'runs/r1') {
+        return polls.shift() as any;
+      }
+      if (endPoint?.startsWith('runs?path=')) {
+        listed++;
+        return { runs: [] } as any;
+      }
+      throw new Error(endPoint);
+    });
+    mockedPost.mockImplementation(async (endPoint: string) =>
+      endPoint === 'runs' ? ({ run_id: 'r1' } as any) : (analysis() as any)
+    );
+
+    const started = model.startRun({ n: 5 }, { force: true });
+    await jest.advanceTimersByTimeAsync(0);
+    expect(await started).toBe('r1');
+    expect(mockedPost).toHaveBeenCalledWith('runs', {
+      path: 'nb/demo.ipynb',
+      params: { n: 5 },
+      force: true
+    });
+    expect(model.stepState('load')).toBe('running');
+    expect(model.running).toBe(true);
+
+    await jest.advanceTimersByTimeAsync(500);
+    expect(model.stepState('load')).toBe('done');
+    expect(model.stepOutput('load')).toBe('.cellpipe/runs/r1/load.ipynb');
+
+    const listedBefore = listed;
+    const analyzedBefore = mockedPost.mock.calls.filter(c => c[0] === 'analyze').length;
+    await jest.advanceTimersByTimeAsync(500);
+    expect(model.running).toBe(false);
+    expect(model.message?.text).toBe('Run r1 succeeded: 1 done.');
+    expect(listed).toBe(listedBefore + 1);
+    expect(mockedPost.mock.calls.filter(c => c[0] === 'analyze').length).toBe(
+      analyzedBefore + 1
+    );
+
+    // No more polling once the run is over.
+    const calls = mockedRequest.mock.calls.length;
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(mockedRequest.mock.calls.length).toBe(calls);
+    model.dispose();
+  });
+
+  it('cancels the live run with DELETE', async () => {
+    mockedPost.mockImplementation(async (endPoint: string) =>
+      endPoint === 'runs' ? ({ run_id: 'r1' } as any) : (analysis() as any)
+    );
+    mockedRequest.mockImplementation(async (endPoint?: string, init?: RequestInit) => {
+      if (endPoint === 'runs/r1' && init?.method === 'DELETE') {
+        return undefined as any;
+      }
+      if (endPoint === 'runs/r1') {
+        return detail(true, [stepRun('load', 'running')]) as any;
+      }
+      return { runs: [] } as any;
+    });
+    const model = new CellpipeModel({ pollMs: 10000 });
+    model.setSource(new FakeNotebook());
+    await model.startRun({});
+    await model.cancelRun();
+    expect(mockedRequest).toHaveBeenCalledWith('runs/r1', { method: 'DELETE' });
+    expect(model.message?.text).toBe('Cancelling run r1…');
+    model.dispose();
+  });
+
+  it('shows the last run state of each step when no run is live', async () => {
+    mockedPost.mockResolvedValue(
+      analysis({
+        steps: {
+          load: {
+            state: 'cached',
+            run_id: 'r0',
+            error: null,
+            output_notebook: null
+          }
+        }
+      })
+    );
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    expect(model.stepState('load')).toBe('cached');
+    expect(model.stepState('train')).toBeNull();
+    model.dispose();
+  });
+
+  it('compares the two picked runs, older first', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const record = (id: string) => ({ ...detail(false, []).run, id });
+    mockedRequest.mockImplementation(async (endPoint?: string) => {
+      if (endPoint?.startsWith('runs?path=')) {
+        return { runs: [record('r3'), record('r2'), record('r1')] } as any;
+      }
+      if (endPoint === 'runs/r1/diff/r3') {
+        return { a: 'r1', b: 'r3', params: { 'demo:n': [3, 5] }, metrics: {}, artifacts: {} } as any;
+      }
+      throw new Error(endPoint);
+    });
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    expect(model.runs.map(r => r.id)).toEqual(['r3', 'r2', 'r1']);
+
+    model.toggleRunSelection('r3');
+    model.toggleRunSelection('r2');
+    model.toggleRunSelection('r1'); // at most two: r3 drops out
+    expect(model.selectedRuns).toEqual(['r2', 'r1']);
+    model.toggleRunSelection('r2');
+    model.toggleRunSelection('r3');
+
+    const diff = await model.compare();
+    expect(diff?.params).toEqual({ 'demo:n': [3, 5] });
+    expect(model.diff).toBe(diff);
+    model.dispose();
+  });
+});
+
+describe('parseParameter', () => {
+  it.each([
+    ['5', 'integer', 5],
+    ['0.5', 'number', 0.5],
+    ['True', 'boolean', true],
+    ['None', 'null', null],
+    ['[1, 2]', 'array', [1, 2]],
+    ['hello', 'integer', 'hello'],
+    ['42', 'string', '42']
+  ])('%p as %p is %p', (text, type, value) => {
+    expect(parseParameter(text, type)).toEqual(value);
+  });
+});

@@ -1,0 +1,124 @@
+import React from 'react';
+
+import { stepColor } from '../notebook';
+import { IManifestStep, IStepRun, StepState } from '../tokens';
+
+export interface IStepListProps {
+  steps: IManifestStep[];
+  selected: string | null;
+  stateOf: (step: string) => StepState | null;
+  runOf: (step: string) => IStepRun | null;
+  outputOf: (step: string) => string | null;
+  onSelect: (step: string) => void;
+  onOpenOutput: (path: string) => void;
+  onShowError: (run: IStepRun) => void;
+}
+
+function Names(props: { label: string; names: string[] }): JSX.Element | null {
+  if (props.names.length === 0) {
+    return null;
+  }
+  return (
+    <div className="cp-Step-row">
+      <span className="cp-Step-label">{props.label}</span>{' '}
+      {props.names.join(', ')}
+    </div>
+  );
+}
+
+/** The pipeline's steps, in order, each with its colour and last state. */
+export function StepList(props: IStepListProps): JSX.Element {
+  return (
+    <div className="cp-Section cp-Steps">
+      <div className="cp-Section-title">Steps ({props.steps.length})</div>
+      {props.steps.length === 0 && (
+        <div className="cp-Muted">
+          No steps yet: select cells and press “New step”.
+        </div>
+      )}
+      <ul className="cp-List">
+        {props.steps.map(step => {
+          const state = props.stateOf(step.name);
+          const run = props.runOf(step.name);
+          const output = props.outputOf(step.name);
+          const code = step.cells.filter(c => c.type === 'code').length;
+          const selected = props.selected === step.name;
+          return (
+            <li
+              key={step.name}
+              className={`cp-Step${selected ? ' cp-mod-selected' : ''}`}
+              data-step={step.name}
+              style={{ borderLeftColor: stepColor(step.name) }}
+              onClick={() => props.onSelect(step.name)}
+            >
+              <div className="cp-Step-head">
+                <span
+                  className="cp-Step-swatch"
+                  style={{ background: stepColor(step.name) }}
+                />
+                <span className="cp-Step-name">{step.name}</span>
+                <span className="cp-Step-cells">
+                  {step.cells.length} cell{step.cells.length === 1 ? '' : 's'}
+                  {code !== step.cells.length ? ` (${code} code)` : ''}
+                </span>
+                <span
+                  className={`cp-Step-state cp-state-${state ?? 'none'}`}
+                  data-state={state ?? ''}
+                >
+                  {state ?? 'not run'}
+                  {run?.seconds !== null && run?.seconds !== undefined
+                    ? ` ${run.seconds.toFixed(1)}s`
+                    : ''}
+                </span>
+              </div>
+              <Names
+                label="in"
+                names={[
+                  ...step.inputs.variables.map(v => `${v.name} ← ${v.from}`),
+                  ...step.inputs.files.map(f => `📄 ${f}`)
+                ]}
+              />
+              <Names
+                label="out"
+                names={[
+                  ...step.outputs.variables.map(v => v.name),
+                  ...step.outputs.files.map(f => `📄 ${f}`)
+                ]}
+              />
+              <Names label="after" names={step.depends_on} />
+              <Names label="params" names={step.parameters} />
+              <Names label="metrics" names={step.metrics} />
+              {run?.error && (
+                <div
+                  className="cp-Step-error"
+                  onClick={event => {
+                    event.stopPropagation();
+                    props.onShowError(run);
+                  }}
+                  title="Jump to the failing cell"
+                >
+                  {run.error.cell !== null ? `[${run.error.cell}] ` : ''}
+                  {run.error.message}
+                </div>
+              )}
+              {output && (state === 'done' || state === 'failed') && (
+                <a
+                  className="cp-Step-output"
+                  href="#"
+                  onClick={event => {
+                    event.preventDefault();
+                    event.stopPropagation();
+                    props.onOpenOutput(output);
+                  }}
+                  title={output}
+                >
+                  output notebook
+                </a>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </div>
+  );
+}

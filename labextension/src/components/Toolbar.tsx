@@ -1,0 +1,74 @@
+import React from 'react';
+
+import { IMessage } from '../model';
+
+export interface IToolbarProps {
+  enabled: boolean;
+  busy: string | null;
+  running: boolean;
+  analyzing: boolean;
+  message: IMessage | null;
+  onValidate: () => void;
+  onCompile: () => void;
+  onRun: () => void;
+  onCancel: () => void;
+  onDismiss: () => void;
+}
+
+/** Validate, Compile, Run (or Cancel during a run), and the last message. */
+export function Toolbar(props: IToolbarProps): JSX.Element {
+  const disabled = !props.enabled || props.busy !== null;
+  return (
+    <div className="cp-Toolbar">
+      <div className="cp-Toolbar-buttons">
+        <button
+          className="jp-Button jp-mod-styled jp-mod-reject cp-Button cp-validate"
+          disabled={disabled}
+          onClick={props.onValidate}
+          title="Run every check of `cellpipe validate` on the unsaved notebook"
+        >
+          Validate
+        </button>
+        <button
+          className="jp-Button jp-mod-styled jp-mod-reject cp-Button cp-compile"
+          disabled={disabled}
+          onClick={props.onCompile}
+          title="Write pipeline.json and one papermill notebook per step"
+        >
+          Compile
+        </button>
+        {props.running ? (
+          <button
+            className="jp-Button jp-mod-styled jp-mod-warn cp-Button cp-cancel"
+            onClick={props.onCancel}
+            title="Stop the run"
+          >
+            Cancel
+          </button>
+        ) : (
+          <button
+            className="jp-Button jp-mod-styled jp-mod-accept cp-Button cp-run"
+            disabled={disabled}
+            onClick={props.onRun}
+            title="Run the pipeline (saved notebook) with parameter overrides"
+          >
+            Run…
+          </button>
+        )}
+        <span
+          className={`cp-Toolbar-activity${props.analyzing || props.busy ? ' cp-mod-active' : ''}`}
+          title={props.analyzing ? 'analyzing' : (props.busy ?? '')}
+        />
+      </div>
+      {props.message && (
+        <div
+          className={`cp-Message cp-Message-${props.message.kind}`}
+          onClick={props.onDismiss}
+          title="Click to dismiss"
+        >
+          {props.message.text}
+        </div>
+      )}
+    </div>
+  );
+}

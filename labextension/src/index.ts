@@ -1,0 +1,186 @@
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import iconSvg from '../style/icon.svg';
+import { CellActions } from './actions';
+import { CellpipeModel, INotebookSource } from './model';
+import { cellTags, clearMarks, markCells } from './notebook';
+import { CellpipePanel } from './panel';
+import { Role, ROLES } from './tags';
+import { CommandIDs, PLUGIN_ID } from './tokens';
+
+export const cellpipeIcon = new LabIcon({ name: 'cellpipe:icon', svgstr: iconSvg });
+
+/** The notebook as the model sees it. */
+function sourceOf(panel: NotebookPanel): INotebookSource {
+  return {
+    get path() {
+      return panel.context.path;
+    },
+    toJSON: () => (panel.model?.toJSON() ?? {}) as any,
+    contentChanged: panel.model!.contentChanged
+  };
+}
+
+/**
+ * The cellpipe sidebar: follows the active notebook, marks each step's cells,
+ * edits tags on the selection, shows live diagnostics, runs and past runs.
+ */
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Mark notebook cells as pipeline steps, validate, run and compare runs.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ) => {
+    const model = new CellpipeModel();
+    const actions = new CellActions(tracker, model);
+    const panel = new CellpipePanel(model, {
+      actions,
+      openFile: path => void app.commands.execute('docmanager:open', { path })
+    });
+    panel.title.icon = cellpipeIcon;
+    panel.title.caption = 'cellpipe: notebook pipeline';
+    app.shell.add(panel, 'left', { rank: 650 });
+    restorer?.add(panel, 'cellpipe-panel');
+
+    let followed: NotebookPanel | null = null;
+
+    const updateActiveCell = () => {
+      const nb = followed;
+      if (!nb || nb.content.activeCellIndex < 0) {
+        model.setActiveCell(null, []);
+        return;
+      }
+      const index = nb.content.activeCellIndex;
+      model.setActiveCell(index, cellTags(nb, index));
+    };
+    const remark = () => {
+      if (followed) {
+        markCells(followed, model.analysis);
+      }
+    };
+
+    const follow = async (nb: NotebookPanel | null) => {
+      if (followed) {
+        followed.content.activeCellChanged.disconnect(updateActiveCell);
+        followed.model?.contentChanged.disconnect(updateActiveCell);
+        followed.model?.cells.changed.disconnect(remark);
+        clearMarks(followed);
+      }
+      followed = null;
+      if (!nb) {
+        model.setSource(null);
+        updateActiveCell();
+        return;
+      }
+      await nb.context.ready;
+      if (tracker.currentWidget !== nb || nb.isDisposed || !nb.model) {
+        return;
+      }
+      followed = nb;
+      nb.content.activeCellChanged.connect(updateActiveCell);
+      nb.model.contentChanged.connect(updateActiveCell);
+      nb.model.cells.changed.connect(remark);
+      model.setSource(sourceOf(nb));
+      updateActiveCell();
+    };
+
+    model.analysisChanged.connect(remark);
+    tracker.currentChanged.connect((_, nb) => void follow(nb));
+    void follow(tracker.currentWidget);
+
+    // ------------------------------------------------------------ commands
+    const hasNotebook = () => followed !== null;
+    const { commands } = app;
+    commands.addCommand(CommandIDs.openPanel, {
+      label: 'Show the cellpipe panel',
+      execute: () => app.shell.activateById(panel.id)
+    });
+    commands.addCommand(CommandIDs.newStep, {
+      label: 'cellpipe: New step from selected cells',
+      isEnabled: hasNotebook,
+      execute: args => actions.newStep(args.name as string | undefined)
+    });
+    commands.addCommand(CommandIDs.addToStep, {
+      label: 'cellpipe: Add selected cells to a step',
+      isEnabled: hasNotebook,
+      execute: args => actions.addToStep(args.name as string | undefined)
+    });
+    commands.addCommand(CommandIDs.markRole, {
+      label: args =>
+        args.role ? `cellpipe: Mark selected cells as ${args.role}` : 'cellpipe: Mark selected cells',
+      isEnabled: hasNotebook,
+      execute: args => actions.markRole(args.role as Role)
+    });
+    commands.addCommand(CommandIDs.declareFile, {
+      label: args =>
+        args.kind === 'out' ? 'cellpipe: Declare an output file' : 'cellpipe: Declare an input file',
+      isEnabled: hasNotebook,
+      execute: args =>
+        actions.declareFile(args.kind === 'out' ? 'out' : 'in', args.path as string | undefined)
+    });
+    commands.addCommand(CommandIDs.addDependency, {
+      label: 'cellpipe: Run the selected step after another step',
+      isEnabled: hasNotebook,
+      execute: args => actions.addDependency(args.name as string | undefined)
+    });
+    commands.addCommand(CommandIDs.removeTag, {
+      label: 'cellpipe: Remove a tag from the selected cells',
+      isEnabled: hasNotebook,
+      execute: args => {
+        if (typeof args.tag === 'string') {
+          actions.removeTag(args.tag);
+        }
+      }
+    });
+    commands.addCommand(CommandIDs.validate, {
+      label: 'cellpipe: Validate the pipeline',
+      isEnabled: hasNotebook,
+      execute: () => model.validate()
+    });
+    commands.addCommand(CommandIDs.compile, {
+      label: 'cellpipe: Compile the pipeline',
+      isEnabled: hasNotebook,
+      execute: () => model.compile()
+    });
+    commands.addCommand(CommandIDs.run, {
+      label: 'cellpipe: Run the pipeline with default parameters',
+      isEnabled: hasNotebook,
+      execute: () => model.startRun({})
+    });
+
+    if (palette) {
+      const category = 'cellpipe';
+      for (const command of [
+        CommandIDs.openPanel,
+        CommandIDs.newStep,
+        CommandIDs.addToStep,
+        CommandIDs.addDependency,
+        CommandIDs.validate,
+        CommandIDs.compile,
+        CommandIDs.run
+      ]) {
+        palette.addItem({ command, category });
+      }
+      for (const role of ROLES) {
+        palette.addItem({ command: CommandIDs.markRole, category, args: { role } });
+      }
+      palette.addItem({ command: CommandIDs.declareFile, category, args: { kind: 'in' } });
+      palette.addItem({ command: CommandIDs.declareFile, category, args: { kind: 'out' } });
+    }
+  }
+};
+
+export default plugin;

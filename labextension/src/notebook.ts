@@ -1,0 +1,203 @@
+/**
+ * Glue between the panel and a live notebook widget: read the selection, write
+ * tags through the shared model, jump to a cell, mark each step's cells.
+ */
+import { NotebookPanel } from '@jupyterlab/notebook';
+
+import { ICellTags } from './tags';
+import { IAnalyzeResponse, IManifestStep } from './tokens';
+
+/** Colours for steps; a step keeps its colour whatever the other steps are. */
+export const PALETTE = [
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf'
+];
+
+/** The colour of step `name` (a hash of the name into PALETTE). */
+export function stepColor(name: string): string {
+  let hash = 5381;
+  for (let i = 0; i < name.length; i++) {
+    hash = ((hash * 33) ^ name.charCodeAt(i)) >>> 0;
+  }
+  return PALETTE[hash % PALETTE.length];
+}
+
+/** The tags in a cell model's metadata (always a fresh array). */
+export function cellTags(panel: NotebookPanel, index: number): string[] {
+  const cell = panel.content.model?.cells.get(index);
+  const tags = cell?.getMetadata('tags');
+  return Array.isArray(tags) ? tags.map(String) : [];
+}
+
+/** Indices of the selected cells, the active one included, in order. */
+export function selectedIndices(panel: NotebookPanel): number[] {
+  const notebook = panel.content;
+  const out: number[] = [];
+  notebook.widgets.forEach((cell, index) => {
+    if (notebook.isSelectedOrActive(cell)) {
+      out.push(index);
+    }
+  });
+  return out;
+}
+
+/** For each cell of the manifest's steps, the step it belongs to. */
+function membership(
+  panel: NotebookPanel,
+  analysis: IAnalyzeResponse | null
+): Map<number, IManifestStep> {
+  const byIndex = new Map<number, IManifestStep>();
+  const model = panel.content.model;
+  if (!model || !analysis?.pipeline) {
+    return byIndex;
+  }
+  const indexOfId = new Map<string, number>();
+  for (let i = 0; i < model.cells.length; i++) {
+    indexOfId.set(model.cells.get(i).id, i);
+  }
+  for (const step of analysis.pipeline.steps) {
+    if (!sameNotebook(step.notebook, panel.context.path)) {
+      continue;
+    }
+    for (const cell of step.cells) {
+      const byId = cell.id ? indexOfId.get(cell.id) : undefined;
+      const index = byId ?? cell.index ?? -1;
+      if (index >= 0 && index < model.cells.length) {
+        byIndex.set(index, step);
+      }
+    }
+  }
+  return byIndex;
+}
+
+/** The cells' tags and their step as the analyzer last saw them. */
+export function cellsForPlanning(
+  panel: NotebookPanel,
+  analysis: IAnalyzeResponse | null
+): ICellTags[] {
+  const steps = membership(panel, analysis);
+  const n = panel.content.model?.cells.length ?? 0;
+  const out: ICellTags[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({ tags: cellTags(panel, i), step: steps.get(i)?.name ?? null });
+  }
+  return out;
+}
+
+/**
+ * Write new tag lists in one transaction of the shared model: one undo step,
+ * and the same metadata JupyterLab's tag editor shows.
+ */
+export function applyTagEdits(
+  panel: NotebookPanel,
+  edits: Map<number, string[]>
+): void {
+  const model = panel.content.model;
+  if (!model || edits.size === 0) {
+    return;
+  }
+  model.sharedModel.transact(() => {
+    for (const [index, tags] of edits) {
+      const cell = model.cells.get(index);
+      if (!cell) {
+        continue;
+      }
+      if (tags.length > 0) {
+        cell.sharedModel.setMetadata('tags', tags);
+      } else {
+        cell.sharedModel.deleteMetadata('tags');
+      }
+    }
+  });
+}
+
+/** Whether a notebook path from the server names this notebook. */
+export function sameNotebook(serverPath: string | null, path: string): boolean {
+  if (!serverPath) {
+    return true;
+  }
+  const a = serverPath.replace(/^\.\//, '');
+  return a === path || path.endsWith('/' + a) || a.endsWith('/' + path);
+}
+
+/** Make a cell active and scroll it into view. */
+export function jumpToCell(
+  panel: NotebookPanel,
+  where: { index?: number | null; id?: string | null }
+): boolean {
+  const notebook = panel.content;
+  const model = notebook.model;
+  if (!model) {
+    return false;
+  }
+  let index = -1;
+  if (where.id) {
+    for (let i = 0; i < model.cells.length; i++) {
+      if (model.cells.get(i).id === where.id) {
+        index = i;
+        break;
+      }
+    }
+  }
+  if (index < 0 && typeof where.index === 'number') {
+    index = where.index;
+  }
+  if (index < 0 || index >= notebook.widgets.length) {
+    return false;
+  }
+  notebook.deselectAll();
+  notebook.activeCellIndex = index;
+  void notebook.scrollToCell(notebook.widgets[index], 'start');
+  return true;
+}
+
+const MARK_CLASS = 'cp-step-cell';
+
+/**
+ * Mark every cell of a step with the step's colour and name: a class, a CSS
+ * variable and a data attribute on the cell node (CSS draws the border and
+ * label). Only cells whose mark changes are touched.
+ */
+export function markCells(
+  panel: NotebookPanel,
+  analysis: IAnalyzeResponse | null
+): void {
+  const steps = membership(panel, analysis);
+  panel.content.widgets.forEach((cell, index) => {
+    const node = cell.node;
+    const step = steps.get(index);
+    const name = step?.name ?? '';
+    // The label shows on the first cell of each run of the step's cells.
+    const isFirst =
+      step !== undefined && (steps.get(index - 1)?.name ?? '') !== name;
+    if (
+      (node.dataset.cpStep ?? '') === name &&
+      node.classList.contains('cp-step-first') === isFirst
+    ) {
+      return;
+    }
+    if (step) {
+      node.classList.add(MARK_CLASS);
+      node.classList.toggle('cp-step-first', isFirst);
+      node.dataset.cpStep = name;
+      node.style.setProperty('--cp-step-color', stepColor(name));
+    } else {
+      node.classList.remove(MARK_CLASS, 'cp-step-first');
+      delete node.dataset.cpStep;
+      node.style.removeProperty('--cp-step-color');
+    }
+  });
+}
+
+/** Remove every mark (the panel stops following this notebook). */
+export function clearMarks(panel: NotebookPanel): void {
+  markCells(panel, null);
+}

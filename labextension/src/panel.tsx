@@ -1,0 +1,168 @@
+import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
+import React, { useState } from 'react';
+
+import { CellActions as Actions } from './actions';
+import { CellActions } from './components/CellActions';
+import { Diagnostics } from './components/Diagnostics';
+import { RunForm } from './components/RunForm';
+import { RunsView } from './components/RunsView';
+import { StepList } from './components/StepList';
+import { Toolbar } from './components/Toolbar';
+import { CellpipeModel } from './model';
+import { sameNotebook } from './notebook';
+import { IDiagnostic, IStepRun } from './tokens';
+
+/** What the panel asks of the application (commands, documents). */
+export interface IPanelHost {
+  actions: Actions;
+  openFile: (path: string) => void;
+}
+
+interface IViewProps {
+  model: CellpipeModel;
+  host: IPanelHost;
+}
+
+function PanelView({ model, host }: IViewProps): JSX.Element {
+  const [tab, setTab] = useState<'pipeline' | 'runs'>('pipeline');
+  const [showRunForm, setShowRunForm] = useState(false);
+  const path = model.path;
+  const enabled = path !== null;
+  const actions = host.actions;
+
+  const jumpToDiagnostic = (d: IDiagnostic) => {
+    if (path && !sameNotebook(d.notebook, path)) {
+      host.openFile(d.notebook);
+      return;
+    }
+    actions.jumpTo({ id: d.cell_id, index: d.cell });
+  };
+  const jumpToError = (run: IStepRun) => {
+    const error = run.error;
+    if (!error) {
+      return;
+    }
+    const notebook = error.notebook ?? run.notebook;
+    if (path && notebook && !sameNotebook(notebook, path)) {
+      host.openFile(notebook);
+      return;
+    }
+    actions.jumpTo({
+      id: error.cell_id,
+      index: error.cell !== null ? error.cell - 1 : null
+    });
+  };
+
+  return (
+    <div className="cp-PanelBody">
+      <div className="cp-Header">
+        <span className="cp-Header-title">cellpipe</span>
+        <span className="cp-Header-path" title={path ?? ''}>
+          {path ?? 'Open a notebook to see its pipeline'}
+        </span>
+      </div>
+      <Toolbar
+        enabled={enabled}
+        busy={model.busy}
+        running={model.running}
+        analyzing={model.analyzing}
+        message={model.message}
+        onValidate={() => void model.validate()}
+        onCompile={() => void model.compile()}
+        onRun={() => setShowRunForm(!showRunForm)}
+        onCancel={() => void model.cancelRun()}
+        onDismiss={() => model.setMessage(null)}
+      />
+      {showRunForm && enabled && !model.running && (
+        <RunForm
+          key={path}
+          fields={model.parameters}
+          steps={model.steps.map(s => s.name)}
+          onSubmit={(params, options) => {
+            setShowRunForm(false);
+            void model.startRun(params, options);
+          }}
+          onClose={() => setShowRunForm(false)}
+        />
+      )}
+      <div className="cp-Tabs">
+        <button
+          className={`cp-Tab${tab === 'pipeline' ? ' cp-mod-active' : ''}`}
+          onClick={() => setTab('pipeline')}
+        >
+          Pipeline
+        </button>
+        <button
+          className={`cp-Tab cp-Tab-runs${tab === 'runs' ? ' cp-mod-active' : ''}`}
+          onClick={() => {
+            setTab('runs');
+            void model.refreshRuns();
+          }}
+        >
+          Runs ({model.runs.length})
+        </button>
+      </div>
+      {tab === 'pipeline' ? (
+        <>
+          <CellActions
+            enabled={enabled}
+            steps={model.steps.map(s => s.name)}
+            activeIndex={model.activeCellIndex}
+            activeTags={model.activeCellTags}
+            onNewStep={() => void actions.newStep()}
+            onAddToStep={name => void actions.addToStep(name)}
+            onRole={role => actions.markRole(role)}
+            onFile={kind => void actions.declareFile(kind)}
+            onDependency={() => void actions.addDependency()}
+            onRemoveTag={tag => actions.removeTag(tag)}
+          />
+          <StepList
+            steps={model.steps}
+            selected={model.selectedStep}
+            stateOf={step => model.stepState(step)}
+            runOf={step => model.stepRun(step)}
+            outputOf={step => model.stepOutput(step)}
+            onSelect={step => actions.selectStep(step)}
+            onOpenOutput={host.openFile}
+            onShowError={jumpToError}
+          />
+          <Diagnostics
+            diagnostics={model.diagnostics}
+            error={model.analyzeError}
+            onJump={jumpToDiagnostic}
+          />
+        </>
+      ) : (
+        <RunsView
+          runs={model.runs}
+          selected={model.selectedRuns}
+          diff={model.diff}
+          busy={model.busy !== null}
+          onToggle={id => model.toggleRunSelection(id)}
+          onCompare={() => void model.compare()}
+          onRefresh={() => void model.refreshRuns()}
+        />
+      )}
+    </div>
+  );
+}
+
+/** The left-sidebar widget: re-renders the view on every model change. */
+export class CellpipePanel extends ReactWidget {
+  constructor(
+    private readonly model: CellpipeModel,
+    private readonly host: IPanelHost
+  ) {
+    super();
+    this.id = 'cellpipe-panel';
+    this.addClass('cp-Panel');
+  }
+
+  render(): JSX.Element {
+    return (
+      <UseSignal signal={this.model.stateChanged}>
+        {() => <PanelView model={this.model} host={this.host} />}
+      </UseSignal>
+    );
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * Identifiers and the wire types of the cellpipe server extension.
+ *
+ * The interfaces mirror the JSON the Python handlers under `<baseUrl>/cellpipe/`
+ * send and receive, with the same field names (snake_case on the wire).
+ */
+
+/** The plugin id, also the prefix of command ids. */
+export const PLUGIN_ID = 'cellpipe:plugin';
+
+/** Command ids registered by the extension. */
+export namespace CommandIDs {
+  export const openPanel = 'cellpipe:open-panel';
+  export const newStep = 'cellpipe:new-step';
+  export const addToStep = 'cellpipe:add-to-step';
+  export const markRole = 'cellpipe:mark-role';
+  export const declareFile = 'cellpipe:declare-file';
+  export const addDependency = 'cellpipe:add-dependency';
+  export const removeTag = 'cellpipe:remove-tag';
+  export const validate = 'cellpipe:validate';
+  export const compile = 'cellpipe:compile';
+  export const run = 'cellpipe:run';
+}
+
+/** A JSON value as it travels on the wire. */
+export type JSONValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JSONValue[]
+  | { [key: string]: JSONValue };
+
+// ---------------------------------------------------------------- analyze
+
+export type Severity = 'error' | 'warning';
+
+/** One problem found by the analyzer (same checks as `cellpipe validate`). */
+export interface IDiagnostic {
+  severity: Severity;
+  code: string;
+  message: string;
+  notebook: string;
+  /** 0-based index of the cell in the notebook, or null for notebook-wide problems. */
+  cell: number | null;
+  /** 1-based cell number, as printed by the CLI. */
+  cell_number: number | null;
+  cell_id: string | null;
+  line: number | null;
+  fix: string | null;
+}
+
+export interface IParameterSpec {
+  default: JSONValue;
+  schema: { type: string; [key: string]: JSONValue };
+}
+
+export interface IManifestNotebook {
+  path: string;
+  parameters: { [name: string]: IParameterSpec };
+  shared_cells: JSONValue;
+  [key: string]: unknown;
+}
+
+export interface IStepCell {
+  /** 0-based index in the source notebook. */
+  index: number;
+  /** 1-based number, as shown to users. */
+  number: number;
+  id: string | null;
+  type: 'code' | 'markdown' | 'raw' | string;
+}
+
+export interface IVariableInput {
+  name: string;
+  from: string;
+}
+
+export interface IVariableOutput {
+  name: string;
+  to: string[];
+}
+
+export interface IManifestStep {
+  name: string;
+  notebook: string;
+  cells: IStepCell[];
+  inputs: { variables: IVariableInput[]; files: string[] };
+  outputs: { variables: IVariableOutput[]; files: string[] };
+  depends_on: string[];
+  parameters: string[];
+  metrics: string[];
+  nocache: boolean;
+  hints: { [key: string]: JSONValue };
+}
+
+/** The compiled pipeline manifest (`pipeline.json`). */
+export interface IManifest {
+  name: string;
+  notebooks: IManifestNotebook[];
+  steps: IManifestStep[];
+}
+
+/** The last run of a step, as reported by `analyze`. */
+export interface IStepLastRun {
+  state: StepState | null;
+  run_id: string | null;
+  error: IStepError | null;
+  output_notebook: string | null;
+}
+
+export interface IAnalyzeRequest {
+  path: string;
+  /** The notebook's current, possibly unsaved, JSON (`model.toJSON()`). */
+  content?: JSONValue;
+}
+
+export interface IAnalyzeResponse {
+  path: string;
+  pipeline: IManifest | null;
+  diagnostics: IDiagnostic[];
+  steps: { [step: string]: IStepLastRun };
+  ok: boolean;
+}
+
+// ---------------------------------------------------------------- compile
+
+export interface ICompileRequest {
+  path: string;
+  output?: string;
+}
+
+export interface ICompileResponse {
+  output: string;
+  files: string[];
+}
+
+// ---------------------------------------------------------------- runs
+
+export type RunState =
+  | 'starting'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'interrupted';
+
+export type StepState =
+  | 'pending'
+  | 'running'
+  | 'cached'
+  | 'done'
+  | 'failed'
+  | 'skipped'
+  | 'interrupted';
+
+export interface IRunRequest {
+  path: string;
+  params: { [name: string]: JSONValue };
+  force?: boolean;
+  /** Run only these steps (and what they need). */
+  only?: string[];
+  /** Run these steps and everything downstream of them. */
+  from?: string[];
+}
+
+export interface IRunStarted {
+  run_id: string;
+}
+
+export interface IMetric {
+  step: string;
+  name: string;
+  value: JSONValue;
+}
+
+export interface IRunRecord {
+  id: string;
+  pipeline: string;
+  state: RunState;
+  /** Seconds since the epoch. */
+  started: number | null;
+  finished: number | null;
+  /** Parameters by notebook, then by name. */
+  params: { [notebook: string]: { [name: string]: JSONValue } };
+  metrics: IMetric[];
+  git_commit: string | null;
+  notebooks: string[];
+  /** Why a run ended before writing its record. */
+  error?: string | null;
+}
+
+export interface IStepError {
+  message: string;
+  ename?: string | null;
+  evalue?: string | null;
+  role?: string | null;
+  notebook: string | null;
+  /** 1-based cell number in the source notebook. */
+  cell: number | null;
+  cell_id: string | null;
+}
+
+export interface IStepRun {
+  step: string;
+  notebook: string;
+  state: StepState;
+  started: string | number | null;
+  finished: string | number | null;
+  seconds: number | null;
+  error: IStepError | null;
+  /** Output notebook, relative to the server root. */
+  output_notebook: string | null;
+  cached_from: string | null;
+  warnings: string[];
+}
+
+export interface IRunsResponse {
+  runs: IRunRecord[];
+}
+
+export interface IRunDetail {
+  run: IRunRecord;
+  steps: IStepRun[];
+  active: boolean;
+}
+
+/** Only what differs between runs `a` and `b`, as [value in a, value in b]. */
+export interface IRunDiff {
+  a: string;
+  b: string;
+  /** Keyed "notebook:name". */
+  params: { [key: string]: [JSONValue, JSONValue] };
+  /** Keyed "step.name". */
+  metrics: { [key: string]: [JSONValue, JSONValue] };
+  /** Keyed "step:kind:name", values are content hashes. */
+  artifacts: { [key: string]: [JSONValue, JSONValue] };
+}
+
+/** The body of an error answer (400, 403, 404). */
+export interface IError {
+  message: string;
+  diagnostics?: IDiagnostic[];
+}
+
+// ---------------------------------------------------------------- status
+
+export interface IStepStatus {
+  step: string;
+  notebook: string;
+  up_to_date: boolean;
+  reason: string;
+  last_run: string | null;
+}
+
+export interface IStatusResponse {
+  steps: IStepStatus[];
+}
