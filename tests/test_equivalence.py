@@ -43,8 +43,14 @@ def _run_top_to_bottom(notebook: Path, probes: dict[int, list[str]], record: Pat
     """Execute ``notebook`` in its folder, recording a fingerprint of the named
     variables just before the given cells run."""
     nb = nbformat.read(notebook, as_version=4)
+    # values cross steps through a file: probe them as the next step would see them
     setup = nbformat.v4.new_code_cell(
-        "from cellpipe.serialize import fingerprint as _fp\n_probe = {}\n"
+        "import tempfile as _tf, pathlib as _pl\n"
+        "from cellpipe.serialize import fingerprint as _fp, save_value as _sv, load_value as _lv\n"
+        "_dir = _pl.Path(_tf.mkdtemp())\n"
+        "def _seen(name, value):\n"
+        "    return _fp(_lv(_dir, _sv(value, _dir, name)))\n"
+        "_probe = {}\n"
     )
     cells = [setup]
     for i, cell in enumerate(nb.cells):
@@ -52,7 +58,7 @@ def _run_top_to_bottom(notebook: Path, probes: dict[int, list[str]], record: Pat
             names = probes[i]
             cells.append(
                 nbformat.v4.new_code_cell(
-                    f"_probe[{i}] = {{n: _fp(globals()[n]) for n in {names!r} if n in globals()}}"
+                    f"_probe[{i}] = {{n: _seen(n, globals()[n]) for n in {names!r} if n in globals()}}"
                 )
             )
         if "skip" not in cell.metadata.get("tags", []):

@@ -147,6 +147,23 @@ def load_value(folder: Path, record: dict[str, Any]) -> Any:
     raise ValueError(f"unknown artifact format {fmt!r} for {path}")
 
 
+def _value_bytes(value: Any) -> bytes:
+    """Pickle bytes that depend on values only: without the memo, two equal objects
+    give the same bytes even when they share (or do not share) equal strings."""
+    import io
+
+    import cloudpickle
+
+    buf = io.BytesIO()
+    pickler = cloudpickle.CloudPickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    try:
+        pickler.dump(value)
+    except (ValueError, RecursionError):  # self-referencing objects need the memo
+        return _dumps(value)
+    return buf.getvalue()
+
+
 def fingerprint(value: Any) -> str | None:
     """A cheap content fingerprint, to notice in-place changes; None if unknown."""
     h = hashlib.blake2b(digest_size=16)
@@ -170,7 +187,7 @@ def fingerprint(value: Any) -> str | None:
         if isinstance(value, (str, bytes, int, float, bool, complex, type(None))):
             h.update(repr(value).encode())
             return h.hexdigest()
-        h.update(_dumps(value))
+        h.update(_value_bytes(value))
         return h.hexdigest()
     except Exception:  # noqa: BLE001 - a value we cannot fingerprint is simply not guarded
         return None
