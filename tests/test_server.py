@@ -16,6 +16,8 @@ import pytest
 
 from cellpipe.compiler import NotebookSource, compile_notebooks
 from cellpipe.server.paths import PathOutsideRoot, confine
+from cellpipe.server.records import run_state, step_run
+from cellpipe.store import Store
 from conftest import write_notebook
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -111,6 +113,20 @@ def test_paths_leaving_the_root_are_refused(tmp_path, path):
     # When / Then the path is refused
     with pytest.raises(PathOutsideRoot):
         confine(root, path)
+
+
+def test_a_run_left_running_by_a_dead_process_reads_as_interrupted(tmp_path):
+    # Given a record that says running, whose process is gone (killed with SIGKILL)
+    run = {"id": "r1", "state": "running", "pid": 12345}
+    row = {"step": "s", "notebook": "nb.ipynb", "state": "running", "started": 1.0, "finished": None,
+           "output_notebook": str(tmp_path / ".cellpipe" / "runs" / "r1" / "s.ipynb")}
+    # When it is read / Then the run and its unfinished step are interrupted
+    assert run_state(run, alive=lambda pid: False) == "interrupted"
+    assert run_state(run, alive=lambda pid: True) == "running"
+    step = step_run(row, tmp_path, "interrupted")
+    assert step["state"] == "interrupted" and step["seconds"] is None
+    assert step["output_notebook"] == ".cellpipe/runs/r1/s.ipynb"
+    assert step_run(row, tmp_path, "running", now=3.5)["seconds"] == 2.5
 
 
 # -- analyze -------------------------------------------------------------------
@@ -300,6 +316,25 @@ async def test_a_bad_run_request_is_400_before_anything_starts(api, jp_root_dir,
     assert code == 400
     assert message in reply["message"]
     assert registry.runs == {}
+
+
+async def test_a_run_that_cannot_start_reads_as_failed_with_the_reason(api, jp_root_dir):
+    # Given a store held by a run started outside the server (from a terminal)
+    write_notebook(jp_root_dir / "flow.ipynb", FLOW)
+    store = Store(jp_root_dir / ".cellpipe")
+    store.lock("from-a-terminal")
+    try:
+        # When a run is started through the API
+        code, body = await api("POST", "runs", body={"path": "flow.ipynb"})
+        assert code == 202, body
+        detail = await wait_for_run(api, body["run_id"], finished, timeout=60)
+    finally:
+        store.close()
+    # Then it failed before writing a record, and says why
+    assert detail["run"]["state"] == "failed" and detail["steps"] == []
+    assert "in use by run from-a-terminal" in detail["run"]["error"]
+    code, runs = await api("GET", "runs", params={"path": "flow.ipynb"})
+    assert [(r["id"], r["state"]) for r in runs["runs"]] == [(body["run_id"], "failed")]
 
 
 @pytest.mark.kernel
