@@ -530,3 +530,23 @@ def test_syntax_error_is_reported_with_its_line():
     result = compile_cells(("a.ipynb", [("x = 1", ["step:a"]), ("y = (\nz = 2", ["step:b"])]))
     diag = only(result.errors, "CP140")
     assert diag.cell_number == 2 and diag.line is not None
+
+
+def test_step_notebook_parameters_keep_python_literals_and_need_no_imports() -> None:
+    # Given annotated parameters whose annotation names come from the imports cell
+    result = compile_cells((
+        "nb.ipynb",
+        [
+            ("from typing import Optional", ["imports"]),
+            ("alpha: Optional[float] = None\nweights = {0: 1.0, 1: 2.0}\nshape = (2, 3)", ["parameters"]),
+            ("print(alpha, weights[1], shape[0])", ["step:use"]),
+        ],
+    ))
+    assert not result.errors
+    nb = step_notebook(result.pipeline, result.pipeline.step("use"), "/tmp/a", "/tmp")
+    params = "".join(next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))["source"])
+    # Then the parameters cell runs before any import and keeps tuples and int keys
+    assert "alpha = None  # Optional[float]" in params
+    assert "weights = {0: 1.0, 1: 2.0}" in params
+    assert "shape = (2, 3)" in params
+    exec(compile(params, "params", "exec"), {})

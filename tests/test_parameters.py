@@ -86,10 +86,22 @@ def test_a_literal_assignment_is_a_typed_parameter(source, name, default, schema
 def test_each_parameter_keeps_its_line_and_annotation():
     source = "# Parameters\nn_estimators: int = 100  # trees\n\nmax_depth = None\ncols: list[str] = ['a']\n"
     assert parse_parameters(source).params == [
-        ParamLine("n_estimators", 100, {"type": "integer"}, 2, "int"),
-        ParamLine("max_depth", None, {}, 4, None),
-        ParamLine("cols", ["a"], {"type": "array"}, 5, "list[str]"),
+        ParamLine("n_estimators", 100, {"type": "integer"}, 2, "int", "100"),
+        ParamLine("max_depth", None, {}, 4, None, "None"),
+        ParamLine("cols", ["a"], {"type": "array"}, 5, "list[str]", "['a']"),
     ]
+
+
+@pytest.mark.parametrize(
+    "source, literal",
+    [
+        ("weights = {0: 1.0, 1: 3.5}", "{0: 1.0, 1: 3.5}"),  # int keys: JSON would make them strings
+        ("shape = (3, 4)", "(3, 4)"),  # a tuple: JSON would make it a list
+        ("lr = -1e-3", "-0.001"),
+    ],
+)
+def test_the_python_literal_is_kept_for_the_step_notebooks(source, literal):
+    assert parse_parameters(source).params[0].literal == literal
 
 
 @pytest.mark.parametrize(

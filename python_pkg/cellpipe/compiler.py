@@ -329,7 +329,7 @@ class _Compiler:
                               f"{p.line}); like Python, cellpipe takes the last value, {p.default!r}, as its default",
                               path, params_cell, line=p.line, fix="keep one assignment per parameter")
                 by_name.pop(p.name, None)
-                by_name[p.name] = Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation)
+                by_name[p.name] = Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation, p.literal)
             parameters = list(by_name.values())
 
         for i, cell in enumerate(cells):

@@ -143,8 +143,11 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
         param = nb.parameter(name)
         if param is None:
             continue
-        annotation = f": {param.annotation}" if param.annotation else ""
-        param_lines.append(f"{name}{annotation} = {_literal(param.default)}")
+        # the annotation becomes a comment: the names it uses (Optional, ...) are
+        # only imported by the shared cells that come after this cell
+        comment = f"  # {param.annotation}" if param.annotation else ""
+        value = param.literal if param.literal is not None else _literal(param.default)
+        param_lines.append(f"{name} = {value}{comment}")
     param_lines.append("# where this step reads its inputs and writes its outputs")
     param_lines.append(f"cellpipe_artifacts = {_literal(artifacts)}")
     param_lines.append("# the source notebook's folder: the step runs there")

@@ -82,6 +82,7 @@ class Parameter:
     cell: int
     line: int
     annotation: str | None = None
+    literal: str | None = None  # the default as written back into step notebooks
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"default": self.default, "schema": self.schema}

@@ -23,6 +23,9 @@ class ParamLine:
     schema: dict[str, object]
     line: int
     annotation: str | None = None
+    #: the default as a Python literal (keeps tuples and non-string dict keys,
+    #: which ``default``, being JSON, cannot)
+    literal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,7 @@ def parse_parameters(source: str) -> ParametersCell:
                     schema=schema,
                     line=line,
                     annotation=ast.unparse(annotation) if annotation is not None else None,
+                    literal=repr(val),
                 )
             )
     return result

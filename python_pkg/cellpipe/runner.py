@@ -380,8 +380,12 @@ class Runner:
                 pool = KernelPool(kernel_name(step), jobs if self.options.warm_kernels else 0,
                                   warm=self.options.warm_kernels)
             nb = self.pipeline.notebook(step.notebook)
-            parameters = dict(self.options.params.get(step.notebook) or {})
-            parameters = {k: v for k, v in parameters.items() if k in step.parameters}
+            # pass only values that differ from the notebook's defaults: the step
+            # notebook's own literal defaults (tuples, int dict keys) stay exact
+            chosen = self.options.params.get(step.notebook) or {}
+            defaults = {p.name: p.default for p in nb.parameters}
+            parameters = {k: v for k, v in chosen.items()
+                          if k in step.parameters and (k not in defaults or defaults[k] != v)}
             parameters["cellpipe_artifacts"] = str(artifacts)
             parameters["cellpipe_workdir"] = str((self.root / step.notebook).parent)
             notebook = step_notebook(self.pipeline, step, str(artifacts), str((self.root / nb.path).parent))
