@@ -382,10 +382,14 @@ async def test_a_run_completes_records_its_steps_and_a_second_run_is_cached(api,
     assert code == 202, body
     second = body["run_id"]
     detail = await wait_for_run(api, second, finished)
-    # Then every step is cached from the first run
+    # Then every step is cached from the first run, and links to the notebook that made its values
     assert detail["run"]["state"] == "succeeded", detail
     assert {s["step"]: (s["state"], s["cached_from"]) for s in detail["steps"]} == {
         "load": ("cached", first), "total": ("cached", first), "double": ("cached", first)}
+    assert {s["output_notebook"] for s in detail["steps"] if s["step"] == "load"} == {load["output_notebook"]}
+    code, analysis = await api("POST", "analyze", body={"path": "flow.ipynb"})
+    assert analysis["steps"]["load"] == {"state": "cached", "run_id": second, "error": None,
+                                         "output_notebook": load["output_notebook"]}
 
     # ... both runs are listed for the notebook, newest first, and none for another
     code, runs = await api("GET", "runs", params={"path": "flow.ipynb"})

@@ -29,6 +29,7 @@ IAnalysis      {path: str (root-relative), pipeline?: IManifest (cellpipe.emit.m
                 compiled), diagnostics: IDiagnostic[], steps: {[step]: IStepState}, ok: bool}
                 (steps holds only steps that have run; a step absent from it never ran)
 IStepState     {state: IState, run_id: str, error?: IStepError, output_notebook?: str (root-relative)}
+                (a cached step's output_notebook is that of the run it was cached from)
 IStepError     {message: str, ename?: str, evalue?: str, role?: str, notebook?: str, cell?: int (1-based),
                 cell_id?: str}
 ICompileResult {output: str (root-relative folder), files: str[] (root-relative, pipeline.json first)}
@@ -40,8 +41,8 @@ IRunRecord     {id: str, pipeline?: str, state: IRunState, started?: float (epoc
 IMetric        {step: str, name: str, value: any}
 IRunDetail     {run: IRunRecord, steps: IStepRun[], active: bool (the run's process is alive)}
 IStepRun       {step: str, notebook: str, state: IState, started?: float, finished?: float, seconds?: float,
-                error?: IStepError, output_notebook?: str (root-relative), cached_from?: str (run id),
-                warnings: str[]}
+                error?: IStepError, output_notebook?: str (root-relative; a cached step's is the one of the
+                run it was cached from), cached_from?: str (run id), warnings: str[]}
 IStepNotebook  {path: str (root-relative), content: nbformat JSON}
 IRunDiff       {a: str, b: str, params: {["nb:name"]: [a, b]}, metrics: {["step.name"]: [a, b]},
                 artifacts: {["step:kind:name"]: [hash_a, hash_b]}}   (only what differs)

@@ -99,6 +99,19 @@ def step_run(row: dict[str, Any], root: Path, run_state: str, now: float | None 
     }
 
 
+def with_origins(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Step rows where a cached step's ``output_notebook`` is that of the run that
+    executed it (``cached_from``): the notebook that made the values it reused."""
+    out = []
+    for row in rows:
+        if not row.get("output_notebook") and row.get("cached_from"):
+            origin = next((r for r in store.db.step_runs(row["cached_from"]) if r["step"] == row["step"]), None)
+            if origin is not None:
+                row = {**row, "output_notebook": origin.get("output_notebook")}
+        out.append(row)
+    return out
+
+
 def last_states(store: Store, pipeline: Pipeline, root: Path, lookback: int = 50) -> dict[str, IStepState]:
     """Each step's state in the latest run that included it.
 
@@ -110,7 +123,7 @@ def last_states(store: Store, pipeline: Pipeline, root: Path, lookback: int = 50
     states: dict[str, IStepState] = {}
     for run in store.db.runs(limit=lookback):
         state = run_state(run)
-        for row in store.db.step_runs(run["id"]):
+        for row in with_origins(store, store.db.step_runs(run["id"])):
             name = row["step"]
             if wanted.get(name) == row["notebook"] and name not in states:
                 states[name] = {

@@ -26,7 +26,7 @@ from ..runner import new_run_id, select
 from ..store import Store, StoreBusy
 from .notebooks import load_pipeline
 from .paths import NotFound, confine, relative
-from .records import open_store, pid_alive, run_record, run_state, step_run, store_folder
+from .records import open_store, pid_alive, run_record, run_state, step_run, store_folder, with_origins
 from .wire import IRunDetail, IRunList, IRunRecord, IStepNotebook
 
 #: how much of a failed start's log the run record quotes
@@ -208,7 +208,7 @@ class RunRegistry:
             if run is not None:
                 run, state, active = self.settle(store, run)  # type: ignore[arg-type]
                 record = run_record(run, store.db.metrics(run_id), state)  # type: ignore[union-attr]
-                rows = store.db.step_runs(run_id)  # type: ignore[union-attr]
+                rows = with_origins(store, store.db.step_runs(run_id))  # type: ignore[arg-type]
                 steps = [step_run(row, self.root, state) for row in rows]
                 return {"run": record, "steps": steps, "active": active}
         live = self.runs.get(run_id)
@@ -224,10 +224,11 @@ class RunRegistry:
             return run_diff(store, a, b)
 
     def step_notebook(self, run_id: str, step: str) -> IStepNotebook:
-        """A step's output notebook. It lives under ``.cellpipe/``, which Jupyter's
-        contents API hides by default, so the panel reads it from here."""
+        """A step's output notebook (a cached step's: that of the run it was cached
+        from). It lives under ``.cellpipe/``, which Jupyter's contents API hides by
+        default, so the panel reads it from here."""
         with open_store(self.root) as store:
-            rows = store.db.step_runs(run_id) if store is not None else []
+            rows = with_origins(store, store.db.step_runs(run_id)) if store is not None else []
         row = next((r for r in rows if r["step"] == step), None)
         if row is None or not row.get("output_notebook"):
             raise NotFound(f"run {run_id!r} has no output notebook for step {step!r}")
