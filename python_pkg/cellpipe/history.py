@@ -37,18 +37,3 @@ def run_diff(store, a: str, b: str) -> dict[str, Any]:
 
     return {"a": run_a["id"], "b": run_b["id"], "params": changed(pa, pb), "metrics": changed(ma, mb),
             "artifacts": changed(aa, ab)}
-
-
-
-
-def last_step_states(store, steps: list[str]) -> dict[str, dict[str, Any]]:
-    """For each step, its state in the latest run that included it."""
-    states: dict[str, dict[str, Any]] = {}
-    for run in store.db.runs(limit=50):
-        for row in store.db.step_runs(run["id"]):
-            if row["step"] in steps and row["step"] not in states:
-                states[row["step"]] = {"state": row["state"], "run_id": run["id"], "error": row["error"],
-                                       "output_notebook": row["output_notebook"], "finished": row["finished"]}
-        if len(states) == len(steps):
-            break
-    return states

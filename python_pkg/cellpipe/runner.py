@@ -337,7 +337,7 @@ class Runner:
                     store.db.record_success(run_id, self._step_row(st), hit["outputs"], hit["metrics"], False)
                     return False
             if not st.selected and not rebuild:
-                latest = store.db.cache_latest(name)
+                latest = store.db.cache_latest(name, step.notebook)
                 if latest and self._objects_present(latest["outputs"]):
                     self.outputs[name] = latest["outputs"]
                     st.metrics = latest["metrics"]
@@ -356,7 +356,7 @@ class Runner:
                 st.reason = ("stored output corrupt" if rebuild else
                              "forced" if self.options.force else "nocache")
             else:
-                latest = store.db.cache_latest(name)
+                latest = store.db.cache_latest(name, step.notebook)
                 st.reason = missing_reason or cache.explain(latest["parts"] if latest else None, parts) or "changed"
             return True
 
@@ -544,7 +544,7 @@ def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[
     stale: dict[str, str] = {}
     for step in pipeline.steps:
         upstream = [d for d in step.depends_on if d in stale]
-        latest = store.db.cache_latest(step.name)
+        latest = store.db.cache_latest(step.name, step.notebook)
         if upstream:
             reports.append(StepReport(step.name, step.notebook, False, f"upstream step {upstream[0]} is stale",
                                       latest["run_id"] if latest else None))

@@ -115,7 +115,7 @@ def with_origins(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any
 def last_states(store: Store, pipeline: Pipeline, root: Path, lookback: int = 50) -> dict[str, IStepState]:
     """Each step's state in the latest run that included it.
 
-    Unlike :func:`cellpipe.history.last_step_states` a step is matched by name
+    A step is matched by name
     *and* notebook: the server's store is shared by every notebook under the
     root, and two notebooks may both have a step called ``load``.
     """

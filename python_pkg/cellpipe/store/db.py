@@ -71,13 +71,14 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE TABLE IF NOT EXISTS cache (
     key TEXT PRIMARY KEY,
     step TEXT NOT NULL,
+    notebook TEXT NOT NULL DEFAULT '',
     run_id TEXT NOT NULL,
     outputs TEXT NOT NULL,
     metrics TEXT NOT NULL,
     parts TEXT NOT NULL,
     created REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS cache_step ON cache(step, created);
+CREATE INDEX IF NOT EXISTS cache_step ON cache(step, notebook, created);
 CREATE TABLE IF NOT EXISTS statcache (
     path TEXT PRIMARY KEY,
     inode INTEGER NOT NULL,
@@ -217,9 +218,9 @@ class Database:
                 )
             if cache_it and step.get("key"):
                 c.execute(
-                    "INSERT OR REPLACE INTO cache(key, step, run_id, outputs, metrics, parts, created)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    (step["key"], step["step"], run_id, json.dumps(outputs, sort_keys=True),
+                    "INSERT OR REPLACE INTO cache(key, step, notebook, run_id, outputs, metrics, parts, created)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    (step["key"], step["step"], step["notebook"], run_id, json.dumps(outputs, sort_keys=True),
                      json.dumps(metrics, sort_keys=True), json.dumps(step.get("parts"), sort_keys=True),
                      time.time()),
                 )
@@ -269,9 +270,11 @@ class Database:
             "parts": json.loads(row["parts"]),
         }
 
-    def cache_latest(self, step: str) -> dict[str, Any] | None:
+    def cache_latest(self, step: str, notebook: str) -> dict[str, Any] | None:
+        """The newest successful execution of this step of this notebook (the
+        store may hold several pipelines with steps of the same name)."""
         row = self.conn.execute(
-            "SELECT key FROM cache WHERE step=? ORDER BY created DESC LIMIT 1", (step,)
+            "SELECT key FROM cache WHERE step=? AND notebook=? ORDER BY created DESC LIMIT 1", (step, notebook)
         ).fetchone()
         return self.cache_get(row["key"]) if row else None
 
