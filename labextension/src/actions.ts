@@ -157,9 +157,14 @@ export class CellActions {
     const steps = this.model.steps.map(s => s.name);
     const chosen =
       name ??
-      (await promptValid('Add a dependency', 'Run after step:', validateStepName, {
-        items: steps
-      }));
+      (await promptValid(
+        'Add a dependency',
+        'Run after step:',
+        validateStepName,
+        {
+          items: steps
+        }
+      ));
     if (chosen === null || validateStepName(chosen)) {
       return;
     }

@@ -4,7 +4,9 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IEditorServices } from '@jupyterlab/codeeditor';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import iconSvg from '../style/icon.svg';
@@ -12,10 +14,15 @@ import { CellActions } from './actions';
 import { CellpipeModel, INotebookSource } from './model';
 import { cellTags, clearMarks, markCells } from './notebook';
 import { CellpipePanel } from './panel';
+import { requestAPI } from './request';
 import { Role, ROLES } from './tags';
-import { CommandIDs, PLUGIN_ID } from './tokens';
+import { CommandIDs, JSONValue, PLUGIN_ID } from './tokens';
+import { outputViewer } from './viewer';
 
-export const cellpipeIcon = new LabIcon({ name: 'cellpipe:icon', svgstr: iconSvg });
+export const cellpipeIcon = new LabIcon({
+  name: 'cellpipe:icon',
+  svgstr: iconSvg
+});
 
 /** The notebook as the model sees it. */
 function sourceOf(panel: NotebookPanel): INotebookSource {
@@ -24,7 +31,12 @@ function sourceOf(panel: NotebookPanel): INotebookSource {
       return panel.context.path;
     },
     toJSON: () => (panel.model?.toJSON() ?? {}) as any,
-    contentChanged: panel.model!.contentChanged
+    contentChanged: panel.model!.contentChanged,
+    save: async () => {
+      if (panel.model?.dirty && !panel.context.isDisposed) {
+        await panel.context.save();
+      }
+    }
   };
 }
 
@@ -34,21 +46,71 @@ function sourceOf(panel: NotebookPanel): INotebookSource {
  */
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Mark notebook cells as pipeline steps, validate, run and compare runs.',
+  description:
+    'Mark notebook cells as pipeline steps, validate, run and compare runs.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    IRenderMimeRegistry,
+    IEditorServices,
+    NotebookPanel.IContentFactory
+  ],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    rendermime: IRenderMimeRegistry | null,
+    editorServices: IEditorServices | null,
+    contentFactory: NotebookPanel.IContentFactory | null
   ) => {
     const model = new CellpipeModel();
     const actions = new CellActions(tracker, model);
+    const openFile = (path: string) =>
+      void app.commands.execute('docmanager:open', { path });
+
+    /**
+     * Open a step's output notebook: through the docmanager when the contents
+     * API can see it, else (run folders live under the hidden `.cellpipe/`)
+     * as a read-only copy fetched from the server extension.
+     */
+    const openOutput = async (runId: string, step: string, path: string) => {
+      try {
+        await app.serviceManager.contents.get(path, { content: false });
+        await app.commands.execute('docmanager:open', { path });
+        return;
+      } catch {
+        // hidden from the contents API: fall back to the server's copy
+      }
+      if (!rendermime || !editorServices || !contentFactory) {
+        model.setMessage({ kind: 'error', text: `Cannot open ${path}.` });
+        return;
+      }
+      try {
+        const answer = await requestAPI<{ path: string; content: JSONValue }>(
+          `runs/${encodeURIComponent(runId)}/steps/${encodeURIComponent(step)}/notebook`
+        );
+        const widget = outputViewer(
+          { rendermime, editorServices, contentFactory },
+          answer.path,
+          answer.content
+        );
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      } catch (error) {
+        model.setMessage({
+          kind: 'error',
+          text: `Cannot open the output notebook of ${step}: ${String(error)}`
+        });
+      }
+    };
+
     const panel = new CellpipePanel(model, {
       actions,
-      openFile: path => void app.commands.execute('docmanager:open', { path })
+      openFile,
+      openOutput: (runId, step, path) => void openOutput(runId, step, path)
     });
     panel.title.icon = cellpipeIcon;
     panel.title.caption = 'cellpipe: notebook pipeline';
@@ -120,16 +182,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     commands.addCommand(CommandIDs.markRole, {
       label: args =>
-        args.role ? `cellpipe: Mark selected cells as ${args.role}` : 'cellpipe: Mark selected cells',
+        args.role
+          ? `cellpipe: Mark selected cells as ${args.role}`
+          : 'cellpipe: Mark selected cells',
       isEnabled: hasNotebook,
       execute: args => actions.markRole(args.role as Role)
     });
     commands.addCommand(CommandIDs.declareFile, {
       label: args =>
-        args.kind === 'out' ? 'cellpipe: Declare an output file' : 'cellpipe: Declare an input file',
+        args.kind === 'out'
+          ? 'cellpipe: Declare an output file'
+          : 'cellpipe: Declare an input file',
       isEnabled: hasNotebook,
       execute: args =>
-        actions.declareFile(args.kind === 'out' ? 'out' : 'in', args.path as string | undefined)
+        actions.declareFile(
+          args.kind === 'out' ? 'out' : 'in',
+          args.path as string | undefined
+        )
     });
     commands.addCommand(CommandIDs.addDependency, {
       label: 'cellpipe: Run the selected step after another step',
@@ -175,10 +244,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
         palette.addItem({ command, category });
       }
       for (const role of ROLES) {
-        palette.addItem({ command: CommandIDs.markRole, category, args: { role } });
+        palette.addItem({
+          command: CommandIDs.markRole,
+          category,
+          args: { role }
+        });
       }
-      palette.addItem({ command: CommandIDs.declareFile, category, args: { kind: 'in' } });
-      palette.addItem({ command: CommandIDs.declareFile, category, args: { kind: 'out' } });
+      palette.addItem({
+        command: CommandIDs.declareFile,
+        category,
+        args: { kind: 'in' }
+      });
+      palette.addItem({
+        command: CommandIDs.declareFile,
+        category,
+        args: { kind: 'out' }
+      });
     }
   }
 };

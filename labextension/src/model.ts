@@ -32,6 +32,8 @@ export interface INotebookSource {
   toJSON(): JSONValue;
   /** Emitted on every content change (cells, sources, tags). */
   readonly contentChanged: ISignal<any, void>;
+  /** Save unsaved changes to disk: compile and run read the saved file. */
+  save?: () => Promise<void>;
 }
 
 /** A run parameter the form offers, with its default. */
@@ -346,6 +348,7 @@ export class CellpipeModel {
       return null;
     }
     return this._withBusy('compile', async () => {
+      await this._source?.save?.();
       const result = await postJSON<ICompileResponse>(
         'compile',
         output ? { path, output } : { path }
@@ -389,6 +392,7 @@ export class CellpipeModel {
       return null;
     }
     return this._withBusy('run', async () => {
+      await this._source?.save?.();
       const started = await postJSON<IRunStarted>('runs', {
         path,
         params,
@@ -485,6 +489,20 @@ export class CellpipeModel {
       return live.output_notebook;
     }
     return this._analysis?.steps?.[step]?.output_notebook ?? null;
+  }
+
+  /** The run whose output notebook a step links to, and where it is. */
+  stepOutputRef(step: string): { runId: string; path: string } | null {
+    const live = this.stepRun(step);
+    if (live && this._runId) {
+      return live.output_notebook
+        ? { runId: this._runId, path: live.output_notebook }
+        : null;
+    }
+    const last = this._analysis?.steps?.[step];
+    return last?.output_notebook && last.run_id
+      ? { runId: last.run_id, path: last.output_notebook }
+      : null;
   }
 
   /** This pipeline's runs, newest first as the server sends them. */

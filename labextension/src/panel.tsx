@@ -16,6 +16,8 @@ import { IDiagnostic, IStepRun } from './tokens';
 export interface IPanelHost {
   actions: Actions;
   openFile: (path: string) => void;
+  /** Open a step's output notebook of run `runId`. */
+  openOutput: (runId: string, step: string, path: string) => void;
 }
 
 interface IViewProps {
@@ -116,6 +118,11 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
             onDependency={() => void actions.addDependency()}
             onRemoveTag={tag => actions.removeTag(tag)}
           />
+          <Diagnostics
+            diagnostics={model.diagnostics}
+            error={model.analyzeError}
+            onJump={jumpToDiagnostic}
+          />
           <StepList
             steps={model.steps}
             selected={model.selectedStep}
@@ -123,13 +130,13 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
             runOf={step => model.stepRun(step)}
             outputOf={step => model.stepOutput(step)}
             onSelect={step => actions.selectStep(step)}
-            onOpenOutput={host.openFile}
+            onOpenOutput={step => {
+              const ref = model.stepOutputRef(step);
+              if (ref) {
+                host.openOutput(ref.runId, step, ref.path);
+              }
+            }}
             onShowError={jumpToError}
-          />
-          <Diagnostics
-            diagnostics={model.diagnostics}
-            error={model.analyzeError}
-            onJump={jumpToDiagnostic}
           />
         </>
       ) : (

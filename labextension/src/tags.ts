@@ -19,12 +19,7 @@ export const AFTER_PREFIXES = ['after:', 'prev:'] as const;
 
 /** Roles a cell can be given from the panel. */
 export type Role =
-  | 'parameters'
-  | 'metrics'
-  | 'imports'
-  | 'functions'
-  | 'skip'
-  | 'nocache';
+  'parameters' | 'metrics' | 'imports' | 'functions' | 'skip' | 'nocache';
 
 export const ROLES: readonly Role[] = [
   'parameters',
@@ -207,7 +202,10 @@ export function withFile(
 }
 
 /** Declare that the cell's step runs after step `name`. */
-export function withDependency(tags: readonly string[], name: string): string[] {
+export function withDependency(
+  tags: readonly string[],
+  name: string
+): string[] {
   const error = validateStepName(name);
   if (error) {
     throw new Error(error);

@@ -24,12 +24,7 @@ export namespace CommandIDs {
 
 /** A JSON value as it travels on the wire. */
 export type JSONValue =
-  | string
-  | number
-  | boolean
-  | null
-  | JSONValue[]
-  | { [key: string]: JSONValue };
+  string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
 
 // ---------------------------------------------------------------- analyze
 
@@ -138,11 +133,7 @@ export interface ICompileResponse {
 // ---------------------------------------------------------------- runs
 
 export type RunState =
-  | 'starting'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'interrupted';
+  'starting' | 'running' | 'succeeded' | 'failed' | 'interrupted';
 
 export type StepState =
   | 'pending'

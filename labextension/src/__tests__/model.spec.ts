@@ -70,7 +70,8 @@ function stepRun(step: string, state: IStepRun['state']): IStepRun {
     finished: null,
     seconds: null,
     error: null,
-    output_notebook: state === 'done' ? `.cellpipe/runs/r1/${step}.ipynb` : null,
+    output_notebook:
+      state === 'done' ? `.cellpipe/runs/r1/${step}.ipynb` : null,
     cached_from: null,
     warnings: []
   };
@@ -248,7 +249,9 @@ describe('validate and compile', () => {
       files: ['nb/build/pipeline.json', 'nb/build/steps/load.ipynb']
     });
     await model.compile();
-    expect(mockedPost).toHaveBeenLastCalledWith('compile', { path: 'nb/demo.ipynb' });
+    expect(mockedPost).toHaveBeenLastCalledWith('compile', {
+      path: 'nb/demo.ipynb'
+    });
     expect(model.message?.text).toBe('Compiled 2 file(s) into nb/build.');
     expect(model.busy).toBeNull();
     model.dispose();
@@ -325,7 +328,9 @@ describe('runs', () => {
     expect(model.stepOutput('load')).toBe('.cellpipe/runs/r1/load.ipynb');
 
     const listedBefore = listed;
-    const analyzedBefore = mockedPost.mock.calls.filter(c => c[0] === 'analyze').length;
+    const analyzedBefore = mockedPost.mock.calls.filter(
+      c => c[0] === 'analyze'
+    ).length;
     await jest.advanceTimersByTimeAsync(500);
     expect(model.running).toBe(false);
     expect(model.message?.text).toBe('Run r1 succeeded: 1 done.');
@@ -345,15 +350,17 @@ describe('runs', () => {
     mockedPost.mockImplementation(async (endPoint: string) =>
       endPoint === 'runs' ? ({ run_id: 'r1' } as any) : (analysis() as any)
     );
-    mockedRequest.mockImplementation(async (endPoint?: string, init?: RequestInit) => {
-      if (endPoint === 'runs/r1' && init?.method === 'DELETE') {
-        return undefined as any;
+    mockedRequest.mockImplementation(
+      async (endPoint?: string, init?: RequestInit) => {
+        if (endPoint === 'runs/r1' && init?.method === 'DELETE') {
+          return undefined as any;
+        }
+        if (endPoint === 'runs/r1') {
+          return detail(true, [stepRun('load', 'running')]) as any;
+        }
+        return { runs: [] } as any;
       }
-      if (endPoint === 'runs/r1') {
-        return detail(true, [stepRun('load', 'running')]) as any;
-      }
-      return { runs: [] } as any;
-    });
+    );
     const model = new CellpipeModel({ pollMs: 10000 });
     model.setSource(new FakeNotebook());
     await model.startRun({});
@@ -392,7 +399,13 @@ describe('runs', () => {
         return { runs: [record('r3'), record('r2'), record('r1')] } as any;
       }
       if (endPoint === 'runs/r1/diff/r3') {
-        return { a: 'r1', b: 'r3', params: { 'demo:n': [3, 5] }, metrics: {}, artifacts: {} } as any;
+        return {
+          a: 'r1',
+          b: 'r3',
+          params: { 'demo:n': [3, 5] },
+          metrics: {},
+          artifacts: {}
+        } as any;
       }
       throw new Error(endPoint);
     });

@@ -50,12 +50,20 @@ describe('reading tags', () => {
       'parameters',
       'metrics'
     ]);
-    expect(rolesOf(['pipeline-metrics', 'nocache'])).toEqual(['metrics', 'nocache']);
+    expect(rolesOf(['pipeline-metrics', 'nocache'])).toEqual([
+      'metrics',
+      'nocache'
+    ]);
   });
 
   it('lists files and dependencies', () => {
     expect(
-      declarationsOf(['in:data/a.csv', 'out:model.pkl', 'after:load', 'prev:clean'])
+      declarationsOf([
+        'in:data/a.csv',
+        'out:model.pkl',
+        'after:load',
+        'prev:clean'
+      ])
     ).toEqual({
       inputs: ['data/a.csv'],
       outputs: ['model.pkl'],
@@ -81,7 +89,10 @@ describe('withStep', () => {
 
   it('takes the cell out of skip, shared code and parameters, keeps metrics', () => {
     expect(withStep(['skip'], 'plot')).toEqual(['step:plot']);
-    expect(withStep(['imports', 'metrics'], 'x')).toEqual(['step:x', 'metrics']);
+    expect(withStep(['imports', 'metrics'], 'x')).toEqual([
+      'step:x',
+      'metrics'
+    ]);
     expect(withStep(['pipeline-parameters'], 'x')).toEqual(['step:x']);
   });
 
@@ -98,8 +109,14 @@ describe('withStep', () => {
 
 describe('withRole', () => {
   it('adds metrics and nocache beside the step tag', () => {
-    expect(withRole(['step:eval'], 'metrics')).toEqual(['step:eval', 'metrics']);
-    expect(withRole(['step:eval'], 'nocache')).toEqual(['step:eval', 'nocache']);
+    expect(withRole(['step:eval'], 'metrics')).toEqual([
+      'step:eval',
+      'metrics'
+    ]);
+    expect(withRole(['step:eval'], 'nocache')).toEqual([
+      'step:eval',
+      'nocache'
+    ]);
   });
 
   it('an exclusive role replaces the step tag and other exclusive roles', () => {
@@ -110,7 +127,9 @@ describe('withRole', () => {
 
   it('is a no-op when the role is there, in any spelling', () => {
     expect(withRole(['skip'], 'skip')).toEqual(['skip']);
-    expect(withRole(['pipeline-metrics'], 'metrics')).toEqual(['pipeline-metrics']);
+    expect(withRole(['pipeline-metrics'], 'metrics')).toEqual([
+      'pipeline-metrics'
+    ]);
   });
 });
 
@@ -135,7 +154,9 @@ describe('files, dependencies and removal', () => {
   });
 
   it('removes a tag', () => {
-    expect(withoutTag(['step:a', 'skip', 'step:a'], 'step:a')).toEqual(['skip']);
+    expect(withoutTag(['step:a', 'skip', 'step:a'], 'step:a')).toEqual([
+      'skip'
+    ]);
     expect(withoutTag(['x'], 'y')).toEqual(['x']);
   });
 });
@@ -191,6 +212,8 @@ describe('planEdit over a notebook', () => {
   });
 
   it('ignores indices outside the notebook', () => {
-    expect(planEdit(notebook, [-1, 99], tags => withStep(tags, 'x')).size).toBe(0);
+    expect(planEdit(notebook, [-1, 99], tags => withStep(tags, 'x')).size).toBe(
+      0
+    );
   });
 });

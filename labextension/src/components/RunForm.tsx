@@ -11,7 +11,10 @@ import { JSONValue } from '../tokens';
 export interface IRunFormProps {
   fields: IParameterField[];
   steps: string[];
-  onSubmit: (params: { [name: string]: JSONValue }, options: IRunOptions) => void;
+  onSubmit: (
+    params: { [name: string]: JSONValue },
+    options: IRunOptions
+  ) => void;
   onClose: () => void;
 }
 
@@ -19,9 +22,13 @@ export interface IRunFormProps {
 export function RunForm(props: IRunFormProps): JSX.Element {
   const multi = new Set(props.fields.map(f => f.notebook)).size > 1;
   const keyOf = (f: IParameterField) =>
-    multi ? `${f.notebook.replace(/^.*\//, '').replace(/\.ipynb$/, '')}.${f.name}` : f.name;
+    multi
+      ? `${f.notebook.replace(/^.*\//, '').replace(/\.ipynb$/, '')}.${f.name}`
+      : f.name;
   const [values, setValues] = useState<{ [key: string]: string }>(() =>
-    Object.fromEntries(props.fields.map(f => [keyOf(f), formatParameter(f.default)]))
+    Object.fromEntries(
+      props.fields.map(f => [keyOf(f), formatParameter(f.default)])
+    )
   );
   const [force, setForce] = useState(false);
   const [only, setOnly] = useState('');
@@ -90,7 +97,10 @@ export function RunForm(props: IRunFormProps): JSX.Element {
         </select>
       </div>
       <div className="cp-ButtonRow">
-        <button type="submit" className="jp-Button jp-mod-styled jp-mod-accept cp-start-run">
+        <button
+          type="submit"
+          className="jp-Button jp-mod-styled jp-mod-accept cp-start-run"
+        >
           Start run
         </button>
         <button

@@ -37,7 +37,9 @@ function flatParams(run: IRunRecord): string {
   const notebooks = Object.keys(run.params ?? {});
   for (const notebook of notebooks) {
     for (const [name, value] of Object.entries(run.params[notebook])) {
-      parts.push(`${notebooks.length > 1 ? notebook + '.' : ''}${name}=${show(value)}`);
+      parts.push(
+        `${notebooks.length > 1 ? notebook + '.' : ''}${name}=${show(value)}`
+      );
     }
   }
   return parts.join(' ');
@@ -49,11 +51,7 @@ function DiffTable(props: {
 }): JSX.Element | null {
   const keys = Object.keys(props.rows ?? {});
   if (keys.length === 0) {
-    return (
-      <div className="cp-Muted">
-        {props.title}: no difference
-      </div>
-    );
+    return <div className="cp-Muted">{props.title}: no difference</div>;
   }
   return (
     <table className="cp-Table cp-Diff-table">
@@ -127,7 +125,9 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
               <td className={`cp-state-${run.state}`}>{run.state}</td>
               <td className="cp-Run-params">{flatParams(run)}</td>
               <td className="cp-Run-metrics">
-                {(run.metrics ?? []).map(m => `${m.name}=${show(m.value)}`).join(' ')}
+                {(run.metrics ?? [])
+                  .map(m => `${m.name}=${show(m.value)}`)
+                  .join(' ')}
               </td>
             </tr>
           ))}

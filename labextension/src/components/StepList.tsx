@@ -10,8 +10,15 @@ export interface IStepListProps {
   runOf: (step: string) => IStepRun | null;
   outputOf: (step: string) => string | null;
   onSelect: (step: string) => void;
-  onOpenOutput: (path: string) => void;
+  onOpenOutput: (step: string) => void;
   onShowError: (run: IStepRun) => void;
+}
+
+/** A file path relative to the step's notebook folder when it is inside it. */
+export function relativeTo(file: string, notebook: string): string {
+  const slash = notebook.lastIndexOf('/');
+  const folder = slash >= 0 ? notebook.slice(0, slash + 1) : '';
+  return folder && file.startsWith(folder) ? file.slice(folder.length) : file;
 }
 
 function Names(props: { label: string; names: string[] }): JSX.Element | null {
@@ -57,10 +64,7 @@ export function StepList(props: IStepListProps): JSX.Element {
                   style={{ background: stepColor(step.name) }}
                 />
                 <span className="cp-Step-name">{step.name}</span>
-                <span className="cp-Step-cells">
-                  {step.cells.length} cell{step.cells.length === 1 ? '' : 's'}
-                  {code !== step.cells.length ? ` (${code} code)` : ''}
-                </span>
+
                 <span
                   className={`cp-Step-state cp-state-${state ?? 'none'}`}
                   data-state={state ?? ''}
@@ -71,18 +75,27 @@ export function StepList(props: IStepListProps): JSX.Element {
                     : ''}
                 </span>
               </div>
+              <div className="cp-Step-row">
+                <span className="cp-Step-label">cells</span>{' '}
+                <span className="cp-Step-cells">
+                  {code} code
+                  {step.cells.length > code
+                    ? ` + ${step.cells.length - code} markdown`
+                    : ''}
+                </span>
+              </div>
               <Names
                 label="in"
                 names={[
                   ...step.inputs.variables.map(v => `${v.name} ← ${v.from}`),
-                  ...step.inputs.files.map(f => `📄 ${f}`)
+                  ...step.inputs.files.map(f => relativeTo(f, step.notebook))
                 ]}
               />
               <Names
                 label="out"
                 names={[
                   ...step.outputs.variables.map(v => v.name),
-                  ...step.outputs.files.map(f => `📄 ${f}`)
+                  ...step.outputs.files.map(f => relativeTo(f, step.notebook))
                 ]}
               />
               <Names label="after" names={step.depends_on} />
@@ -108,7 +121,7 @@ export function StepList(props: IStepListProps): JSX.Element {
                   onClick={event => {
                     event.preventDefault();
                     event.stopPropagation();
-                    props.onOpenOutput(output);
+                    props.onOpenOutput(step.name);
                   }}
                   title={output}
                 >
