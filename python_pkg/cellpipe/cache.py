@@ -41,6 +41,8 @@ def key_parts(
         "variables": dict(sorted(var_inputs.items())),
         "files": dict(sorted(file_inputs.items())),
         "env": dict(sorted(env.items())),
+        # what the step must hand on: the same code may feed other consumers elsewhere
+        "produces": {"variables": list(step.var_outputs), "files": list(step.file_outputs)},
         "where": {"code": [i + 1 for i in code_cells], "shared": [i + 1 for i in nb.shared_cells],
                   "producers": {v.name: v.producer for v in step.var_inputs}},
     }
@@ -100,6 +102,8 @@ def explain(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
     reason = _diff_dict("input file", old.get("files", {}), new.get("files", {}), False)
     if reason:
         return reason
+    if old.get("produces") != new.get("produces"):
+        return "the variables or files it must save changed"
     old_env, new_env = old.get("env", {}), new.get("env", {})
     for name in sorted(set(old_env) | set(new_env)):
         if old_env.get(name) != new_env.get(name):

@@ -24,7 +24,7 @@ from . import cache, environment, graph
 from .emit import step_notebook
 from .errors import UsageError
 from .model import Pipeline, Step
-from .modules import local_modules, top_level_imports
+from .modules import imported_modules, local_modules, top_level_imports
 from .store import Store
 
 PENDING, RUNNING, CACHED, DONE, FAILED, SKIPPED, INTERRUPTED = (
@@ -43,6 +43,8 @@ class RunOptions:
     wait: float = 0.0
     argv: list[str] = field(default_factory=list)
     warm_kernels: bool = True
+    #: fork kernels from a process that has imported the pipeline's libraries (Linux)
+    fork_kernels: bool = sys.platform.startswith("linux") and os.environ.get("CELLPIPE_FORK", "1") != "0"
     run_id: str | None = None
 
 
@@ -163,6 +165,19 @@ class Runner:
         params = self.options.params.get(step.notebook) or {p.name: p.default for p in nb.parameters}
         return cache.key_parts(step, nb, params, var_inputs, files, modules, env)
 
+    def preload_modules(self) -> list[str]:
+        """Installed modules the pipeline's code imports (never its local modules)."""
+        names: set[str] = set()
+        local: set[str] = set()
+        for step in self.pipeline.steps:
+            sources = self._code_sources(step)
+            folder = (self.root / step.notebook).parent
+            local |= {p.stem if p.name != "__init__.py" else p.parent.name
+                      for p in local_modules(sources, folder)}
+            for src in sources:
+                names |= {name for name, level in imported_modules(src) if not level and name}
+        return sorted(n for n in names if n.split(".")[0] not in local)
+
     def _path_hash(self, path: Path) -> str:
         if path.is_dir():
             listing = {
@@ -260,6 +275,7 @@ class Runner:
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> RunResult:
+        from .executors.forkserver import ForkServer
         from .executors.local import Execution, KernelPool, StepFailure
 
         run_id = self.options.run_id or new_run_id()
@@ -286,6 +302,7 @@ class Runner:
         steps = {s.name: s for s in self.pipeline.steps}
         order = self.pipeline.step_names
         pool: KernelPool | None = None
+        forks: ForkServer | None = None
         running: dict[Future, tuple[str, Execution]] = {}
         state = "succeeded"
 
@@ -361,7 +378,7 @@ class Runner:
             return True
 
         def launch(name: str) -> None:
-            nonlocal pool
+            nonlocal pool, forks
             st = self.status[name]
             step = steps[name]
             bad = self._materialize_inputs(step, artifacts)
@@ -377,8 +394,16 @@ class Runner:
                 st.key = None
                 return
             if pool is None:
+                spec = None
+                if self.options.fork_kernels:
+                    forks = ForkServer(str(store.folder), self.preload_modules())
+                    if forks.wait():
+                        spec = forks.kernel_spec()
+                    else:
+                        forks.close()
+                        forks = None
                 pool = KernelPool(kernel_name(step), jobs if self.options.warm_kernels else 0,
-                                  warm=self.options.warm_kernels)
+                                  warm=self.options.warm_kernels, spec=spec)
             nb = self.pipeline.notebook(step.notebook)
             # pass only values that differ from the notebook's defaults: the step
             # notebook's own literal defaults (tuples, int dict keys) stay exact
@@ -468,7 +493,10 @@ class Runner:
             state = "interrupted"
             for _name, execution in list(running.values()):
                 execution.cancel()
-            wait(list(running), timeout=30)
+            wait(list(running), timeout=5)
+            for future, (_name, execution) in list(running.items()):
+                if not future.done():
+                    execution.kill()  # the daemon thread waiting on it is left behind
             for name, _execution in list(running.values()):
                 st = self.status[name]
                 st.finished = time.time()
@@ -481,6 +509,8 @@ class Runner:
         finally:
             if pool is not None:
                 pool.close()
+            if forks is not None:
+                forks.close()
             if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
                 state = "failed"
             store.db.finish_run(run_id, state)

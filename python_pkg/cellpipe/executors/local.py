@@ -17,6 +17,7 @@ import queue  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -33,10 +34,12 @@ except Exception:
 """
 
 
-def _start_kernel(kernel_name: str, warm: bool):
+def _start_kernel(kernel_name: str, warm: bool, spec=None):
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name=kernel_name)
+    if spec is not None:  # a kernel forked from cellpipe's fork server
+        km._kernel_spec = spec
     # the kernel's own stderr only carries ipykernel's start-up chatter: the
     # step's output reaches the output notebook and the log through the client
     km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -44,7 +47,7 @@ def _start_kernel(kernel_name: str, warm: bool):
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=120)
-        if warm:
+        if warm and spec is None:
             kc.execute_interactive(WARMUP, silent=True, store_history=False, timeout=120)
     finally:
         kc.stop_channels()
@@ -54,10 +57,11 @@ def _start_kernel(kernel_name: str, warm: bool):
 class KernelPool:
     """Keeps up to ``size`` started kernels ready; :meth:`take` hands one out."""
 
-    def __init__(self, kernel_name: str, size: int, warm: bool = True) -> None:
+    def __init__(self, kernel_name: str, size: int, warm: bool = True, spec=None) -> None:
         self.kernel_name = kernel_name
         self.size = max(size, 0)
         self.warm = warm
+        self.spec = spec  # a fork server's kernel spec, or None for ordinary kernels
         self._ready: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._starting = 0
@@ -74,7 +78,7 @@ class KernelPool:
 
         def work() -> None:
             try:
-                km = _start_kernel(self.kernel_name, self.warm)
+                km = _start_kernel(self.kernel_name, self.warm, self.spec)
             except Exception as exc:  # noqa: BLE001 - handed to the taker, who reports it
                 self._ready.put(exc)
             else:
@@ -95,7 +99,7 @@ class KernelPool:
     def take(self):
         """A started kernel manager; a replacement starts at once."""
         if self.size == 0:
-            return _start_kernel(self.kernel_name, False)
+            return _start_kernel(self.kernel_name, False, self.spec)
         item = self._ready.get()
         self._spawn()
         if isinstance(item, Exception):
@@ -107,6 +111,15 @@ class KernelPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+        # let kernels being started finish starting (they shut themselves down):
+        # interrupting a client mid-handshake makes noise at interpreter exit
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._starting == 0:
+                    break
+            time.sleep(0.05)
+        with self._lock:
             live = list(self._live)
             self._live.clear()
         for km in live:
@@ -120,13 +133,14 @@ def _shutdown(km) -> None:
         pass
 
 
-def _kill(km) -> None:
-    """Stop a kernel that another thread is talking to: signal its process directly
-    (the manager's own shutdown runs on that thread's event loop)."""
+def _signal(km, signum: int) -> None:
+    """Signal a kernel that another thread is talking to, directly (the manager's
+    own methods run on that thread's event loop). A fork-server kernel's
+    launcher forwards the signal and dies with SIGKILL, taking the kernel along."""
     pid = getattr(getattr(km, "provisioner", None), "pid", None)
     if pid:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signum)
         except OSError:
             pass
 
@@ -205,6 +219,14 @@ class Execution:
                 _shutdown(self.km)
 
     def cancel(self) -> None:
+        """Interrupt the running cell (KeyboardInterrupt in the kernel): the
+        client then finishes normally and the output notebook shows where."""
         self.cancelled = True
         if self.km is not None:
-            _kill(self.km)
+            _signal(self.km, signal.SIGINT)
+
+    def kill(self) -> None:
+        """For a kernel that ignored the interrupt."""
+        self.cancelled = True
+        if self.km is not None:
+            _signal(self.km, signal.SIGKILL)
