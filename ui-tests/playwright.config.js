@@ -35,11 +35,13 @@ module.exports = {
     }
   },
   webServer: {
-    command: 'jupyter lab --config jupyter_server_test_config.py',
+    // The server's log goes to a file (.ci/run prints its tail on failure).
+    command:
+      'jupyter lab --config jupyter_server_test_config.py > jupyter-server.log 2>&1',
     url: `http://localhost:${port}/api`,
     timeout: 120 * 1000,
     reuseExistingServer: !process.env.CI,
     stdout: 'ignore',
-    stderr: 'pipe'
+    stderr: 'ignore'
   }
 };

@@ -24,13 +24,29 @@ export const cellpipeIcon = new LabIcon({
   svgstr: iconSvg
 });
 
+/**
+ * The notebook without outputs: the analyzer reads code and tags only, and
+ * outputs (images, tables) would make every analysis request heavy.
+ */
+function withoutOutputs(notebook: any): JSONValue {
+  const cells = Array.isArray(notebook.cells) ? notebook.cells : [];
+  return {
+    ...notebook,
+    cells: cells.map((cell: any) =>
+      cell.cell_type === 'code'
+        ? { ...cell, outputs: [], execution_count: null }
+        : cell
+    )
+  };
+}
+
 /** The notebook as the model sees it. */
 function sourceOf(panel: NotebookPanel): INotebookSource {
   return {
     get path() {
       return panel.context.path;
     },
-    toJSON: () => (panel.model?.toJSON() ?? {}) as any,
+    toJSON: () => withoutOutputs(panel.model?.toJSON() ?? {}),
     contentChanged: panel.model!.contentChanged,
     save: async () => {
       if (panel.model?.dirty && !panel.context.isDisposed) {

@@ -93,8 +93,11 @@ export function cellsForPlanning(
 }
 
 /**
- * Write new tag lists in one transaction of the shared model: one undo step,
- * and the same metadata JupyterLab's tag editor shows.
+ * Write new tag lists through the cells' shared models: the same metadata
+ * JupyterLab's tag editor shows, and undoable. JupyterLab writes metadata in
+ * non-undoable transactions, so each write is wrapped in an undoable one: on
+ * the cell (its own undo stack, JupyterLab's default) or, with document-wide
+ * undo, on the notebook (one undo step for the whole edit).
  */
 export function applyTagEdits(
   panel: NotebookPanel,
@@ -104,19 +107,28 @@ export function applyTagEdits(
   if (!model || edits.size === 0) {
     return;
   }
-  model.sharedModel.transact(() => {
+  const write = () => {
     for (const [index, tags] of edits) {
-      const cell = model.cells.get(index);
-      if (!cell) {
+      if (index < 0 || index >= model.cells.length) {
         continue;
       }
-      if (tags.length > 0) {
-        cell.sharedModel.setMetadata('tags', tags);
+      const cell = model.cells.get(index).sharedModel;
+      const change = () =>
+        tags.length > 0
+          ? cell.setMetadata('tags', tags)
+          : cell.deleteMetadata('tags');
+      if (model.sharedModel.disableDocumentWideUndoRedo === false) {
+        change();
       } else {
-        cell.sharedModel.deleteMetadata('tags');
+        cell.transact(change, true);
       }
     }
-  });
+  };
+  if (model.sharedModel.disableDocumentWideUndoRedo === false) {
+    model.sharedModel.transact(write, true);
+  } else {
+    write();
+  }
 }
 
 /** Whether a notebook path from the server names this notebook. */

@@ -135,6 +135,18 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
     return nb.model.cells.get(12).getMetadata('tags');
   });
   expect(tags).toEqual(['step:explore']);
+  // ...and it is undoable like any edit (then redone).
+  const undone = await page.evaluate(() => {
+    const cell = (
+      window as any
+    ).jupyterapp.shell.currentWidget.content.model.cells.get(12);
+    cell.sharedModel.undo();
+    const after = cell.getMetadata('tags');
+    cell.sharedModel.redo();
+    return after;
+  });
+  expect(undone).toEqual(['skip']);
+  await expect(cells.nth(12)).toHaveAttribute('data-cp-step', 'explore');
 
   // A role is added and removed from the panel (measured locally).
   timings['mark nocache: tag chip rendered'] = await timeUntil(
