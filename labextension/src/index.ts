@@ -246,6 +246,30 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => model.startRun({})
     });
 
+    // The same actions on a cell's context menu.
+    const cellSelector = '.jp-Notebook .jp-Cell';
+    app.contextMenu.addItem({
+      type: 'separator',
+      selector: cellSelector,
+      rank: 60
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.newStep,
+      selector: cellSelector,
+      rank: 61
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.addToStep,
+      selector: cellSelector,
+      rank: 62
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.markRole,
+      args: { role: 'skip' },
+      selector: cellSelector,
+      rank: 63
+    });
+
     if (palette) {
       const category = 'cellpipe';
       for (const command of [

@@ -19,7 +19,9 @@ import {
   IRunRequest,
   IRunsResponse,
   IRunStarted,
+  IStatusResponse,
   IStepRun,
+  IStepStatus,
   JSONValue,
   StepState
 } from './tokens';
@@ -192,6 +194,11 @@ export class CellpipeModel {
     return this._diff;
   }
 
+  /** Whether a step is up to date with its last run, and why not (`status`). */
+  stepStatus(step: string): IStepStatus | null {
+    return this._status.get(step) ?? null;
+  }
+
   get activeCellTags(): string[] {
     return this._activeCellTags;
   }
@@ -227,6 +234,7 @@ export class CellpipeModel {
     this._runs = [];
     this._selectedRuns = [];
     this._diff = null;
+    this._status = new Map();
     this._analysisChanged.emit(null);
     this._runChanged.emit(null);
     this._emit();
@@ -234,6 +242,7 @@ export class CellpipeModel {
       source.contentChanged.connect(this._onContentChanged, this);
       void this.analyze();
       void this.refreshRuns();
+      void this.refreshStatus();
     }
   }
 
@@ -442,6 +451,7 @@ export class CellpipeModel {
     } else {
       this._message = this._runSummary(detail);
       void this.refreshRuns();
+      void this.refreshStatus();
       void this.analyze();
     }
     this._emit();
@@ -524,6 +534,26 @@ export class CellpipeModel {
       this._emit();
     } catch (error) {
       console.warn('cellpipe: could not list runs', error);
+    }
+  }
+
+  /** Ask the server which steps are stale (saved notebook vs. last runs). */
+  async refreshStatus(): Promise<void> {
+    const path = this.path;
+    if (!path) {
+      return;
+    }
+    try {
+      const result = await requestAPI<IStatusResponse>(
+        `status?path=${encodeURIComponent(path)}`
+      );
+      if (path !== this.path || this._disposed) {
+        return;
+      }
+      this._status = new Map(result.steps.map(s => [s.step, s]));
+      this._emit();
+    } catch (error) {
+      console.warn('cellpipe: could not read the status', error);
     }
   }
 
@@ -637,6 +667,7 @@ export class CellpipeModel {
   private _runs: IRunRecord[] = [];
   private _selectedRuns: string[] = [];
   private _diff: IRunDiff | null = null;
+  private _status = new Map<string, IStepStatus>();
   private _activeCellTags: string[] = [];
   private _activeCellIndex: number | null = null;
   private _stateChanged = new Signal<this, void>(this);

@@ -128,6 +128,7 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
             selected={model.selectedStep}
             stateOf={step => model.stepState(step)}
             runOf={step => model.stepRun(step)}
+            statusOf={step => model.stepStatus(step)}
             outputOf={step => model.stepOutput(step)}
             onSelect={step => actions.selectStep(step)}
             onOpenOutput={step => {

@@ -81,6 +81,17 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
   await page.notebook.activate(NOTEBOOK);
   await page.sidebar.openTab('cellpipe-panel');
   const panel = page.locator('#cellpipe-panel');
+  // A wider sidebar, as a user would drag it.
+  const handle = page
+    .locator('#jp-main-split-panel > .lm-SplitPanel-handle')
+    .first();
+  const box = await handle.boundingBox();
+  if (box) {
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 110, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+  }
   await expect(panel.locator('.cp-Header-path')).toHaveText(
     `${tmpPath}/${NOTEBOOK}`
   );

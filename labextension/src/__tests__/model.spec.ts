@@ -105,6 +105,9 @@ beforeEach(() => {
     if (endPoint?.startsWith('runs?')) {
       return { runs: [] } as any;
     }
+    if (endPoint?.startsWith('status?')) {
+      return { steps: [] } as any;
+    }
     throw new Error(`unexpected GET ${endPoint}`);
   });
 });
@@ -306,6 +309,9 @@ describe('runs', () => {
         listed++;
         return { runs: [] } as any;
       }
+      if (endPoint?.startsWith('status?')) {
+        return { steps: [] } as any;
+      }
       throw new Error(endPoint);
     });
     mockedPost.mockImplementation(async (endPoint: string) =>
@@ -398,6 +404,9 @@ describe('runs', () => {
       if (endPoint?.startsWith('runs?path=')) {
         return { runs: [record('r3'), record('r2'), record('r1')] } as any;
       }
+      if (endPoint?.startsWith('status?')) {
+        return { steps: [] } as any;
+      }
       if (endPoint === 'runs/r1/diff/r3') {
         return {
           a: 'r1',
@@ -424,6 +433,35 @@ describe('runs', () => {
     const diff = await model.compare();
     expect(diff?.params).toEqual({ 'demo:n': [3, 5] });
     expect(model.diff).toBe(diff);
+    model.dispose();
+  });
+});
+
+describe('status', () => {
+  it('tells which steps are stale and why', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    mockedRequest.mockImplementation(async (endPoint?: string) => {
+      if (endPoint === 'status?path=nb%2Fdemo.ipynb') {
+        return {
+          steps: [
+            {
+              step: 'load',
+              notebook: 'nb/demo.ipynb',
+              up_to_date: false,
+              reason: 'code changed',
+              last_run: 'r1'
+            }
+          ]
+        } as any;
+      }
+      return { runs: [] } as any;
+    });
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    expect(model.stepStatus('load')?.up_to_date).toBe(false);
+    expect(model.stepStatus('load')?.reason).toBe('code changed');
+    expect(model.stepStatus('train')).toBeNull();
     model.dispose();
   });
 });

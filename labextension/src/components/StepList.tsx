@@ -1,13 +1,14 @@
 import React from 'react';
 
 import { stepColor } from '../notebook';
-import { IManifestStep, IStepRun, StepState } from '../tokens';
+import { IManifestStep, IStepRun, IStepStatus, StepState } from '../tokens';
 
 export interface IStepListProps {
   steps: IManifestStep[];
   selected: string | null;
   stateOf: (step: string) => StepState | null;
   runOf: (step: string) => IStepRun | null;
+  statusOf: (step: string) => IStepStatus | null;
   outputOf: (step: string) => string | null;
   onSelect: (step: string) => void;
   onOpenOutput: (step: string) => void;
@@ -47,6 +48,7 @@ export function StepList(props: IStepListProps): JSX.Element {
         {props.steps.map(step => {
           const state = props.stateOf(step.name);
           const run = props.runOf(step.name);
+          const status = props.statusOf(step.name);
           const output = props.outputOf(step.name);
           const code = step.cells.filter(c => c.type === 'code').length;
           const selected = props.selected === step.name;
@@ -65,6 +67,11 @@ export function StepList(props: IStepListProps): JSX.Element {
                 />
                 <span className="cp-Step-name">{step.name}</span>
 
+                {status && !status.up_to_date && (
+                  <span className="cp-Step-stale" title={status.reason}>
+                    stale
+                  </span>
+                )}
                 <span
                   className={`cp-Step-state cp-state-${state ?? 'none'}`}
                   data-state={state ?? ''}
