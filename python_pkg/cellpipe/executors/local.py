@@ -46,7 +46,11 @@ def _start_kernel(kernel_name: str, warm: bool, spec=None):
     kc = km.client()
     kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=120)
+        import asyncio
+
+        from .engine import _wait_ready
+
+        asyncio.run(_wait_ready(kc, 120))
         if warm and spec is None:
             kc.execute_interactive(WARMUP, silent=True, store_history=False, timeout=120)
     finally:
@@ -187,6 +191,8 @@ class Execution:
         import papermill
         from papermill.exceptions import PapermillExecutionError
 
+        from .engine import ENGINE
+
         nb = nbformat.from_dict(notebook)
         self.km = self.pool.take() if kernel_name == self.pool.kernel_name else None
         if self.cancelled:
@@ -205,6 +211,7 @@ class Execution:
                     stdout_file=fh,
                     stderr_file=fh,
                     request_save_on_cell_execute=False,
+                    engine_name=ENGINE,
                     **kwargs,
                 )
         except PapermillExecutionError as exc:
@@ -216,7 +223,8 @@ class Execution:
                               failing_cell(output)) from exc
         finally:
             if self.km is not None:
-                _shutdown(self.km)
+                # off the critical path: the step is finished once its notebook is written
+                threading.Thread(target=_shutdown, args=(self.km,), daemon=True).start()
 
     def cancel(self) -> None:
         """Interrupt the running cell (KeyboardInterrupt in the kernel): the
