@@ -26,6 +26,9 @@ import {
   StepState
 } from './tokens';
 
+/** Consecutive failed polls of a live run before the panel stops asking. */
+const MAX_POLL_FAILURES = 5;
+
 /** What the model needs of a notebook. */
 export interface INotebookSource {
   /** Path relative to the server root. */
@@ -410,6 +413,7 @@ export class CellpipeModel {
       this._clearTimer('_poll');
       this._runId = started.run_id;
       this._run = null;
+      this._pollFailures = 0;
       this._message = { kind: 'info', text: `Run ${started.run_id} started.` };
       this._runChanged.emit(null);
       this._emit();
@@ -432,18 +436,27 @@ export class CellpipeModel {
       );
     } catch (error) {
       if (runId === this._runId && !this._disposed) {
+        this._pollFailures++;
+        const giveUp = this._pollFailures >= MAX_POLL_FAILURES;
         this._message = {
           kind: 'error',
-          text: `Lost track of run ${runId}: ${errorText(error)}`
+          text:
+            `Lost track of run ${runId}: ${errorText(error)}` +
+            (giveUp ? ' (stopped polling; see the Runs tab)' : '')
         };
+        if (giveUp) {
+          this._runId = null;
+        } else {
+          this._poll = setTimeout(() => void this.poll(), this._pollMs * 4);
+        }
         this._emit();
-        this._poll = setTimeout(() => void this.poll(), this._pollMs * 4);
       }
       return null;
     }
     if (runId !== this._runId || this._disposed) {
       return null;
     }
+    this._pollFailures = 0;
     this._run = detail;
     this._runChanged.emit(detail);
     if (detail.active) {
@@ -654,6 +667,7 @@ export class CellpipeModel {
   private _debounce: ReturnType<typeof setTimeout> | null = null;
   private _poll: ReturnType<typeof setTimeout> | null = null;
   private _seq = 0;
+  private _pollFailures = 0;
   private _disposed = false;
   private _source: INotebookSource | null = null;
   private _analysis: IAnalyzeResponse | null = null;

@@ -172,6 +172,35 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
     false
   );
 
+  // A dependency on a step that does not exist shows up as a diagnostic,
+  // which jumps to its cell when clicked; removing the tag clears it.
+  await page.notebook.selectCells(20);
+  await panel.locator('.cp-after').click();
+  await dialog.locator('input').fill('nonexistent');
+  await dialog.locator('.jp-mod-accept').click();
+  const diagnostic = panel.locator('.cp-Diagnostic-error', {
+    hasText: 'CP104'
+  });
+  await expect(diagnostic).toContainText('after:nonexistent');
+  await expect(panel.locator('.cp-Diagnostics-count')).toContainText(
+    '1 error(s)'
+  );
+  await page.notebook.selectCells(3);
+  await diagnostic.click();
+  expect(
+    await page.evaluate(
+      () =>
+        (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex
+    )
+  ).toBe(20);
+  await panel
+    .locator('.cp-Tag[data-tag="after:nonexistent"] .cp-Tag-remove')
+    .click();
+  await expect(panel.locator('.cp-Diagnostics-count')).toContainText(
+    '0 error(s)'
+  );
+  await expect(panel.locator('.cp-Diagnostic')).toHaveCount(0);
+
   // Clicking a step selects it and makes its first cell active.
   await panel.locator('.cp-Step[data-step="features"] .cp-Step-name').click();
   await expect(panel.locator('.cp-Step.cp-mod-selected')).toHaveAttribute(
@@ -189,6 +218,24 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
   await panel.locator('.cp-run').click();
   await expect(panel.locator('.cp-RunForm')).toBeVisible();
   await panel.locator('input[data-param="n_estimators"]').fill('50');
+  // Record, in the page, when each poll answer arrives and when a step's state
+  // changes on screen: the delay between the two is the render cost of a poll.
+  await page.evaluate(() => {
+    const w = window as any;
+    performance.setResourceTimingBufferSize(10000);
+    performance.clearResourceTimings();
+    w.__cpStateChanges = [] as number[];
+    w.__cpObserver = new MutationObserver(records => {
+      if (records.some(r => r.attributeName === 'data-state')) {
+        w.__cpStateChanges.push(performance.now());
+      }
+    });
+    w.__cpObserver.observe(document.querySelector('#cellpipe-panel')!, {
+      attributes: true,
+      attributeFilter: ['data-state'],
+      subtree: true
+    });
+  });
   timings['run: first live step state shown'] = await timeUntil(
     page,
     '.cp-start-run',
@@ -204,6 +251,26 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
     ).toHaveAttribute('data-state', /^(done|cached)$/, { timeout: 240 * 1000 });
   }
   timings['run: all steps finished (wall clock)'] = Date.now() - t0;
+  const renderDelays: number[] = await page.evaluate(() => {
+    const w = window as any;
+    w.__cpObserver.disconnect();
+    const polls = performance
+      .getEntriesByType('resource')
+      .filter(e => /\/cellpipe\/runs\/[^/?]+(\?|$)/.test(e.name))
+      .map(e => (e as PerformanceResourceTiming).responseEnd)
+      .sort((a, b) => a - b);
+    return (w.__cpStateChanges as number[]).map(t => {
+      const before = polls.filter(p => p <= t);
+      return before.length ? t - before[before.length - 1] : NaN;
+    });
+  });
+  const delays = renderDelays.filter(d => !isNaN(d)).sort((a, b) => a - b);
+  if (delays.length > 0) {
+    timings['run: poll answer -> state on screen (median)'] =
+      delays[Math.floor(delays.length / 2)];
+    timings['run: poll answer -> state on screen (max)'] =
+      delays[delays.length - 1];
+  }
   await expect(panel.locator('.cp-run')).toBeVisible();
   await expect(panel.locator('.cp-Message')).toContainText('succeeded');
 

@@ -376,6 +376,34 @@ describe('runs', () => {
     model.dispose();
   });
 
+  it('stops polling a run the server no longer answers for', async () => {
+    jest.useFakeTimers();
+    mockedPost.mockImplementation(async (endPoint: string) =>
+      endPoint === 'runs' ? ({ run_id: 'r1' } as any) : (analysis() as any)
+    );
+    mockedRequest.mockImplementation(async (endPoint?: string) => {
+      if (endPoint === 'runs/r1') {
+        throw new Error('run not found');
+      }
+      return endPoint?.startsWith('status?')
+        ? ({ steps: [] } as any)
+        : ({ runs: [] } as any);
+    });
+    const model = new CellpipeModel({ pollMs: 100 });
+    model.setSource(new FakeNotebook());
+    const started = model.startRun({});
+    await jest.advanceTimersByTimeAsync(0);
+    expect(await started).toBe('r1');
+    await jest.advanceTimersByTimeAsync(10000);
+    const polls = mockedRequest.mock.calls.filter(
+      c => c[0] === 'runs/r1'
+    ).length;
+    expect(polls).toBe(5);
+    expect(model.running).toBe(false);
+    expect(model.message?.text).toContain('stopped polling');
+    model.dispose();
+  });
+
   it('shows the last run state of each step when no run is live', async () => {
     mockedPost.mockResolvedValue(
       analysis({
