@@ -94,10 +94,10 @@ export function cellsForPlanning(
 
 /**
  * Write new tag lists through the cells' shared models: the same metadata
- * JupyterLab's tag editor shows, and undoable. JupyterLab writes metadata in
- * non-undoable transactions, so each write is wrapped in an undoable one: on
- * the cell (its own undo stack, JupyterLab's default) or, with document-wide
- * undo, on the notebook (one undo step for the whole edit).
+ * JupyterLab's tag editor shows. JupyterLab writes metadata in non-undoable
+ * transactions; wrapping the whole edit in one undoable notebook transaction
+ * puts it on the notebook's undo stack as a single step, so "Undo Cell
+ * Operation" (`z` in command mode) reverts it, on every cell it touched.
  */
 export function applyTagEdits(
   panel: NotebookPanel,
@@ -107,28 +107,19 @@ export function applyTagEdits(
   if (!model || edits.size === 0) {
     return;
   }
-  const write = () => {
+  model.sharedModel.transact(() => {
     for (const [index, tags] of edits) {
       if (index < 0 || index >= model.cells.length) {
         continue;
       }
       const cell = model.cells.get(index).sharedModel;
-      const change = () =>
-        tags.length > 0
-          ? cell.setMetadata('tags', tags)
-          : cell.deleteMetadata('tags');
-      if (model.sharedModel.disableDocumentWideUndoRedo === false) {
-        change();
+      if (tags.length > 0) {
+        cell.setMetadata('tags', tags);
       } else {
-        cell.transact(change, true);
+        cell.deleteMetadata('tags');
       }
     }
-  };
-  if (model.sharedModel.disableDocumentWideUndoRedo === false) {
-    model.sharedModel.transact(write, true);
-  } else {
-    write();
-  }
+  }, true);
 }
 
 /** Whether a notebook path from the server names this notebook. */

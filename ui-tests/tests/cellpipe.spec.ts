@@ -146,14 +146,13 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
     return nb.model.cells.get(12).getMetadata('tags');
   });
   expect(tags).toEqual(['step:explore']);
-  // ...and it is undoable like any edit (then redone).
-  const undone = await page.evaluate(() => {
-    const cell = (
-      window as any
-    ).jupyterapp.shell.currentWidget.content.model.cells.get(12);
-    cell.sharedModel.undo();
+  // ...and "Undo Cell Operation" (z in command mode) reverts it, redo restores it.
+  const undone = await page.evaluate(async () => {
+    const app = (window as any).jupyterapp;
+    const cell = app.shell.currentWidget.content.model.cells.get(12);
+    await app.commands.execute('notebook:undo-cell-action');
     const after = cell.getMetadata('tags');
-    cell.sharedModel.redo();
+    await app.commands.execute('notebook:redo-cell-action');
     return after;
   });
   expect(undone).toEqual(['skip']);
