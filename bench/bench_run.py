@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-ploomber", action="store_true")
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--skip-example", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     results: dict[str, float] = {}
@@ -207,7 +208,7 @@ def main() -> None:
                 "ploomber_noop": []}
         overheads: list[float] = []
         peak_example = 0
-        for i in range(args.repeat):
+        for i in range(0 if args.skip_example else args.repeat):
             runs["scripts"].append(bench_scripts(tmp))
             runs["papermill"].append(bench_papermill(tmp))
             if not args.skip_ploomber:
@@ -226,15 +227,20 @@ def main() -> None:
         for key, values in runs.items():
             if values:
                 results[key] = median(values)
-        results["step_overhead_median"] = median(overheads)
-        results["runner_peak_rss_mb_example"] = peak_example / 1024
+        if overheads:
+            results["step_overhead_median"] = median(overheads)
+            results["runner_peak_rss_mb_example"] = peak_example / 1024
 
         if not args.skip_synthetic:
-            syn = tmp / "synthetic"
+            # each synthetic pipeline in a folder (and store) of its own: no step is
+            # cached from another pipeline
+            syn = tmp / "chain50"
             syn.mkdir()
             chain50 = synthetic(syn, "chain50", 50, "chain")
             results["chain50_fresh"], _, _ = cellpipe_run(syn, chain50)
             for shape in ("chain", "fanout"):
+                syn = tmp / f"{shape}100"
+                syn.mkdir()
                 nb = synthetic(syn, f"{shape}100", 100, shape)
                 fresh, _, peak = cellpipe_run(syn, nb)
                 results[f"{shape}100_fresh"] = fresh
@@ -246,6 +252,8 @@ def main() -> None:
     for key, value in results.items():
         unit = " MB" if "rss" in key else " s"
         print(f"{key.ljust(width)}  {value:8.2f}{unit}")
+    if "scripts" not in results:
+        return
     s = results["scripts"]
     print()
     print(f"example fresh, ratio to plain scripts: cellpipe {results['cellpipe'] / s:.2f}x, "

@@ -11,9 +11,14 @@ import time
 from queue import Empty
 
 from jupyter_core.utils import ensure_async, run_sync
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
-from papermill.utils import merge_kwargs, remove_args
+
+from . import load_papermill
+
+load_papermill()  # before any papermill module: keeps the runner lean
+
+from papermill.clientwrap import PapermillNotebookClient  # noqa: E402
+from papermill.engines import NBClientEngine, papermill_engines  # noqa: E402
+from papermill.utils import merge_kwargs, remove_args  # noqa: E402
 
 ENGINE = "cellpipe"
 

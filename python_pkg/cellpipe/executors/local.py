@@ -187,8 +187,10 @@ class Execution:
 
     def run(self, notebook: dict[str, Any], output: Path, parameters: dict[str, Any], log: Path,
             kernel_name: str) -> None:
+        from . import load_papermill
+
+        papermill = load_papermill()
         import nbformat
-        import papermill
         from papermill.exceptions import PapermillExecutionError
 
         from .engine import ENGINE
