@@ -402,8 +402,10 @@ class Runner:
                     else:
                         forks.close()
                         forks = None
-                pool = KernelPool(kernel_name(step), jobs if self.options.warm_kernels else 0,
-                                  warm=self.options.warm_kernels, spec=spec)
+                # a few more ready kernels than parallel steps: a quick chain of steps
+                # takes kernels faster than one start at a time can make them
+                size = (jobs + 2) if self.options.warm_kernels else 0
+                pool = KernelPool(kernel_name(step), size, warm=self.options.warm_kernels, spec=spec)
             nb = self.pipeline.notebook(step.notebook)
             # pass only values that differ from the notebook's defaults: the step
             # notebook's own literal defaults (tuples, int dict keys) stay exact

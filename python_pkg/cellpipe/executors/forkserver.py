@@ -86,7 +86,9 @@ def _child(request: dict) -> None:
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
-    app.initialize(["-f", request["connection_file"]])
+    # no history database: parallel step kernels would contend for its lock, and
+    # a pipeline step has no use for input history across sessions
+    app.initialize(["-f", request["connection_file"], "--HistoryManager.enabled=False"])
     app.start()
 
 
@@ -164,8 +166,10 @@ class ForkServer:
         """A kernel spec whose "kernel" is the launcher talking to this server."""
         from jupyter_client.kernelspec import KernelSpec
 
+        launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forklaunch.py")
         return KernelSpec(
-            argv=[sys.executable, "-m", "cellpipe.executors.forklaunch", self.path, "{connection_file}"],
+            # -S -I: the launcher needs only the standard library, and starts faster without site
+            argv=[sys.executable, "-S", "-I", launcher, self.path, "{connection_file}"],
             display_name="Python 3 (cellpipe)", language="python", interrupt_mode="signal",
         )
 
