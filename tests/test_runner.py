@@ -256,3 +256,20 @@ def test_an_out_file_the_step_did_not_write_fails_the_step(tmp_path: Path, monke
     assert code == 1
     error = summary["steps"][0]["error"]["message"]
     assert "step 'a' declares `out:` result.csv but did not write it" in error
+
+
+def test_the_same_step_code_in_another_pipeline_with_more_consumers_is_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # Given two pipelines sharing a store, whose first steps have identical code
+    # but where only the second pipeline's `two` hands `y` on
+    write_notebook(tmp_path / "short.ipynb", [("x = 1", ("step:one",)), ("y = x + 1", ("step:two",))])
+    write_notebook(tmp_path / "long.ipynb", [("x = 1", ("step:one",)), ("y = x + 1", ("step:two",)),
+                                             ("z = y + 1", ("step:three",))])
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "short.ipynb", "--json"]) == 0
+    capsys.readouterr()
+    # When the second runs, `one` is reused (same code, same outputs) but `two` is not
+    assert main(["run", "long.ipynb", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert states(summary) == {"one": "cached", "two": "done", "three": "done"}
