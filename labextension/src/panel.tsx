@@ -66,16 +66,16 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
       <Toolbar
         enabled={enabled}
         busy={model.busy}
-        running={model.running}
+        running={model.runs.running}
         analyzing={model.analyzing}
         message={model.message}
         onValidate={() => void model.validate()}
         onCompile={() => void model.compile()}
         onRun={() => setShowRunForm(!showRunForm)}
-        onCancel={() => void model.cancelRun()}
+        onCancel={() => void model.runs.cancel()}
         onDismiss={() => model.setMessage(null)}
       />
-      {showRunForm && enabled && !model.running && (
+      {showRunForm && enabled && !model.runs.running && (
         <RunForm
           key={path}
           fields={model.parameters}
@@ -98,10 +98,10 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
           className={`cp-Tab cp-Tab-runs${tab === 'runs' ? ' cp-mod-active' : ''}`}
           onClick={() => {
             setTab('runs');
-            void model.refreshRuns();
+            void model.runs.refresh();
           }}
         >
-          Runs ({model.runs.length})
+          Runs ({model.runs.list.length})
         </button>
       </div>
       {tab === 'pipeline' ? (
@@ -128,7 +128,7 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
             selected={model.selectedStep}
             stateOf={step => model.stepState(step)}
             runOf={step => model.stepRun(step)}
-            statusOf={step => model.stepStatus(step)}
+            statusOf={step => model.runs.stepStatus(step)}
             outputOf={step => model.stepOutput(step)}
             onSelect={step => actions.selectStep(step)}
             onOpenOutput={step => {
@@ -142,13 +142,13 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
         </>
       ) : (
         <RunsView
-          runs={model.runs}
-          selected={model.selectedRuns}
-          diff={model.diff}
+          runs={model.runs.list}
+          selected={model.runs.selected}
+          diff={model.runs.diff}
           busy={model.busy !== null}
-          onToggle={id => model.toggleRunSelection(id)}
-          onCompare={() => void model.compare()}
-          onRefresh={() => void model.refreshRuns()}
+          onToggle={id => model.runs.toggle(id)}
+          onCompare={() => void model.runs.compare()}
+          onRefresh={() => void model.runs.refresh()}
         />
       )}
     </div>

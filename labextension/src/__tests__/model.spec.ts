@@ -327,7 +327,7 @@ describe('runs', () => {
       force: true
     });
     expect(model.stepState('load')).toBe('running');
-    expect(model.running).toBe(true);
+    expect(model.runs.running).toBe(true);
 
     await jest.advanceTimersByTimeAsync(500);
     expect(model.stepState('load')).toBe('done');
@@ -338,7 +338,7 @@ describe('runs', () => {
       c => c[0] === 'analyze'
     ).length;
     await jest.advanceTimersByTimeAsync(500);
-    expect(model.running).toBe(false);
+    expect(model.runs.running).toBe(false);
     expect(model.message?.text).toBe('Run r1 succeeded: 1 done.');
     expect(listed).toBe(listedBefore + 1);
     expect(mockedPost.mock.calls.filter(c => c[0] === 'analyze').length).toBe(
@@ -370,7 +370,7 @@ describe('runs', () => {
     const model = new CellpipeModel({ pollMs: 10000 });
     model.setSource(new FakeNotebook());
     await model.startRun({});
-    await model.cancelRun();
+    await model.runs.cancel();
     expect(mockedRequest).toHaveBeenCalledWith('runs/r1', { method: 'DELETE' });
     expect(model.message?.text).toBe('Cancelling run r1…');
     model.dispose();
@@ -399,7 +399,7 @@ describe('runs', () => {
       c => c[0] === 'runs/r1'
     ).length;
     expect(polls).toBe(5);
-    expect(model.running).toBe(false);
+    expect(model.runs.running).toBe(false);
     expect(model.message?.text).toContain('stopped polling');
     model.dispose();
   });
@@ -449,18 +449,18 @@ describe('runs', () => {
     const model = new CellpipeModel();
     model.setSource(new FakeNotebook());
     await flush();
-    expect(model.runs.map(r => r.id)).toEqual(['r3', 'r2', 'r1']);
+    expect(model.runs.list.map(r => r.id)).toEqual(['r3', 'r2', 'r1']);
 
-    model.toggleRunSelection('r3');
-    model.toggleRunSelection('r2');
-    model.toggleRunSelection('r1'); // at most two: r3 drops out
-    expect(model.selectedRuns).toEqual(['r2', 'r1']);
-    model.toggleRunSelection('r2');
-    model.toggleRunSelection('r3');
+    model.runs.toggle('r3');
+    model.runs.toggle('r2');
+    model.runs.toggle('r1'); // at most two: r3 drops out
+    expect(model.runs.selected).toEqual(['r2', 'r1']);
+    model.runs.toggle('r2');
+    model.runs.toggle('r3');
 
-    const diff = await model.compare();
+    const diff = await model.runs.compare();
     expect(diff?.params).toEqual({ 'demo:n': [3, 5] });
-    expect(model.diff).toBe(diff);
+    expect(model.runs.diff).toBe(diff);
     model.dispose();
   });
 });
@@ -487,9 +487,9 @@ describe('status', () => {
     const model = new CellpipeModel();
     model.setSource(new FakeNotebook());
     await flush();
-    expect(model.stepStatus('load')?.up_to_date).toBe(false);
-    expect(model.stepStatus('load')?.reason).toBe('code changed');
-    expect(model.stepStatus('train')).toBeNull();
+    expect(model.runs.stepStatus('load')?.up_to_date).toBe(false);
+    expect(model.runs.stepStatus('load')?.reason).toBe('code changed');
+    expect(model.runs.stepStatus('train')).toBeNull();
     model.dispose();
   });
 });

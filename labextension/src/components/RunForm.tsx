@@ -1,11 +1,7 @@
 import React, { useState } from 'react';
 
-import {
-  formatParameter,
-  IParameterField,
-  IRunOptions,
-  parseParameter
-} from '../model';
+import { formatParameter, IParameterField, parseParameter } from '../params';
+import { IRunOptions } from '../runs';
 import { JSONValue } from '../tokens';
 
 export interface IRunFormProps {
