@@ -1,0 +1,140 @@
+import { relativeTo } from '../components/StepList';
+import { formatTime } from '../components/RunsView';
+import { withoutOutputs } from '../follower';
+import { PALETTE, sameNotebook, stepColor } from '../notebook';
+import { formatParameter, parametersOf } from '../params';
+import { summary } from '../runs';
+
+describe('what the panel sends and shows', () => {
+  it('sends the notebook to the analyzer without outputs', () => {
+    const notebook = {
+      metadata: { kernelspec: { name: 'python3' } },
+      cells: [
+        {
+          cell_type: 'code',
+          source: 'x = 1',
+          metadata: { tags: ['step:a'] },
+          outputs: [{ output_type: 'stream', text: 'big' }],
+          execution_count: 3
+        },
+        { cell_type: 'markdown', source: '# title', metadata: {} }
+      ]
+    };
+    expect(withoutOutputs(notebook)).toEqual({
+      metadata: { kernelspec: { name: 'python3' } },
+      cells: [
+        {
+          cell_type: 'code',
+          source: 'x = 1',
+          metadata: { tags: ['step:a'] },
+          outputs: [],
+          execution_count: null
+        },
+        { cell_type: 'markdown', source: '# title', metadata: {} }
+      ]
+    });
+  });
+
+  it('gives each step a stable colour from the palette', () => {
+    expect(stepColor('train')).toBe(stepColor('train'));
+    expect(PALETTE).toContain(stepColor('load'));
+    const colours = new Set(
+      ['load', 'clean', 'features', 'train', 'evaluate', 'report'].map(
+        stepColor
+      )
+    );
+    expect(colours.size).toBeGreaterThan(3);
+  });
+
+  it('matches server notebook paths to the open notebook', () => {
+    expect(sameNotebook('nb/a.ipynb', 'nb/a.ipynb')).toBe(true);
+    expect(sameNotebook('a.ipynb', 'nb/a.ipynb')).toBe(true);
+    expect(sameNotebook('nb/b.ipynb', 'nb/a.ipynb')).toBe(false);
+    expect(sameNotebook(null, 'nb/a.ipynb')).toBe(true);
+  });
+
+  it('shows files relative to the step’s notebook', () => {
+    expect(relativeTo('proj/data/clean.parquet', 'proj/nb.ipynb')).toBe(
+      'data/clean.parquet'
+    );
+    expect(relativeTo('other/x.csv', 'proj/nb.ipynb')).toBe('other/x.csv');
+    expect(relativeTo('x.csv', 'nb.ipynb')).toBe('x.csv');
+  });
+
+  it('formats times and parameter values', () => {
+    expect(formatTime(null)).toBe('');
+    expect(formatTime(0)).not.toBe('');
+    expect(formatTime('not a date')).toBe('not a date');
+    expect(formatParameter(null)).toBe('None');
+    expect(formatParameter(0.25)).toBe('0.25');
+    expect(formatParameter('abc')).toBe('abc');
+  });
+
+  it('lists every notebook’s parameters with defaults', () => {
+    expect(
+      parametersOf({
+        name: 'p',
+        steps: [],
+        notebooks: [
+          {
+            path: 'a.ipynb',
+            parameters: { n: { default: 1, schema: { type: 'integer' } } },
+            shared_cells: []
+          },
+          {
+            path: 'b.ipynb',
+            parameters: { n: { default: 2, schema: { type: 'integer' } } },
+            shared_cells: []
+          }
+        ]
+      })
+    ).toEqual([
+      { notebook: 'a.ipynb', name: 'n', type: 'integer', default: 1 },
+      { notebook: 'b.ipynb', name: 'n', type: 'integer', default: 2 }
+    ]);
+    expect(parametersOf(null)).toEqual([]);
+  });
+
+  it('sums up a finished run, naming the first failure', () => {
+    const step = (name: string, state: any, error: any = null) => ({
+      step: name,
+      notebook: 'a.ipynb',
+      state,
+      started: null,
+      finished: null,
+      seconds: null,
+      error,
+      output_notebook: null,
+      cached_from: null,
+      warnings: []
+    });
+    const message = summary({
+      run: {
+        id: 'r9',
+        pipeline: 'p',
+        state: 'failed',
+        started: 1,
+        finished: 2,
+        params: {},
+        metrics: [],
+        git_commit: null,
+        notebooks: []
+      },
+      steps: [
+        step('load', 'cached'),
+        step('train', 'failed', {
+          message: 'ValueError: bad',
+          notebook: 'a.ipynb',
+          cell: 4,
+          cell_id: 'c4'
+        }),
+        step('report', 'skipped')
+      ],
+      active: false
+    });
+    expect(message).toEqual({
+      kind: 'error',
+      text: 'Run r9 failed: 1 cached, 1 failed, 1 skipped. train: ValueError: bad'
+    });
+  });
+});
