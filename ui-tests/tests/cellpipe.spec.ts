@@ -311,3 +311,74 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
     console.log(`cellpipe timing: ${what}: ${ms.toFixed(0)} ms`);
   }
 });
+
+test('a failing step shows its error and jumps to the source cell', async ({
+  page,
+  tmpPath
+}) => {
+  await page.contents.uploadFile(EXAMPLE, `${tmpPath}/${NOTEBOOK}`);
+  await page.notebook.openByPath(`${tmpPath}/${NOTEBOOK}`);
+  await page.notebook.activate(NOTEBOOK);
+  await page.sidebar.openTab('cellpipe-panel');
+  const panel = page.locator('#cellpipe-panel');
+  await expect(panel.locator('.cp-Step')).toHaveCount(STEPS.length);
+
+  // Given the report cell (index 28) now raises...
+  await page.evaluate(() => {
+    const nb = (window as any).jupyterapp.shell.currentWidget.content;
+    nb.model.cells
+      .get(28)
+      .sharedModel.setSource('raise ValueError("report is broken")');
+  });
+  // ...when only the report (and what it needs) runs...
+  await panel.locator('.cp-run').click();
+  await panel.locator('.cp-RunForm select').selectOption('report');
+  await panel.locator('.cp-start-run').click();
+  const report = panel.locator('.cp-Step[data-step="report"]');
+  await expect(report.locator('.cp-Step-state')).toHaveAttribute(
+    'data-state',
+    'failed',
+    { timeout: 240 * 1000 }
+  );
+  // ...the step shows the error, the message says the run failed, and
+  // clicking the error makes the failing cell active.
+  await expect(report.locator('.cp-Step-error')).toContainText(
+    'report is broken'
+  );
+  await expect(panel.locator('.cp-Message-error')).toContainText('failed');
+  await page.notebook.selectCells(3);
+  await report.locator('.cp-Step-error').click();
+  expect(
+    await page.evaluate(
+      () =>
+        (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex
+    )
+  ).toBe(28);
+});
+
+test('Cancel stops a live run', async ({ page, tmpPath }) => {
+  await page.contents.uploadFile(EXAMPLE, `${tmpPath}/${NOTEBOOK}`);
+  await page.notebook.openByPath(`${tmpPath}/${NOTEBOOK}`);
+  await page.notebook.activate(NOTEBOOK);
+  await page.sidebar.openTab('cellpipe-panel');
+  const panel = page.locator('#cellpipe-panel');
+  await expect(panel.locator('.cp-Step')).toHaveCount(STEPS.length);
+
+  // A run that ignores the cache, cancelled as soon as it shows up.
+  await panel.locator('.cp-run').click();
+  await panel.locator('.cp-RunForm input[type="checkbox"]').check();
+  await panel.locator('.cp-start-run').click();
+  await panel.locator('.cp-cancel').click();
+  await expect(panel.locator('.cp-Message')).toContainText('interrupted', {
+    timeout: 120 * 1000
+  });
+  await expect(panel.locator('.cp-run')).toBeVisible();
+  await expect(
+    panel.locator('.cp-Step-state[data-state="running"]')
+  ).toHaveCount(0);
+  await expect(
+    panel.locator(
+      '.cp-Step-state[data-state="done"], .cp-Step-state[data-state="cached"]'
+    )
+  ).not.toHaveCount(STEPS.length);
+});
