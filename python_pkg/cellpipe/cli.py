@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -384,9 +385,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CellpipeError as exc:
         print(f"cellpipe: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.DatabaseError as exc:
+        print(f"cellpipe: the store's database cannot be used ({exc}). Fix: move the store folder "
+              "(.cellpipe, or --store DIR) aside and run again; its objects and run folders stay readable",
+              file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("cellpipe: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours: one sentence, the traceback on request
+        import os
+        import traceback
+
+        if os.environ.get("CELLPIPE_DEBUG"):
+            traceback.print_exc()
+        print(f"cellpipe: internal error ({type(exc).__name__}: {exc}). This is a bug in cellpipe, not in "
+              "your notebooks; run again with CELLPIPE_DEBUG=1 to see the traceback and report it",
+              file=sys.stderr)
+        return EXIT_USAGE
 
 
 def run() -> None:  # console-script entry point

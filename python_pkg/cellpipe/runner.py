@@ -508,6 +508,11 @@ class Runner:
             for st in self.status.values():
                 if st.state == PENDING:
                     change(st, SKIPPED, "run interrupted")
+        except BaseException:
+            state = "failed"  # an error of cellpipe's own: the record must not say succeeded
+            for _name, execution in list(running.values()):
+                execution.kill()
+            raise
         finally:
             if pool is not None:
                 pool.close()
@@ -515,8 +520,12 @@ class Runner:
                 forks.close()
             if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
                 state = "failed"
-            store.db.finish_run(run_id, state)
-            store.unlock()
+            if state == "succeeded" and any(s.state not in TERMINAL for s in self.status.values()):
+                state = "failed"
+            try:
+                store.db.finish_run(run_id, state)
+            finally:
+                store.unlock()
             if state == "succeeded":  # every output is in the object store now
                 shutil.rmtree(artifacts, ignore_errors=True)
         return RunResult(run_id, state, self.status, run_folder)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -104,9 +104,18 @@ class Database:
             for statement in SCHEMA.strip().split(";\n"):
                 if statement.strip():
                     self.conn.execute(statement)
+            self._migrate()
             self.conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
             )
+
+    def _migrate(self) -> None:
+        """Bring a store made by an earlier version up to this schema (additive only)."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(cache)")}
+        if "notebook" not in columns:  # schema 1: cache entries were not scoped by notebook
+            self.conn.execute("ALTER TABLE cache ADD COLUMN notebook TEXT NOT NULL DEFAULT ''")
+            self.conn.execute("DROP INDEX IF EXISTS cache_step")
+            self.conn.execute("CREATE INDEX cache_step ON cache(step, notebook, created)")
 
     def close(self) -> None:
         self.conn.close()
