@@ -1,0 +1,211 @@
+"""Data flow inside one notebook: which step produces each name a step uses.
+Pure; part of the compiler (see DESIGN.md §2 for the rules)."""
+
+from __future__ import annotations
+
+import ast
+import bisect
+from collections.abc import Sequence
+
+from . import analysis
+from .analysis import KERNEL_NAMES, CodeFacts
+from .diagnostics import Collector
+from .structure import _NotebookDraft, _StepDraft
+
+
+class DataFlow(Collector):
+    """Finds producers and consumers (second pass of the compiler)."""
+
+    # -- data flow inside one notebook ----------------------------------------
+    def analyze_flow(self, nb: _NotebookDraft) -> None:
+        path = nb.info.path
+        cells = nb.info.cells
+        params = {p.name for p in nb.info.parameters}
+        shared_binds: set[str] = set()
+        shared_modules: set[str] = set()
+        star = False
+        for i in nb.info.shared_cells:
+            f = nb.facts.get(i, CodeFacts())
+            shared_binds |= f.binds
+            shared_modules |= {name for name, _ in f.imports}
+            star = star or f.star_import
+        # shared cells run in every step: what they read when they run, every step
+        # needs; what a shared function reads, only the steps that call it
+        eager_reads, shared_uses = _shared_uses([cells[i].source for i in nb.info.shared_cells])
+
+        # who touches (binds or changes) each name, in notebook order
+        touches: dict[str, list[tuple[int, str]]] = {}
+        import_only: dict[str, bool] = {}
+        for i in sorted(nb.cell_step):
+            f = nb.facts.get(i)
+            if f is None:
+                continue
+            imports = dict(f.imports)
+            for name in f.touches:
+                touches.setdefault(name, []).append((i, nb.cell_step[i]))
+            for name in f.binds:
+                import_only[name] = import_only.get(name, True) and name in imports
+        positions = {name: [p for p, _ in lst] for name, lst in touches.items()}
+        module_names = {n for n, only in import_only.items() if only}
+        import_stmt: dict[tuple[int, str], str] = {}
+        for i, f in nb.facts.items():
+            for name, stmt in f.imports:
+                import_stmt[(i, name)] = stmt
+        warned_imports: set[str] = set()
+        steps_by_name = {s.name: s for s in nb.steps}
+
+        for draft in nb.steps:
+            bound: set[str] = set()
+            calls = set(eager_reads)  # the shared names this step uses, and what shared code reads as it runs
+            for i in draft.code_cells:
+                f = nb.facts.get(i)
+                if f is not None:
+                    calls.update(n for n in (*f.reads, *f.late_reads) if n in shared_uses)
+            draft.params.update(_reachable(calls, shared_uses) & params)
+            late: dict[str, int] = {}
+            step_star = star
+            own: dict[str, int] = {}  # the step's last cell that bound or changed each name
+            for i in draft.code_cells:
+                f = nb.facts.get(i)
+                if f is None:
+                    continue
+                step_star = step_star or f.star_import
+                for name in f.reads:
+                    if name not in bound:
+                        self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
+                                   import_stmt, warned_imports, steps_by_name, star=step_star)
+                    elif name in own and name not in module_names:
+                        self._check_reentry(nb, draft, name, own[name], i, touches)
+                for name in f.late_reads:
+                    late.setdefault(name, i)
+                bound |= f.binds
+                own.update(dict.fromkeys(f.touches, i))
+                for name in f.mutates:
+                    if name in draft.var_inputs and name not in bound:
+                        draft.mutated_inputs.add(name)
+                changed_shared = (f.binds & (params | shared_binds)) | (
+                    f.mutates & (params | shared_binds) - shared_modules - module_names
+                )
+                for name in sorted(changed_shared):
+                    if name not in module_names:
+                        kind = "parameter" if name in params else "shared name"
+                        self.warn("CP150", f"step '{draft.name}' changes the {kind} `{name}`; later steps see the "
+                                  f"{kind}'s own value, not this change", path, i, line=f.line_of(name),
+                                  fix=f"give the changed value a new name (e.g. `{name}_2`)", cell_id=cells[i].id)
+            for name, i in late.items():
+                if name not in bound:
+                    self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
+                               import_stmt, warned_imports, steps_by_name, star=step_star, late=True)
+
+    def _check_reentry(self, nb: _NotebookDraft, draft: _StepDraft, name: str, own: int, cell: int,
+                       touches: dict[str, list[tuple[int, str]]]) -> None:
+        """A re-entered step reads ``name`` it set itself, but another step set or
+        changed it in between: top to bottom, the notebook would see that value."""
+        between = [(p, s) for p, s in touches.get(name, []) if own < p < cell and s != draft.name]
+        if not between or (draft.name, name) in self.reentry_reported:
+            return
+        self.reentry_reported.add((draft.name, name))
+        pos, other = between[-1]
+        rebinds = name in nb.facts[pos].binds
+        message = (f"step '{draft.name}' uses `{name}` from its own cell {own + 1}, but step '{other}' "
+                   f"{'sets it again' if rebinds else 'may change it in place'} in cell {pos + 1}, in between: "
+                   "the compiled step would not see that change")
+        fix = (f"give the cells of '{draft.name}' from cell {cell + 1} a step name of their own, "
+               f"or rename `{name}` in one of the two steps")
+        line = _first_line(nb.info.cells[cell].source, name)
+        if rebinds:
+            self.error("CP202", message, nb.info.path, cell, fix=fix, line=line)
+        else:
+            self.warn("CP203", message, nb.info.path, cell, fix=fix, line=line)
+
+    def _need(self, nb, draft: _StepDraft, name: str, cell: int, params, shared_binds, touches, positions,
+              module_names, import_stmt, warned_imports, steps_by_name, star: bool, late: bool = False) -> None:
+        path = nb.info.path
+        if name in params:
+            draft.params.add(name)
+            return
+        if name in shared_binds or name in KERNEL_NAMES or name in draft.var_inputs:
+            return
+        producer: tuple[int, str] | None = None
+        lst = touches.get(name, [])
+        idx = bisect.bisect_left(positions.get(name, []), cell)
+        for pos, step in reversed(lst[:idx]):
+            if step != draft.name:
+                producer = (pos, step)
+                break
+        if producer is None:
+            if star or late:
+                return
+            later = [(p, s) for p, s in lst if p > cell and s != draft.name]
+            hint = ""
+            skipped = [i for i in nb.skipped if i < cell and name in analysis.analyze(nb.info.cells[i].source).binds]
+            if skipped:
+                hint = f" (it is set in cell {skipped[-1] + 1}, which is tagged `skip`)"
+                later = []
+            elif later:
+                hint = f" (it is first set later, in step '{later[0][1]}', cell {later[0][0] + 1})"
+            self.error("CP201", f"step '{draft.name}' uses `{name}`, which no earlier step or shared cell defines{hint}",
+                       path, cell, line=_first_line(nb.info.cells[cell].source, name),
+                       fix="define it in an earlier step or in a `parameters`, `imports` or `functions` cell"
+                       + (", or move that cell above this one" if later else "")
+                       + (", or remove the `skip` tag from that cell" if skipped else ""),
+                       cell_id=nb.info.cells[cell].id)
+            return
+        pos, step = producer
+        if name in module_names:
+            # the producer may only have used the module (`plt.figure()`); copy the import that bound it
+            origin = next(((p, s) for p, s in reversed(lst[:idx]) if (p, name) in import_stmt), producer)
+            stmt = import_stmt.get((origin[0], name))
+            if stmt and stmt not in draft.imports:
+                draft.imports.append(stmt)
+            if name not in warned_imports:
+                warned_imports.add(name)
+                self.warn("CP210", f"`{name}` is imported in step '{origin[1]}' and used by step '{draft.name}'; "
+                          "cellpipe repeats the import in each step that uses it", path, origin[0],
+                          fix="move the import into a cell tagged `imports`, so that every step shares it")
+            return
+        draft.var_inputs[name] = step
+        steps_by_name[step].outputs_vars.setdefault(name, set()).add(draft.name)
+
+
+def _shared_uses(sources: Sequence[str]) -> tuple[set[str], dict[str, set[str]]]:
+    """What shared cells read as they run, and for each name they define, the
+    names its definition reads (a function's body included), statement by statement."""
+    eager: set[str] = set()
+    uses: dict[str, set[str]] = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            try:
+                tree = ast.parse(analysis.to_python(source))
+            except SyntaxError:  # reported as CP140 with the cell's facts
+                continue
+        for stmt in tree.body:
+            facts = analysis.analyze(ast.unparse(stmt))
+            eager.update(facts.reads)
+            for name in facts.binds:
+                uses.setdefault(name, set()).update(facts.reads, facts.late_reads)
+    return eager, uses
+
+
+def _reachable(names: set[str], uses: dict[str, set[str]]) -> set[str]:
+    """``names`` and every name their shared definitions read, transitively."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(uses.get(name, ()))
+    return seen
+
+
+def _first_line(source: str, name: str) -> int | None:
+    import re
+
+    pattern = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+    for n, line in enumerate(source.splitlines(), 1):
+        if pattern.search(line):
+            return n
+    return None

@@ -1,0 +1,345 @@
+"""One notebook's structure: cells -> steps, shared cells and parameters, from
+the tags (see :mod:`cellpipe.tags`). Pure; part of the compiler."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import analysis
+from .analysis import CodeFacts
+from .diagnostics import Collector
+from .model import (
+    NotebookInfo,
+    Parameter,
+    SourceCell,
+)
+from .parameters import parse_parameters
+from .tags import CellTags, parse_tags, suggest_step_name
+
+
+@dataclass(frozen=True)
+class NotebookSource:
+    """A notebook handed to the compiler: its root-relative path and JSON content."""
+
+    path: str
+    content: Any
+    #: why the file could not be read (missing, not JSON); set by the reader
+    read_error: str | None = None
+
+
+# -- reading the notebook structure -------------------------------------------
+
+
+def _source_text(source: Any) -> str:
+    if isinstance(source, list):
+        return "".join(str(s) for s in source)
+    return source if isinstance(source, str) else ""
+
+
+def _structure_problem(content: Any) -> str | None:
+    """Why ``content`` is not an nbformat 4 notebook cellpipe can read, or None."""
+    if not isinstance(content, dict):
+        return "is not a notebook: the file is JSON, but not a JSON object"
+    if "nbformat" not in content and "cells" not in content:
+        return "is not a notebook: the JSON object has no 'nbformat' version and no 'cells' list"
+    major = content.get("nbformat")
+    if not isinstance(major, int) or isinstance(major, bool):
+        return f"is not a valid notebook: its 'nbformat' version is {major!r}, not a number"
+    if major < 4:
+        return f"is nbformat {major}; cellpipe reads nbformat 4 (open and save it in JupyterLab to upgrade)"
+    meta = content.get("metadata", {})
+    if not isinstance(meta, dict):
+        return "is not a valid notebook: its 'metadata' is not an object"
+    for key in ("kernelspec", "language_info", "cellpipe", "kubeflow_notebook"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            return f"is not a valid notebook: 'metadata.{key}' is not an object"
+    cells = content.get("cells")
+    if not isinstance(cells, list):
+        return "is not a valid notebook: it has no 'cells' list"
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            return f"is not a valid nbformat notebook: cell {i + 1} has a missing or unknown cell_type"
+        if not isinstance(cell.get("metadata", {}), dict):
+            return f"is not a valid nbformat notebook: cell {i + 1} has metadata that is not an object"
+        source = cell.get("source")
+        if not (isinstance(source, str) or (isinstance(source, list) and all(isinstance(x, str) for x in source))):
+            return f"is not a valid nbformat notebook: cell {i + 1} has no source text"
+    return None
+
+
+def _read_error_fix(reason: str) -> str:
+    """The fix for a notebook that could not be read, by the reader's reason."""
+    if reason.startswith("does not exist"):
+        return "check the notebook's path (it is relative to the current folder)"
+    if reason.startswith("is a folder"):
+        return "name the notebook files in the folder, e.g. `folder/*.ipynb`"
+    return "open the notebook in JupyterLab and save it, or restore it from version control"
+
+
+def _language(content: dict) -> str:
+    meta = content.get("metadata") or {}
+    lang = (meta.get("kernelspec") or {}).get("language") or (meta.get("language_info") or {}).get(
+        "name"
+    )
+    return str(lang or "python").lower()
+
+
+@dataclass
+class _StepDraft:
+    name: str
+    notebook: str
+    first_cell: int
+    cells: list[int] = field(default_factory=list)  # every cell, markdown included
+    code_cells: list[int] = field(default_factory=list)
+    metric_cells: list[int] = field(default_factory=list)
+    after: list[tuple[str, int]] = field(default_factory=list)
+    inputs: list[tuple[str, int]] = field(default_factory=list)  # (root path, cell)
+    outputs: list[tuple[str, int]] = field(default_factory=list)
+    nocache: bool = False
+    hints: list[tuple[str, str]] = field(default_factory=list)
+    #: cells whose `step:NAME` tag comes back to this step after another step
+    reentered: list[int] = field(default_factory=list)
+    #: the one step of a notebook without step tags, named after the file
+    implicit: bool = False
+    # filled by the analysis
+    params: set[str] = field(default_factory=set)
+    var_inputs: dict[str, str] = field(default_factory=dict)  # var -> producer
+    mutated_inputs: set[str] = field(default_factory=set)
+    imports: list[str] = field(default_factory=list)
+    outputs_vars: dict[str, set[str]] = field(default_factory=dict)  # var -> consumers
+
+
+@dataclass
+class _NotebookDraft:
+    info: NotebookInfo
+    tags: list[CellTags]
+    steps: list[_StepDraft]
+    facts: dict[int, CodeFacts]
+    cell_step: dict[int, str]
+    skipped: list[int] = field(default_factory=list)  # code cells tagged `skip`
+
+
+class Reader(Collector):
+    """Reads a notebook's cells into step drafts (first pass of the compiler)."""
+
+    # -- one notebook ----------------------------------------------------------
+    def read_notebook(self, src: NotebookSource) -> _NotebookDraft | None:
+        path = src.path
+        if src.read_error:
+            self.error("CP001", f"the notebook {src.read_error}", path, fix=_read_error_fix(src.read_error))
+            return None
+        problem = _structure_problem(src.content)
+        if problem:
+            self.error("CP001", f"this file {problem}", path,
+                       fix="open the notebook in JupyterLab and save it, or restore it from version control")
+            return None
+        content: dict = src.content
+        if _language(content) != "python":
+            self.error("CP002", f"the notebook's kernel language is {_language(content)!r}; cellpipe compiles Python notebooks", path,
+                       fix="use a Python kernel")
+            return None
+
+        cells: list[SourceCell] = []
+        tags: list[CellTags] = []
+        for i, raw in enumerate(content["cells"]):
+            meta = raw.get("metadata") or {}
+            cell = SourceCell(i, raw["cell_type"], _source_text(raw.get("source", "")), raw.get("id"), meta)
+            cells.append(cell)
+            self.cell_ids[(path, i)] = cell.id if isinstance(cell.id, str) else None
+            parsed = parse_tags(meta.get("tags"))
+            if raw["cell_type"] != "code":
+                # markdown carries no code: it has no metrics to record
+                parsed = replace(parsed, roles=parsed.roles - {"metrics"})
+            tags.append(parsed)
+            for problem in parsed.problems:
+                code = "CP102" if problem.message.startswith("bad step name") else "CP101"
+                self.error(code, problem.message, path, i, fix=problem.fix, cell_id=cell.id)
+
+        has_steps = any(t.step for t in tags)
+        file_stem = posixpath.splitext(posixpath.basename(path))[0]
+        default_step = suggest_step_name(file_stem)
+
+        steps: dict[str, _StepDraft] = {}
+        order: list[str] = []
+        cell_step: dict[int, str] = {}
+        pending: list[int] = []  # cells before the first step
+        pending_code: list[int] = []
+        context: str | None = None if has_steps else default_step
+        params_cell: int | None = None
+        shared: list[int] = []
+        skipped: list[int] = []
+        facts: dict[int, CodeFacts] = {}
+
+        def step_for(name: str, cell: int) -> _StepDraft:
+            if name not in steps:
+                steps[name] = _StepDraft(name, path, cell)
+                order.append(name)
+            return steps[name]
+
+        for cell, t in zip(cells, tags, strict=True):
+            i = cell.index
+            if t.step:
+                if t.step in steps and t.step != context:
+                    steps[t.step].reentered.append(i)
+                context = t.step
+            if cell.cell_type != "code":
+                if t.role == "skip":
+                    continue
+                if context is None:
+                    pending.append(i)
+                else:
+                    draft = step_for(context, i)
+                    draft.cells.append(i)
+                    self._add_to_step(draft, t, None, path, index=i)
+                    cell_step[i] = context
+                continue
+            if t.injected_parameters:
+                self.warn("CP110", "papermill's injected-parameters cell is ignored", path, i,
+                          fix="delete the cell: it is a papermill output, not source", cell_id=cell.id)
+                continue
+            role = t.role
+            if role == "skip":
+                skipped.append(i)
+                continue
+            if role == "parameters":
+                if params_cell is not None:
+                    self.error("CP120", f"a second parameters cell (the first is cell {params_cell + 1})", path, i,
+                               fix="merge the two into one cell tagged `parameters`", cell_id=cell.id)
+                    continue
+                params_cell = i
+                self._attach_step_tags(t, context, steps, path, i, step_for)
+                continue
+            if role in ("imports", "functions"):
+                shared.append(i)
+                self._attach_step_tags(t, context, steps, path, i, step_for)
+                continue
+            if context is None:
+                pending.append(i)
+                pending_code.append(i)
+                continue
+            draft = step_for(context, i)
+            self._add_to_step(draft, t, cell, path)
+            cell_step[i] = context
+
+        if pending:
+            if order:
+                first = steps[order[0]]
+                first.cells[:0] = pending
+                code = [i for i in pending if i in pending_code]
+                first.code_cells[:0] = code
+                for i in pending:
+                    cell_step[i] = first.name
+                if code:
+                    self.warn("CP111", f"cell {code[0] + 1} comes before the first step tag; it joins step '{first.name}'",
+                              path, code[0], fix=f"tag it `step:{first.name}`, `imports`, `functions` or `skip` to say so",
+                              cell_id=cells[code[0]].id)
+                for i in pending:
+                    self._add_to_step(first, tags[i], None, path, index=i)
+            else:
+                for i in pending:
+                    cell_step[i] = default_step
+                draft = step_for(default_step, pending[0])
+                draft.cells = pending
+                draft.code_cells = [i for i in pending if i in pending_code]
+                for i in pending:
+                    self._add_to_step(draft, tags[i], None, path, index=i)
+
+        for name in list(order):
+            draft = steps[name]
+            draft.implicit = not has_steps
+            if not any(cells[i].source.strip() and not _only_comments(cells[i].source) for i in draft.code_cells):
+                if draft.implicit:  # nothing to run, and no tag asked for a step: not an error
+                    order.remove(name)
+                    cell_step.clear()
+                    continue
+                cell = draft.first_cell
+                self.error("CP130", f"step '{name}' has no code", path, cell,
+                           fix=f"add code to the step, or remove the `step:{name}` tag", cell_id=cells[cell].id)
+        if not order:
+            self.warn("CP131", "the notebook has no code outside `parameters`, `imports`, `functions` and `skip` "
+                      "cells: it adds no step to the pipeline", path,
+                      fix="add code cells, tag one `step:NAME`, or leave the notebook out of the pipeline")
+
+        # parameters
+        parameters: list[Parameter] = []
+        if params_cell is not None:
+            parsed = parse_parameters(cells[params_cell].source)
+            for p in parsed.problems:
+                self.error("CP121", f"parameters cell: {p.message}", path, params_cell, fix=p.fix, line=p.line,
+                           cell_id=cells[params_cell].id)
+            by_name: dict[str, Parameter] = {}
+            for p in parsed.params:  # a name assigned twice takes its last value, as running the cell would
+                if p.name in by_name:
+                    self.warn("CP122", f"parameter `{p.name}` is assigned twice (lines {by_name[p.name].line} and "
+                              f"{p.line}); like Python, cellpipe takes the last value, {p.default!r}, as its default",
+                              path, params_cell, line=p.line, fix="keep one assignment per parameter")
+                by_name.pop(p.name, None)
+                by_name[p.name] = Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation, p.literal)
+            parameters = list(by_name.values())
+
+        for i, cell in enumerate(cells):
+            if cell.cell_type == "code" and (i in cell_step or i in shared):
+                f = analysis.analyze(cell.source)
+                if f.syntax_error:
+                    line, msg = f.syntax_error
+                    self.error("CP140", f"syntax error: {msg}", path, i, line=line,
+                               fix="fix the Python syntax (the cell must run in a kernel)", cell_id=cell.id)
+                facts[i] = f
+
+        meta = content.get("metadata") or {}
+        settings = dict(meta.get("cellpipe") or {})
+        kale = meta.get("kubeflow_notebook") or {}
+        if kale.get("pipeline_name") and "name" not in settings:
+            settings["name"] = kale["pipeline_name"]
+        if kale.get("docker_image") and "image" not in settings:
+            settings["image"] = kale["docker_image"]
+        info = NotebookInfo(
+            path=path,
+            cells=tuple(cells),
+            parameters=tuple(parameters),
+            parameters_cell=params_cell,
+            shared_cells=tuple(shared),
+            kernelspec=dict(meta.get("kernelspec") or {"name": "python3", "display_name": "Python 3", "language": "python"}),
+            language_info=dict(meta.get("language_info") or {"name": "python"}),
+            settings=settings,
+        )
+        return _NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step, skipped)
+
+    def _attach_step_tags(self, t: CellTags, context, steps, path, i, step_for) -> None:
+        if not (t.after or t.inputs or t.outputs or t.nocache or t.hints):
+            return
+        if context is None:
+            self.warn("CP112", "in:/out:/after:/nocache tags on a shared or parameters cell before any step are ignored",
+                      path, i, fix="move these tags to a cell of the step they describe")
+            return
+        self._add_to_step(step_for(context, i), t, None, path, index=i)
+
+    def _add_to_step(self, draft: _StepDraft, t: CellTags, cell: SourceCell | None, path: str,
+                     position_only: bool = False, index: int | None = None) -> None:
+        i = cell.index if cell is not None else index
+        assert i is not None
+        if cell is not None and not position_only:
+            draft.cells.append(i)
+            draft.code_cells.append(i)
+        if "metrics" in t.roles:
+            draft.metric_cells.append(i)
+        folder = posixpath.dirname(path)
+        draft.after.extend((a, i) for a in t.after)
+        draft.inputs.extend((_join(folder, p), i) for p in t.inputs)
+        draft.outputs.extend((_join(folder, p), i) for p in t.outputs)
+        draft.nocache = draft.nocache or t.nocache
+        draft.hints.extend(t.hints)
+
+
+def _only_comments(source: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("#") for line in source.splitlines())
+
+
+def _join(folder: str, path: str) -> str:
+    """A root-relative posix path for a path written relative to the notebook."""
+    path = path.replace("\\", "/")
+    trailing = path.endswith("/")
+    joined = posixpath.normpath(posixpath.join(folder, path)) if not path.startswith("/") else posixpath.normpath(path)
+    return joined + "/" if trailing and not joined.endswith("/") else joined
