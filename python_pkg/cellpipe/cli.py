@@ -148,7 +148,7 @@ def _interrupt_on_sigterm() -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .runner import status
+    from .status import status
     from .store import Store
 
     pipeline, root = _compiled(args)

@@ -16,7 +16,7 @@ from ..errors import CellpipeError, PipelineInvalid
 from ..model import Diagnostic, Pipeline
 from ..overrides import resolve
 from ..project import read_source, write_build
-from ..runner import status
+from ..status import status
 from ..store import Store
 from .paths import NotFound, confine, exists_under, notebook_file, relative
 from .records import last_states, open_store

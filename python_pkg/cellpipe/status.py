@@ -1,0 +1,68 @@
+"""``cellpipe status``: each step up to date or stale, and the first reason.
+
+One predicate with a reason (DVC's ``Stage.changed()``): the key a run would
+compute is compared with the step's last successful execution, and
+:func:`cellpipe.cache.explain` names the first part that differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import cache
+from .model import Pipeline
+from .runner import Runner, RunOptions
+from .store import Store
+
+
+@dataclass
+class StepReport:
+    """``cellpipe status`` for one step: up to date or stale, and the first reason."""
+
+    step: str
+    notebook: str
+    up_to_date: bool
+    reason: str
+    last_run: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "notebook": self.notebook, "up_to_date": self.up_to_date,
+                "reason": self.reason, "last_run": self.last_run}
+
+
+def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[str, Any]]) -> list[StepReport]:
+    """Each step up to date or stale, and why; nothing is run or written but the stat cache."""
+    runner = Runner(pipeline, root, store, RunOptions(params=params))
+    reports: list[StepReport] = []
+    stale: dict[str, str] = {}
+    for step in pipeline.steps:
+        upstream = [d for d in step.depends_on if d in stale]
+        latest = store.db.cache_latest(step.name, step.notebook)
+        if upstream:
+            reports.append(StepReport(step.name, step.notebook, False, f"upstream step {upstream[0]} is stale",
+                                      latest["run_id"] if latest else None))
+            stale[step.name] = "upstream"
+            continue
+        parts = runner.parts_for(step)
+        hit = store.db.cache_get(cache.key_of(parts))
+        if hit and runner._objects_present(hit["outputs"]):
+            runner.outputs[step.name] = hit["outputs"]
+            missing = [rel for rel, art in hit["outputs"].get("files", {}).items()
+                       if art.get("kind") != "tree" and not _same_file(store, root / rel, art["hash"])]
+            reason = "up to date" if not missing else (
+                f"up to date; output {missing[0]} is missing or changed (cellpipe run restores it)")
+            if step.nocache:
+                reason += " (nocache: runs every time)"
+            reports.append(StepReport(step.name, step.notebook, True, reason, hit["run_id"]))
+            continue
+        why = "stored outputs missing" if hit else (cache.explain(latest["parts"] if latest else None, parts)
+                                                     or "changed")
+        reports.append(StepReport(step.name, step.notebook, False, why, latest["run_id"] if latest else None))
+        stale[step.name] = why
+    return reports
+
+
+def _same_file(store: Store, path: Path, digest: str) -> bool:
+    return path.is_file() and store.file_hash(path) == digest
