@@ -393,6 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cellpipe: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `cellpipe ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # a bug of ours: one sentence, the traceback on request
         import os
         import traceback
