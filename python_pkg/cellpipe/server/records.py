@@ -4,8 +4,6 @@ read-only questions never create it."""
 
 from __future__ import annotations
 
-import errno
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Pipeline
-from ..store import Store
+from ..store import Store, pid_alive
 from .paths import root_relative_or_none
 from .wire import IRunRecord, IStepRun, IStepState
 
@@ -39,14 +37,6 @@ def open_store(root: Path) -> Iterator[Store | None]:
         store.close()
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
 
 
 def run_state(run: dict[str, Any], alive: Callable[[int | None], bool] = pid_alive) -> str:

@@ -19,7 +19,7 @@ from ..errors import CellpipeError
 from .db import Database
 from .objects import ObjectStore, hash_file
 
-__all__ = ["Store", "StoreBusy", "Database", "ObjectStore", "hash_file"]
+__all__ = ["Store", "StoreBusy", "Database", "ObjectStore", "hash_file", "pid_alive"]
 
 
 class StoreBusy(CellpipeError):
@@ -33,7 +33,8 @@ class StoreBusy(CellpipeError):
         )
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this pid exists (it may belong to another user)."""
     if not pid:
         return False
     try:
@@ -78,7 +79,7 @@ class Store:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"run": run_id, "pid": os.getpid()}).encode(), 0)
         self._lock_fd = fd
-        self.db.mark_abandoned_runs(_pid_alive)
+        self.db.mark_abandoned_runs(pid_alive)
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

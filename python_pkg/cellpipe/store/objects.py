@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from ..serialize import atomic_write
 
 HASH_NAME = "blake2b"  # fast in pure CPython, 256-bit
 _CHUNK = 1 << 20
@@ -53,76 +54,49 @@ class ObjectStore:
         except FileNotFoundError:
             pass
 
+    def _place(self, target: Path, fill) -> None:
+        """Create ``target`` from ``fill(tmp)`` under a temporary name, read-only, atomically."""
+        def write(tmp: Path) -> None:
+            fill(tmp)
+            os.chmod(tmp, 0o444)
+
+        atomic_write(target, write)
+
     def put_file(self, source: Path, digest: str | None = None, link: bool = False) -> str:
         """Store ``source``'s bytes; ``link`` hard-links files nobody will write again."""
         digest = digest or hash_file(source)
         target = self.path(digest)
-        if target.exists():
-            return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".in-", dir=target.parent)
-        os.close(fd)
-        try:
-            if link:
-                os.unlink(tmp)
-                try:
-                    os.link(source, tmp)
-                except OSError:
-                    shutil.copyfile(source, tmp)
-            else:
-                shutil.copyfile(source, tmp)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        if not target.exists():
+            self._place(target, lambda tmp: _link_or_copy(source, tmp, link))
         return digest
 
     def put_bytes(self, data: bytes) -> str:
         digest = hash_bytes(data)
         target = self.path(digest)
-        if target.exists():
-            return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".in-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        if not target.exists():
+            self._place(target, lambda tmp: tmp.write_bytes(data))
         return digest
 
     def read_bytes(self, digest: str) -> bytes:
         return self.path(digest).read_bytes()
 
     def materialize(self, digest: str, dest: Path, link: bool = True) -> None:
-        """Put the object at ``dest`` (hard link when allowed, else a copy), atomically."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-        os.close(fd)
-        try:
-            if link:
-                os.unlink(tmp)
-                try:
-                    os.link(self.path(digest), tmp)
-                except OSError:
-                    shutil.copyfile(self.path(digest), tmp)
-            else:
-                shutil.copyfile(self.path(digest), tmp)
+        """Put the object at ``dest`` (hard link when allowed, else a writable copy), atomically."""
+        def write(tmp: Path) -> None:
+            _link_or_copy(self.path(digest), tmp, link)
+            if not link:
                 os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+
+        atomic_write(dest, write)
+
+
+def _link_or_copy(source: Path, tmp: Path, link: bool) -> None:
+    """Fill ``tmp`` (an existing empty file) with ``source``: a hard link or a copy."""
+    if link:
+        os.unlink(tmp)
+        try:
+            os.link(source, tmp)
+            return
+        except OSError:
+            pass
+    shutil.copyfile(source, tmp)
