@@ -248,12 +248,6 @@ def test_step_notebook_replaces_cell_ids_nbformat_would_reject(make_notebook):
     assert_runs_with_papermill(compile_fixture(path))
 
 
-@pytest.mark.xfail(
-    reason="tags.py: Kale lets one cell carry several `block:` tags (its code goes into each of those "
-    "steps, e.g. a DataLoader shared by two models); parse_tags reports 'the cell has two step tags' "
-    "(CP101) and CellTags.step holds one name, so such Kale notebooks do not compile unchanged",
-    strict=True,
-)
 def test_kale_cell_with_two_block_tags_goes_into_both_steps(make_notebook):
     path = make_notebook(
         "kale_multi.ipynb",
@@ -269,3 +263,8 @@ def test_kale_cell_with_two_block_tags_goes_into_both_steps(make_notebook):
     assert result.pipeline is not None
     assert [c.number for c in result.pipeline.step("train_b").cells][0] == 2
     assert 2 in [c.number for c in result.pipeline.step("train_a").cells]
+    # each step runs the shared cell itself: `loader` is made in both, `data` comes from load
+    for name in ("train_a", "train_b"):
+        step = result.pipeline.step(name)
+        assert [(v.name, v.producer) for v in step.var_inputs] == [("data", "load")]
+        assert step.depends_on == ("load",)

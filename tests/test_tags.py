@@ -247,12 +247,11 @@ def test_in_and_out_tags_must_name_a_file(tag):
     )
 
 
-def test_two_different_step_names_in_one_cell():
-    result = parse_tags(["step:load", "block:train"])
+def test_a_cell_with_several_step_names_belongs_to_each_as_in_kale():
+    result = parse_tags(["step:load", "block:train", "block:train", "block:score"])
     assert result.step == "load"
-    assert result.problems == (
-        TagProblem("block:train", "the cell has two step tags ('load' and 'train')", "keep one step tag per cell"),
-    )
+    assert result.also_steps == ("train", "score")
+    assert result.problems == ()
 
 
 @pytest.mark.parametrize(

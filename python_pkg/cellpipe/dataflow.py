@@ -42,7 +42,8 @@ class DataFlow(Collector):
                 continue
             imports = dict(f.imports)
             for name in f.touches:
-                touches.setdefault(name, []).append((i, nb.cell_step[i]))
+                for step in (nb.cell_step[i], *nb.also.get(i, ())):
+                    touches.setdefault(name, []).append((i, step))
             for name in f.binds:
                 import_only[name] = import_only.get(name, True) and name in imports
         positions = {name: [p for p, _ in lst] for name, lst in touches.items()}

@@ -119,6 +119,8 @@ class _NotebookDraft:
     facts: dict[int, CodeFacts]
     cell_step: dict[int, str]
     skipped: list[int] = field(default_factory=list)  # code cells tagged `skip`
+    #: cells that also belong to further steps (Kale's several block tags on one cell)
+    also: dict[int, list[str]] = field(default_factory=dict)
 
 
 class Reader(Collector):
@@ -164,6 +166,7 @@ class Reader(Collector):
         steps: dict[str, _StepDraft] = {}
         order: list[str] = []
         cell_step: dict[int, str] = {}
+        also: dict[int, list[str]] = {}  # cells that belong to further steps too
         pending: list[int] = []  # cells before the first step
         pending_code: list[int] = []
         context: str | None = None if has_steps else default_step
@@ -222,6 +225,9 @@ class Reader(Collector):
             draft = step_for(context, i)
             self._add_to_step(draft, t, cell, path)
             cell_step[i] = context
+            for extra in t.also_steps:  # Kale: the cell's code runs in each named step
+                self._add_to_step(step_for(extra, i), t, cell, path)
+                also[i] = [*also.get(i, []), extra]
 
         if pending:
             if order:
@@ -305,7 +311,7 @@ class Reader(Collector):
             language_info=dict(meta.get("language_info") or {"name": "python"}),
             settings=settings,
         )
-        return _NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step, skipped)
+        return _NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step, skipped, also)
 
     def _attach_step_tags(self, t: CellTags, context, steps, path, i, step_for) -> None:
         if not (t.after or t.inputs or t.outputs or t.nocache or t.hints):

@@ -100,6 +100,8 @@ class CellTags:
     """What a cell's tags say, independent of how they were spelled."""
 
     step: str | None = None  # "" means "merge into the step above"
+    #: further steps the cell also belongs to (Kale's several ``block:`` tags on one cell)
+    also_steps: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     roles: frozenset[str] = frozenset()  # parameters, metrics, imports, functions, skip
     nocache: bool = False
@@ -178,6 +180,7 @@ def parse_tags(tags: Any) -> CellTags:
         )
 
     step: str | None = None
+    also: list[str] = []
     after: list[str] = []
     roles: set[str] = set()
     nocache = False
@@ -223,13 +226,9 @@ def parse_tags(tags: Any) -> CellTags:
                     )
                     continue
                 if step and value and value != step:
-                    problems.append(
-                        TagProblem(
-                            tag,
-                            f"the cell has two step tags ({step!r} and {value!r})",
-                            "keep one step tag per cell",
-                        )
-                    )
+                    # Kale: a cell with several block tags belongs to each of those steps
+                    if value not in also:
+                        also.append(value)
                     continue
                 step = value if (step is None or value) else step
             elif kind == "after":
@@ -274,6 +273,7 @@ def parse_tags(tags: Any) -> CellTags:
 
     return CellTags(
         step=step,
+        also_steps=tuple(also),
         after=tuple(after),
         roles=frozenset(roles),
         nocache=nocache,
