@@ -26,6 +26,7 @@ from .errors import UsageError
 from .model import Pipeline, Step
 from .modules import imported_modules, local_modules, top_level_imports
 from .store import Store
+from .store import artifacts as artifacts_mod
 
 PENDING, RUNNING, CACHED, DONE, FAILED, SKIPPED, INTERRUPTED = (
     "pending", "running", "cached", "done", "failed", "skipped", "interrupted",
@@ -187,85 +188,27 @@ class Runner:
             return cache.cell_hash(json.dumps(listing, sort_keys=True))
         return self.store.file_hash(path)
 
-    # -- cache -------------------------------------------------------------------
+    # -- cache and artifacts (the moving is in cellpipe.store.artifacts) -----------
     def _objects_present(self, outputs: dict[str, Any]) -> bool:
-        objects = self.store.objects
-        for art in outputs.get("variables", {}).values():
-            if not objects.has(art["hash"], art.get("bytes")):
-                return False
-        for art in outputs.get("files", {}).values():
-            for digest in _file_digests(art):
-                if not objects.has(digest):
-                    return False
-        return True
+        return artifacts_mod.present(self.store, outputs)
 
     def _restore_files(self, outputs: dict[str, Any]) -> None:
-        """Put ``out:`` files back where they are missing or changed."""
-        for rel, art in outputs.get("files", {}).items():
-            target = self.root / rel
-            if art.get("kind") == "tree":
-                for sub, digest in art["files"].items():
-                    self._restore_file(target / sub, digest)
-            else:
-                self._restore_file(target, art["hash"])
+        artifacts_mod.restore_files(self.store, self.root, outputs)
 
-    def _restore_file(self, target: Path, digest: str) -> None:
-        if target.is_file() and self.store.file_hash(target) == digest:
-            return
-        if not self.store.objects.verify(digest):
-            raise _CorruptObject(digest)
-        self.store.objects.materialize(digest, target, link=False)
-
-    # -- executing ---------------------------------------------------------------
     def _materialize_inputs(self, step: Step, artifacts: Path) -> str | None:
         """Link the step's input variables into the run's artifact folder.
 
         Returns the producer whose object is corrupt or missing, if any.
         """
-        by_producer: dict[str, list[str]] = {}
-        for v in step.var_inputs:
-            by_producer.setdefault(v.producer, []).append(v.name)
-        for producer in by_producer:
-            folder = artifacts / producer
-            record_path = folder / "_outputs.json"
-            produced = self.outputs[producer]
-            if self.status[producer].state == DONE and record_path.exists():
-                continue
-            record = {"step": producer, "variables": {}}
-            for name, art in produced["variables"].items():
-                if not self.store.objects.verify(art["hash"]):
-                    return producer
-                self.store.objects.materialize(art["hash"], folder / art["file"])
-                record["variables"][name] = {k: art[k] for k in ("file", "format", "type", "bytes") if k in art}
-            folder.mkdir(parents=True, exist_ok=True)
-            record_path.write_text(json.dumps(record, sort_keys=True))
+        for producer in dict.fromkeys(v.producer for v in step.var_inputs):
+            if self.status[producer].state == DONE and (artifacts / producer / "_outputs.json").exists():
+                continue  # it ran in this run: its outputs are already there
+            if not artifacts_mod.link_outputs(self.store, artifacts / producer, producer, self.outputs[producer]):
+                return producer
         return None
 
     def _ingest(self, step: Step, artifacts: Path) -> dict[str, Any]:
-        """Move a finished step's outputs into the object store."""
-        record = json.loads((artifacts / step.name / "_outputs.json").read_text())
-        variables: dict[str, Any] = {}
-        for name, art in record.get("variables", {}).items():
-            path = artifacts / step.name / art["file"]
-            digest = self.store.objects.put_file(path, link=True)
-            variables[name] = {**art, "hash": digest}
-        files: dict[str, Any] = {}
-        for rel in step.file_outputs:
-            path = self.root / rel
-            if path.is_dir():
-                listing = {}
-                for p in sorted(path.rglob("*")):
-                    if p.is_file():
-                        listing[p.relative_to(path).as_posix()] = self.store.objects.put_file(
-                            p, self.store.file_hash(p))
-                tree = json.dumps(listing, sort_keys=True).encode()
-                files[rel] = {"kind": "tree", "hash": self.store.objects.put_bytes(tree), "files": listing,
-                              "bytes": sum(self.store.objects.path(d).stat().st_size for d in listing.values())}
-            elif path.is_file():
-                digest = self.store.objects.put_file(path, self.store.file_hash(path))
-                files[rel] = {"kind": "file", "hash": digest, "bytes": path.stat().st_size}
-        return {"variables": variables, "files": files, "metrics": record.get("metrics", {}),
-                "changed_inputs": record.get("changed_inputs", [])}
+        return artifacts_mod.ingest(self.store, self.root, step, artifacts / step.name)
 
     def _source_cell(self, step: Step, cell: dict[str, Any] | None) -> dict[str, Any]:
         meta = ((cell or {}).get("metadata") or {}).get("cellpipe") or {}
@@ -342,7 +285,7 @@ class Runner:
             if hit and not must_run:
                 try:
                     self._restore_files(hit["outputs"])
-                except _CorruptObject:
+                except artifacts_mod.CorruptObject:
                     store.db.cache_drop(key)
                     hit = None
                     missing_reason = "stored output file corrupt"
@@ -553,11 +496,3 @@ def _in_thread(fn: Callable[..., Any], *args: Any) -> Future:
     return future
 
 
-class _CorruptObject(Exception):
-    pass
-
-
-def _file_digests(art: dict[str, Any]) -> list[str]:
-    if art.get("kind") == "tree":
-        return list(art.get("files", {}).values())
-    return [art["hash"]]

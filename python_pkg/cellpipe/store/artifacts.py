@@ -1,0 +1,91 @@
+"""Moving a step's outputs between the run folder, the work tree and the object
+store. Objects are only ever added; work-tree files are written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..model import Step
+from . import Store
+
+RECORD = "_outputs.json"  # the runtime's record of a finished step (cellpipe.runtime.RECORD)
+
+
+class CorruptObject(Exception):
+    """An object's bytes no longer hash to its name."""
+
+
+def _digests(art: dict[str, Any]) -> list[str]:
+    if art.get("kind") == "tree":
+        return list(art.get("files", {}).values())
+    return [art["hash"]]
+
+
+def present(store: Store, outputs: dict[str, Any]) -> bool:
+    """Every object of a step's recorded outputs exists (variables: with their size)."""
+    objects = store.objects
+    for art in outputs.get("variables", {}).values():
+        if not objects.has(art["hash"], art.get("bytes")):
+            return False
+    return all(objects.has(d) for art in outputs.get("files", {}).values() for d in _digests(art))
+
+
+def restore_files(store: Store, root: Path, outputs: dict[str, Any]) -> None:
+    """Put ``out:`` files back where they are missing or changed."""
+    for rel, art in outputs.get("files", {}).items():
+        target = root / rel
+        if art.get("kind") == "tree":
+            for sub, digest in art["files"].items():
+                _restore(store, target / sub, digest)
+        else:
+            _restore(store, target, art["hash"])
+
+
+def _restore(store: Store, target: Path, digest: str) -> None:
+    if target.is_file() and store.file_hash(target) == digest:
+        return
+    if not store.objects.verify(digest):
+        raise CorruptObject(digest)
+    store.objects.materialize(digest, target, link=False)
+
+
+def link_outputs(store: Store, folder: Path, producer: str, produced: dict[str, Any]) -> bool:
+    """Lay out a producer's stored variables in ``folder`` as the runtime reads
+    them; False when one of its objects is corrupt or gone."""
+    record: dict[str, Any] = {"step": producer, "variables": {}}
+    for name, art in produced["variables"].items():
+        if not store.objects.verify(art["hash"]):
+            return False
+        store.objects.materialize(art["hash"], folder / art["file"])
+        record["variables"][name] = {k: art[k] for k in ("file", "format", "type", "bytes") if k in art}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RECORD).write_text(json.dumps(record, sort_keys=True))
+    return True
+
+
+def ingest(store: Store, root: Path, step: Step, folder: Path) -> dict[str, Any]:
+    """Move a finished step's outputs (its variables in ``folder``, its ``out:``
+    files in the work tree) into the object store; return what it produced."""
+    record = json.loads((folder / RECORD).read_text())
+    variables: dict[str, Any] = {}
+    for name, art in record.get("variables", {}).items():
+        digest = store.objects.put_file(folder / art["file"], link=True)
+        variables[name] = {**art, "hash": digest}
+    files: dict[str, Any] = {}
+    for rel in step.file_outputs:
+        path = root / rel
+        if path.is_dir():
+            listing = {
+                p.relative_to(path).as_posix(): store.objects.put_file(p, store.file_hash(p))
+                for p in sorted(path.rglob("*")) if p.is_file()
+            }
+            tree = json.dumps(listing, sort_keys=True).encode()
+            files[rel] = {"kind": "tree", "hash": store.objects.put_bytes(tree), "files": listing,
+                          "bytes": sum(store.objects.path(d).stat().st_size for d in listing.values())}
+        elif path.is_file():
+            digest = store.objects.put_file(path, store.file_hash(path))
+            files[rel] = {"kind": "file", "hash": digest, "bytes": path.stat().st_size}
+    return {"variables": variables, "files": files, "metrics": record.get("metrics", {}),
+            "changed_inputs": record.get("changed_inputs", [])}
