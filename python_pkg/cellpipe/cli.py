@@ -94,6 +94,9 @@ def _compiled(args: argparse.Namespace):
     if result.errors or result.pipeline is None:
         _print_diagnostics(result.diagnostics, sys.stderr)
         print(_summary(result.diagnostics, len(args.notebooks)), file=sys.stderr)
+        if getattr(args, "json", False):  # CI reading --json gets the problems as JSON too
+            print(json.dumps({"state": "invalid", "exit_code": EXIT_USAGE,
+                              "diagnostics": [d.to_dict() for d in result.diagnostics]}, indent=2))
         return None, root
     return result.pipeline, root
 
@@ -384,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except CellpipeError as exc:
         print(f"cellpipe: {exc}", file=sys.stderr)
+        if getattr(args, "json", False) and args.command == "run":
+            print(json.dumps({"state": "invalid", "exit_code": exc.exit_code, "message": str(exc)}, indent=2))
         return exc.exit_code
     except sqlite3.DatabaseError as exc:
         print(f"cellpipe: the store's database cannot be used ({exc}). Fix: move the store folder "

@@ -93,8 +93,10 @@ def resolve(pipeline: Pipeline, overrides: dict[str, Any]) -> dict[str, dict[str
         for nb, param in targets:
             assert param is not None
             if not check_type(value, param.schema):
+                kinds = param.schema.get("type")
+                expected = " or ".join(kinds) if isinstance(kinds, list) else kinds
                 raise UsageError(
-                    f"parameter {param.name!r} of {nb.path} expects {param.schema.get('type')}, "
+                    f"parameter {param.name!r} of {nb.path} expects {expected}, "
                     f"got {value!r} ({type(value).__name__})"
                 )
             values[nb.path][param.name] = value

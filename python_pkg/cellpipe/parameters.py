@@ -200,6 +200,14 @@ def parse_parameters(source: str) -> ParametersCell:
     )
     for stmt in tree.body:
         line = stmt.lineno
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            written = lines[line - 1].strip() if line <= len(lines) else ast.unparse(stmt)
+            result.problems.append(
+                ParamProblem(line, f"line {line} is an import, not a parameter: `{written}`",
+                             "move imports into a cell tagged `imports` (annotations in the parameters "
+                             "cell may name types imported there)")
+            )
+            continue
         if isinstance(stmt, ast.Assign):
             value_node, targets, annotation = stmt.value, stmt.targets, None
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
