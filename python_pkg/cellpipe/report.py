@@ -45,13 +45,15 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.console.is_terminal and not self.quiet:
-            self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+            # rebuilt on every refresh, so a running step's time keeps ticking
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False,
+                             get_renderable=self._table)
             self.live.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.live is not None:
-            self.live.update(self._table())
+            self.live.refresh()
             self.live.__exit__(*exc)
 
     def _table(self) -> Table:
@@ -78,7 +80,7 @@ class Progress:
     def update(self, st: Any) -> None:
         self.states[st.name] = st
         if self.live is not None:
-            self.live.update(self._table())
+            self.live.refresh()
         elif not self.quiet or st.state in ("failed", "interrupted"):
             if st.state == "pending":
                 return
