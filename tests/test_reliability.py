@@ -128,3 +128,22 @@ def test_a_notebook_deleted_between_runs_is_a_clear_error(project: Path) -> None
     shown = subprocess.run([sys.executable, "-m", "cellpipe.cli", "runs"], cwd=project,
                            capture_output=True, text=True)
     assert shown.returncode == 0 and "succeeded" in shown.stdout
+
+
+def test_a_kernel_that_dies_fails_its_step_instead_of_hanging_the_run(tmp_path: Path) -> None:
+    # Given a step whose kernel is killed while the step runs (as the OOM killer would)
+    write_notebook(tmp_path / "flow.ipynb", [
+        ("a = 1", ("step:first",)),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\nb = a", ("step:crash",)),
+        ("c = b + 1", ("step:after",)),
+        ("d = a + 1", ("step:other",)),
+    ])
+    started = time.monotonic()
+    code, summary, _ = summary_of(cellpipe("run", "flow.ipynb", "--json", cwd=tmp_path), timeout=90)
+    # Then the step fails with a message that says what happened, and the run ends
+    assert time.monotonic() - started < 60
+    assert code == 1
+    states = {s["step"]: s["state"] for s in summary["steps"]}
+    assert states == {"first": "done", "crash": "failed", "after": "skipped", "other": "done"}
+    crash = next(s for s in summary["steps"] if s["step"] == "crash")
+    assert "the step's kernel died while it ran" in crash["error"]["message"]

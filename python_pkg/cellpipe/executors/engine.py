@@ -56,7 +56,13 @@ class _Client(PapermillNotebookClient):
     async def async_start_new_kernel_client(self):
         assert self.km is not None
         try:
-            self.kc = self.km.client()
+            # an asynchronous client, whatever the manager: a blocking one would block
+            # the event loop while it waits for output, so that nbclient's check that
+            # the kernel is alive never runs and a kernel that dies hangs the step
+            from jupyter_client.asynchronous import AsyncKernelClient
+
+            info = self.km.get_connection_info(session=True)
+            self.kc = AsyncKernelClient(**info, connection_file=self.km.connection_file, parent=self.km)
             await ensure_async(self.kc.start_channels())
             await _wait_ready(self.kc, self.startup_timeout)
         except Exception:

@@ -82,7 +82,14 @@ class KernelPool:
 
         def work() -> None:
             try:
-                km = _start_kernel(self.kernel_name, self.warm, self.spec)
+                try:
+                    km = _start_kernel(self.kernel_name, self.warm, self.spec)
+                except Exception:
+                    if self.spec is None:
+                        raise
+                    # the fork server is gone (killed, out of memory): ordinary kernels from now on
+                    self.spec = None
+                    km = _start_kernel(self.kernel_name, self.warm, None)
             except Exception as exc:  # noqa: BLE001 - handed to the taker, who reports it
                 self._ready.put(exc)
             else:
@@ -221,6 +228,11 @@ class Execution:
         except Exception as exc:  # noqa: BLE001 - a dead kernel, a timeout: reported as the step's failure
             if self.cancelled:
                 raise StepFailure("cancelled") from exc
+            if type(exc).__name__ == "DeadKernelError":
+                raise StepFailure(
+                    "the step's kernel died while it ran (out of memory, or a crash in a native library); "
+                    f"its output so far is in the output notebook and {log}",
+                    "DeadKernelError", str(exc), failing_cell(output)) from exc
             raise StepFailure(f"{type(exc).__name__}: {exc}", type(exc).__name__, str(exc),
                               failing_cell(output)) from exc
         finally:
