@@ -186,9 +186,13 @@ def test_a_cached_step_restores_its_missing_or_changed_output_files(project: Pat
     _, summary = run(capsys=capsys)
     assert states(summary)["report"] == "cached"
     assert report.read_bytes() == original
-    report.write_text("{}")
-    run(capsys=capsys)
+    # a copy the user changed is restored, and the changed copy is kept, not lost
+    report.write_text('{"edited": "by hand"}')
+    _, summary = run(capsys=capsys)
     assert report.read_bytes() == original
+    warning = next(w for s in summary["steps"] for w in s["warnings"] if "out/report.json had changed" in w)
+    kept = Path(warning.rsplit(" ", 1)[-1])
+    assert kept.read_text() == '{"edited": "by hand"}'
 
 
 def test_editing_a_local_module_makes_its_users_stale(project: Path, capsys) -> None:

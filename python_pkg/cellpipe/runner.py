@@ -192,8 +192,8 @@ class Runner:
     def _objects_present(self, outputs: dict[str, Any]) -> bool:
         return artifacts_mod.present(self.store, outputs)
 
-    def _restore_files(self, outputs: dict[str, Any]) -> None:
-        artifacts_mod.restore_files(self.store, self.root, outputs)
+    def _restore_files(self, outputs: dict[str, Any]) -> list[str]:
+        return artifacts_mod.restore_files(self.store, self.root, outputs)
 
     def _materialize_inputs(self, step: Step, artifacts: Path) -> str | None:
         """Link the step's input variables into the run's artifact folder.
@@ -284,7 +284,7 @@ class Runner:
             must_run = rebuild or (st.selected and (self.options.force or step.nocache))
             if hit and not must_run:
                 try:
-                    self._restore_files(hit["outputs"])
+                    st.warnings += self._restore_files(hit["outputs"])
                 except artifacts_mod.CorruptObject:
                     store.db.cache_drop(key)
                     hit = None

@@ -32,23 +32,36 @@ def present(store: Store, outputs: dict[str, Any]) -> bool:
     return all(objects.has(d) for art in outputs.get("files", {}).values() for d in _digests(art))
 
 
-def restore_files(store: Store, root: Path, outputs: dict[str, Any]) -> None:
-    """Put ``out:`` files back where they are missing or changed."""
+def restore_files(store: Store, root: Path, outputs: dict[str, Any]) -> list[str]:
+    """Put ``out:`` files back where they are missing or changed.
+
+    A changed file is first kept in the object store, so nothing the user wrote
+    is lost; the returned notes say where each kept copy is.
+    """
+    notes: list[str] = []
     for rel, art in outputs.get("files", {}).items():
         target = root / rel
         if art.get("kind") == "tree":
             for sub, digest in art["files"].items():
-                _restore(store, target / sub, digest)
+                notes += _restore(store, target / sub, digest, f"{rel.rstrip('/')}/{sub}")
         else:
-            _restore(store, target, art["hash"])
+            notes += _restore(store, target, art["hash"], rel)
+    return notes
 
 
-def _restore(store: Store, target: Path, digest: str) -> None:
-    if target.is_file() and store.file_hash(target) == digest:
-        return
+def _restore(store: Store, target: Path, digest: str, rel: str) -> list[str]:
+    current = store.file_hash(target) if target.is_file() else None
+    if current == digest:
+        return []
     if not store.objects.verify(digest):
         raise CorruptObject(digest)
+    notes = []
+    if current is not None:
+        kept = store.objects.put_file(target, current)
+        notes.append(f"{rel} had changed since the step wrote it; it was restored, and the changed "
+                     f"copy is kept at {store.objects.path(kept)}")
     store.objects.materialize(digest, target, link=False)
+    return notes
 
 
 def link_outputs(store: Store, folder: Path, producer: str, produced: dict[str, Any]) -> bool:
