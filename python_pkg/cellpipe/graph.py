@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
+from .errors import UsageError
 from .model import Pipeline
 
 Edges = Mapping[str, Sequence[str]]  # step -> the steps it depends on
@@ -106,6 +107,20 @@ def upstream(names: Iterable[str], deps: Edges) -> set[str]:
 
 def pipeline_deps(pipeline: Pipeline) -> dict[str, tuple[str, ...]]:
     return {step.name: step.depends_on for step in pipeline.steps}
+
+
+def select(pipeline: Pipeline, only: list[str], from_steps: list[str]) -> set[str]:
+    """The steps to run: all, ``--only`` these, or ``--from`` these and downstream."""
+    names = pipeline.step_names
+    for name in [*only, *from_steps]:
+        if name not in names:
+            raise UsageError(f"unknown step {name!r}; the steps are: {', '.join(names)}")
+    if not only and not from_steps:
+        return set(names)
+    chosen = set(only)
+    if from_steps:
+        chosen |= downstream(from_steps, pipeline_deps(pipeline))
+    return chosen
 
 
 # -- rendering ---------------------------------------------------------------

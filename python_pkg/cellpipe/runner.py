@@ -7,7 +7,6 @@ papermill. A killed run leaves only whole objects and whole records behind.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -20,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cache, environment, graph
+from . import cache, environment
 from .emit import step_notebook
 from .errors import UsageError
+from .graph import select
+from .keys import KeyParts
 from .model import Pipeline, Step
-from .modules import imported_modules, local_modules, top_level_imports
 from .store import Store
 from .store import artifacts as artifacts_mod
 
@@ -102,20 +102,6 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
 
 
-def select(pipeline: Pipeline, only: list[str], from_steps: list[str]) -> set[str]:
-    """The steps to run: all, ``--only`` these, or ``--from`` these and downstream."""
-    names = pipeline.step_names
-    for name in [*only, *from_steps]:
-        if name not in names:
-            raise UsageError(f"unknown step {name!r}; the steps are: {', '.join(names)}")
-    if not only and not from_steps:
-        return set(names)
-    chosen = set(only)
-    if from_steps:
-        chosen |= graph.downstream(from_steps, graph.pipeline_deps(pipeline))
-    return chosen
-
-
 class Runner:
     """Runs one pipeline against one store."""
 
@@ -131,62 +117,16 @@ class Runner:
                        for s in pipeline.steps}
         self.outputs: dict[str, dict[str, Any]] = {}
         self.force_rerun: set[str] = set()
-        self._installed: dict[str, Any] | None = None
-        self._modules_cache: dict[str, dict[str, str]] = {}
+        self.keys = KeyParts(pipeline, root, store)
 
-    # -- keys --------------------------------------------------------------------
-    def _installed_info(self) -> dict[str, Any]:
-        if self._installed is None:
-            self._installed = environment.installed(self.store.folder / "environment.json")
-        return self._installed
-
-    def _code_sources(self, step: Step) -> list[str]:
-        nb = self.pipeline.notebook(step.notebook)
-        cells = [nb.cells[i].source for i in nb.shared_cells]
-        cells += [nb.cells[r.index].source for r in step.cells if nb.cells[r.index].cell_type == "code"]
-        return cells + list(step.imports)
-
+    # -- keys (cellpipe.keys) ------------------------------------------------------
     def parts_for(self, step: Step) -> dict[str, Any]:
         """The step's cache-key parts, given the outputs of its upstream steps."""
-        nb = self.pipeline.notebook(step.notebook)
-        sources = self._code_sources(step)
-        folder = (self.root / step.notebook).parent
-        modules = {
-            Path(os.path.relpath(p, self.root)).as_posix(): self.store.file_hash(p)
-            for p in local_modules(sources, folder)
-        }
-        local_names = {Path(m).stem for m in modules} | {Path(m).parent.name for m in modules}
-        env = environment.module_versions(top_level_imports(sources) - local_names, self._installed_info())
-        env["python"] = sys.version.split()[0]
-        var_inputs = {v.name: self.outputs[v.producer]["variables"][v.name]["hash"] for v in step.var_inputs}
-        files: dict[str, str] = {}
-        for rel in step.file_inputs:
-            path = self.root / rel
-            files[rel] = self._path_hash(path) if path.exists() else "missing"
-        params = self.options.params.get(step.notebook) or {p.name: p.default for p in nb.parameters}
-        return cache.key_parts(step, nb, params, var_inputs, files, modules, env)
+        params = self.options.params.get(step.notebook)
+        return self.keys.parts(step, self.outputs, params)
 
     def preload_modules(self) -> list[str]:
-        """Installed modules the pipeline's code imports (never its local modules)."""
-        names: set[str] = set()
-        local: set[str] = set()
-        for step in self.pipeline.steps:
-            sources = self._code_sources(step)
-            folder = (self.root / step.notebook).parent
-            local |= {p.stem if p.name != "__init__.py" else p.parent.name
-                      for p in local_modules(sources, folder)}
-            for src in sources:
-                names |= {name for name, level in imported_modules(src) if not level and name}
-        return sorted(n for n in names if n.split(".")[0] not in local)
-
-    def _path_hash(self, path: Path) -> str:
-        if path.is_dir():
-            listing = {
-                p.relative_to(path).as_posix(): self.store.file_hash(p)
-                for p in sorted(path.rglob("*")) if p.is_file()
-            }
-            return cache.cell_hash(json.dumps(listing, sort_keys=True))
-        return self.store.file_hash(path)
+        return self.keys.preload_modules()
 
     # -- cache and artifacts (the moving is in cellpipe.store.artifacts) -----------
     def _objects_present(self, outputs: dict[str, Any]) -> bool:
@@ -237,7 +177,7 @@ class Runner:
             "notebooks": [nb.path for nb in self.pipeline.notebooks], "started": time.time(),
             "state": "running", "params": all_params, "argv": self.options.argv, "git_commit": commit,
             "git_dirty": None if dirty is None else int(dirty),
-            "env": {**environment.python_info(), "packages": self._installed_info()["versions"]},
+            "env": {**environment.python_info(), "packages": self.keys.installed()["versions"]},
             "pid": os.getpid(),
         })
 

@@ -1,0 +1,83 @@
+"""What a step's cache key is made of, read from the work tree: its code, the
+local modules it imports, the installed versions of the packages it imports, the
+hashes of its input variables and files, and the parameter values it uses.
+The key itself and its explanation are pure (:mod:`cellpipe.cache`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import cache, environment
+from .model import Pipeline, Step
+from .modules import imported_modules, local_modules, top_level_imports
+from .store import Store
+
+
+class KeyParts:
+    """Computes key parts for the steps of one pipeline against one store."""
+
+    def __init__(self, pipeline: Pipeline, root: Path, store: Store) -> None:
+        self.pipeline = pipeline
+        self.root = root
+        self.store = store
+        self._installed: dict[str, Any] | None = None
+
+    def installed(self) -> dict[str, Any]:
+        """Installed distributions (cached in the store; rescanned when site-packages changes)."""
+        if self._installed is None:
+            self._installed = environment.installed(self.store.folder / "environment.json")
+        return self._installed
+
+    def code_sources(self, step: Step) -> list[str]:
+        nb = self.pipeline.notebook(step.notebook)
+        cells = [nb.cells[i].source for i in nb.shared_cells]
+        cells += [nb.cells[r.index].source for r in step.cells if nb.cells[r.index].cell_type == "code"]
+        return cells + list(step.imports)
+
+    def parts(self, step: Step, outputs: dict[str, dict[str, Any]],
+              params: dict[str, Any] | None) -> dict[str, Any]:
+        """The step's key parts; ``outputs`` holds its upstream steps' outputs."""
+        nb = self.pipeline.notebook(step.notebook)
+        sources = self.code_sources(step)
+        folder = (self.root / step.notebook).parent
+        modules = {
+            Path(os.path.relpath(p, self.root)).as_posix(): self.store.file_hash(p)
+            for p in local_modules(sources, folder)
+        }
+        local_names = {Path(m).stem for m in modules} | {Path(m).parent.name for m in modules}
+        env = environment.module_versions(top_level_imports(sources) - local_names, self.installed())
+        env["python"] = sys.version.split()[0]
+        var_inputs = {v.name: outputs[v.producer]["variables"][v.name]["hash"] for v in step.var_inputs}
+        files: dict[str, str] = {}
+        for rel in step.file_inputs:
+            path = self.root / rel
+            files[rel] = self.path_hash(path) if path.exists() else "missing"
+        values = params or {p.name: p.default for p in nb.parameters}
+        return cache.key_parts(step, nb, values, var_inputs, files, modules, env)
+
+    def preload_modules(self) -> list[str]:
+        """Installed modules the pipeline's code imports (never its local modules)."""
+        names: set[str] = set()
+        local: set[str] = set()
+        for step in self.pipeline.steps:
+            sources = self.code_sources(step)
+            folder = (self.root / step.notebook).parent
+            local |= {p.stem if p.name != "__init__.py" else p.parent.name
+                      for p in local_modules(sources, folder)}
+            for src in sources:
+                names |= {name for name, level in imported_modules(src) if not level and name}
+        return sorted(n for n in names if n.split(".")[0] not in local)
+
+    def path_hash(self, path: Path) -> str:
+        """A file's content hash; for a folder, the hash of its files' listing."""
+        if path.is_dir():
+            listing = {
+                p.relative_to(path).as_posix(): self.store.file_hash(p)
+                for p in sorted(path.rglob("*")) if p.is_file()
+            }
+            return cache.cell_hash(json.dumps(listing, sort_keys=True))
+        return self.store.file_hash(path)
