@@ -11,7 +11,8 @@ import ast
 import json
 from dataclasses import dataclass, field
 
-from .analysis import _dotted, _parse
+from .analysis import _dotted
+from .ipysyntax import _parse
 
 
 @dataclass(frozen=True)
