@@ -150,6 +150,9 @@ class ForkServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cellpipe.executors.forkserver", self.path, *sorted(set(modules))],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+            # in the store, where no user module lives: preloading must never import the
+            # project's own code (each kernel changes into its notebook's folder itself)
+            cwd=folder,
         )
         self._ready = threading.Event()
         threading.Thread(target=self._wait_ready, daemon=True).start()
