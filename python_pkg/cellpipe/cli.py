@@ -65,15 +65,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_dag(args: argparse.Namespace) -> int:
     from . import graph
-    from .project import compile_paths
 
-    result, _ = compile_paths(args.notebooks)
-    if result.errors or result.pipeline is None:
-        _print_diagnostics(result.diagnostics, sys.stderr)
-        print(_summary(result.diagnostics, len(args.notebooks)), file=sys.stderr)
+    pipeline, _ = _compiled(args)
+    if pipeline is None:
         return EXIT_USAGE
     render = {"text": graph.render_text, "mermaid": graph.render_mermaid, "dot": graph.render_dot}[args.format]
-    print(render(result.pipeline))
+    print(render(pipeline))
     return EXIT_OK
 
 
@@ -342,37 +339,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help=argparse.SUPPRESS)  # chosen by the server, which watches the run
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("status", help="each step up to date or stale, and why")
+    # the options every command over the store takes
+    store_opts = argparse.ArgumentParser(add_help=False)
+    store_opts.add_argument("--store", metavar="DIR", help="the store folder (default: .cellpipe here)")
+    store_opts.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("status", parents=[store_opts], help="each step up to date or stale, and why")
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--params", dest="params_file", metavar="FILE")
-    p.add_argument("--store", metavar="DIR")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("runs", help="the recorded runs")
+    p = sub.add_parser("runs", parents=[store_opts], help="the recorded runs")
     p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--store", metavar="DIR")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("show", help="one run: steps, states, times, parameters, metrics, artifacts")
+    p = sub.add_parser("show", parents=[store_opts],
+                       help="one run: steps, states, times, parameters, metrics, artifacts")
     p.add_argument("run", metavar="RUN")
-    p.add_argument("--store", metavar="DIR")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("diff", help="parameters, metrics and artifacts that differ between two runs")
+    p = sub.add_parser("diff", parents=[store_opts],
+                       help="parameters, metrics and artifacts that differ between two runs")
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
-    p.add_argument("--store", metavar="DIR")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diff)
 
-    p = sub.add_parser("trace", help="which run, step, code, parameters and inputs produced this file")
+    p = sub.add_parser("trace", parents=[store_opts],
+                       help="which run, step, code, parameters and inputs produced this file")
     p.add_argument("path", metavar="PATH")
-    p.add_argument("--store", metavar="DIR")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
     return parser
 

@@ -125,16 +125,7 @@ class Runner:
         params = self.options.params.get(step.notebook)
         return self.keys.parts(step, self.outputs, params)
 
-    def preload_modules(self) -> list[str]:
-        return self.keys.preload_modules()
-
     # -- cache and artifacts (the moving is in cellpipe.store.artifacts) -----------
-    def _objects_present(self, outputs: dict[str, Any]) -> bool:
-        return artifacts_mod.present(self.store, outputs)
-
-    def _restore_files(self, outputs: dict[str, Any]) -> list[str]:
-        return artifacts_mod.restore_files(self.store, self.root, outputs)
-
     def _materialize_inputs(self, step: Step, artifacts: Path) -> str | None:
         """Link the step's input variables into the run's artifact folder.
 
@@ -146,9 +137,6 @@ class Runner:
             if not artifacts_mod.link_outputs(self.store, artifacts / producer, producer, self.outputs[producer]):
                 return producer
         return None
-
-    def _ingest(self, step: Step, artifacts: Path) -> dict[str, Any]:
-        return artifacts_mod.ingest(self.store, self.root, step, artifacts / step.name)
 
     def _source_cell(self, step: Step, cell: dict[str, Any] | None) -> dict[str, Any]:
         meta = ((cell or {}).get("metadata") or {}).get("cellpipe") or {}
@@ -187,6 +175,7 @@ class Runner:
         pool: KernelPool | None = None
         forks: ForkServer | None = None
         running: dict[Future, tuple[str, Execution]] = {}
+        to_run: set[str] = set()  # decided to execute, waiting for a free slot
         state = "succeeded"
 
         def kernel_name(step: Step) -> str:
@@ -214,7 +203,7 @@ class Runner:
             key = cache.key_of(parts)
             st.key, st.parts = key, parts
             hit = store.db.cache_get(key)
-            if hit and not self._objects_present(hit["outputs"]):
+            if hit and not artifacts_mod.present(store, hit["outputs"]):
                 store.db.cache_drop(key)
                 hit = None
                 missing_reason = "stored outputs missing"
@@ -224,7 +213,7 @@ class Runner:
             must_run = rebuild or (st.selected and (self.options.force or step.nocache))
             if hit and not must_run:
                 try:
-                    st.warnings += self._restore_files(hit["outputs"])
+                    st.warnings += artifacts_mod.restore_files(store, self.root, hit["outputs"])
                 except artifacts_mod.CorruptObject:
                     store.db.cache_drop(key)
                     hit = None
@@ -238,7 +227,7 @@ class Runner:
                     return False
             if not st.selected and not rebuild:
                 latest = store.db.cache_latest(name, step.notebook)
-                if latest and self._objects_present(latest["outputs"]):
+                if latest and artifacts_mod.present(store, latest["outputs"]):
                     self.outputs[name] = latest["outputs"]
                     st.metrics = latest["metrics"]
                     st.cached_from = latest["run_id"]
@@ -279,7 +268,7 @@ class Runner:
             if pool is None:
                 spec = None
                 if self.options.fork_kernels:
-                    forks = ForkServer(str(store.folder), self.preload_modules())
+                    forks = ForkServer(str(store.folder), self.keys.preload_modules())
                     if forks.wait():
                         spec = forks.kernel_spec()
                     else:
@@ -318,7 +307,7 @@ class Runner:
             exc = future.exception()
             if exc is None:
                 try:
-                    produced = self._ingest(step, artifacts)
+                    produced = artifacts_mod.ingest(store, self.root, step, artifacts / step.name)
                 except (OSError, ValueError, KeyError) as err:
                     exc = StepFailure(f"could not store the outputs: {err}")
                 else:
@@ -355,11 +344,14 @@ class Runner:
                             continue
                         if any(self.status[d].state not in TERMINAL for d in steps[name].depends_on):
                             continue
-                        if not decide(name):
-                            progressed = True
-                            continue
+                        if name not in to_run:  # decide once: hashing inputs is not free
+                            if not decide(name):
+                                progressed = True
+                                continue
+                            to_run.add(name)
                         if len(running) >= jobs:
-                            break
+                            continue  # waits for a free slot; later steps may still be cached
+                        to_run.discard(name)
                         launch(name)
                         progressed = True
                 if not running:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from . import cache
+from .keys import KeyParts
 from .model import Pipeline
-from .runner import Runner, RunOptions
-from .store import Store
+from .store import Store, artifacts
 
 
 @dataclass
@@ -34,21 +34,23 @@ class StepReport:
 
 def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[str, Any]]) -> list[StepReport]:
     """Each step up to date or stale, and why; nothing is run or written but the stat cache."""
-    runner = Runner(pipeline, root, store, RunOptions(params=params))
+    keys = KeyParts(pipeline, root, store)
+    outputs: dict[str, dict[str, Any]] = {}  # of the up-to-date steps: their inputs' hashes
     reports: list[StepReport] = []
-    stale: dict[str, str] = {}
+    stale: set[str] = set()
     for step in pipeline.steps:
         upstream = [d for d in step.depends_on if d in stale]
         latest = store.db.cache_latest(step.name, step.notebook)
+        last_run = latest["run_id"] if latest else None
         if upstream:
             reports.append(StepReport(step.name, step.notebook, False, f"upstream step {upstream[0]} is stale",
-                                      latest["run_id"] if latest else None))
-            stale[step.name] = "upstream"
+                                      last_run))
+            stale.add(step.name)
             continue
-        parts = runner.parts_for(step)
+        parts = keys.parts(step, outputs, params.get(step.notebook))
         hit = store.db.cache_get(cache.key_of(parts))
-        if hit and runner._objects_present(hit["outputs"]):
-            runner.outputs[step.name] = hit["outputs"]
+        if hit and artifacts.present(store, hit["outputs"]):
+            outputs[step.name] = hit["outputs"]
             missing = [rel for rel, art in hit["outputs"].get("files", {}).items()
                        if art.get("kind") != "tree" and not _same_file(store, root / rel, art["hash"])]
             reason = "up to date" if not missing else (
@@ -59,8 +61,8 @@ def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[
             continue
         why = "stored outputs missing" if hit else (cache.explain(latest["parts"] if latest else None, parts)
                                                      or "changed")
-        reports.append(StepReport(step.name, step.notebook, False, why, latest["run_id"] if latest else None))
-        stale[step.name] = why
+        reports.append(StepReport(step.name, step.notebook, False, why, last_run))
+        stale.add(step.name)
     return reports
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Step
+from ..runtime import RECORD
 from . import Store
-
-RECORD = "_outputs.json"  # the runtime's record of a finished step (cellpipe.runtime.RECORD)
 
 
 class CorruptObject(Exception):
