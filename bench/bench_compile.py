@@ -40,7 +40,7 @@ def make_project(folder: Path, notebooks: int, steps: int) -> list[Path]:
             _cell("def norm(x):\n    return (x - x.mean()) / (x.std() + 1e-9)", "functions"),
         ]
         first = f"nb{n}_s0"
-        src = f"df = pd.DataFrame({{'a': np.arange(rows), 'b': np.arange(rows) * alpha}})"
+        src = "df = pd.DataFrame({'a': np.arange(rows), 'b': np.arange(rows) * alpha})"
         tags = [f"step:{first}"]
         if n:
             src = f"df = pd.read_csv('data/nb{n - 1}.csv')\n" + src
@@ -91,7 +91,7 @@ def main() -> None:
                 raise SystemExit("compile failed")
 
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python_pkg"))
-        from cellpipe.project import compile_paths, write_build
+        from cellpipe.engine.project import compile_paths, write_build
 
         inproc = []
         for _ in range(args.repeat):

@@ -62,7 +62,7 @@ def compiled(proj: Path) -> tuple[list[str], Path]:
 
 
 def as_scripts(steps: list[str], build: Path) -> list[Path]:
-    from cellpipe.analysis import to_python
+    from cellpipe.core.analysis import to_python
 
     scripts = []
     for name in steps:

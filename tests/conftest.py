@@ -11,7 +11,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from cellpipe.compiler import CompileResult, NotebookSource, compile_notebooks
+from cellpipe.core.compiler import CompileResult, NotebookSource, compile_notebooks
 from cellpipe.model import Diagnostic
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

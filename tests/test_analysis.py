@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellpipe.analysis import CodeFacts, analyze, to_python
+from cellpipe.core.analysis import CodeFacts, analyze, to_python
 
 
 def effects(source: str) -> tuple[tuple[str, ...], set[str], set[str]]:

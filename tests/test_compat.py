@@ -8,9 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cellpipe.emit import manifest, step_notebook
+from cellpipe.core.emit import manifest, step_notebook
+from cellpipe.engine.project import compile_paths
 from cellpipe.model import Pipeline
-from cellpipe.project import compile_paths
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KALE = FIXTURES / "kale" / "toy_classifier.ipynb"

@@ -15,10 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cellpipe import graph
-from cellpipe.emit import dumps_manifest, step_notebook
+from cellpipe.core import graph
+from cellpipe.core.emit import dumps_manifest, step_notebook
+from cellpipe.engine.project import compile_paths, write_build
 from cellpipe.model import Pipeline
-from cellpipe.project import compile_paths, write_build
 from conftest import FIXTURES, check_golden, compile_cells, only
 
 GOLDEN = FIXTURES / "golden"

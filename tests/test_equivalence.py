@@ -14,7 +14,7 @@ import papermill
 import pytest
 from nbclient import NotebookClient
 
-from cellpipe.project import compile_paths, write_build
+from cellpipe.engine.project import compile_paths, write_build
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "example_notebooks"
@@ -46,7 +46,7 @@ def _run_top_to_bottom(notebook: Path, probes: dict[int, list[str]], record: Pat
     # values cross steps through a file: probe them as the next step would see them
     setup = nbformat.v4.new_code_cell(
         "import tempfile as _tf, pathlib as _pl\n"
-        "from cellpipe.serialize import fingerprint as _fp, save_value as _sv, load_value as _lv\n"
+        "from cellpipe.engine.serialize import fingerprint as _fp, save_value as _sv, load_value as _lv\n"
         "_dir = _pl.Path(_tf.mkdtemp())\n"
         "def _seen(name, value):\n"
         "    return _fp(_lv(_dir, _sv(value, _dir, name)))\n"

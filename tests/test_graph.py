@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellpipe.graph import (
+from cellpipe.core.graph import (
     downstream,
     find_cycle,
     levels,

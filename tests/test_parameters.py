@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellpipe.parameters import ParamLine, ParamProblem, metric_names, parse_parameters
+from cellpipe.core.parameters import ParamLine, ParamProblem, metric_names, parse_parameters
 
 LITERAL_FIX = (
     "a parameters cell holds only literal assignments such as `n_estimators = 100`; "

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from cellpipe import runtime
+from cellpipe.engine.serialize import fingerprint, load_value, save_value
 from cellpipe.errors import ArtifactError
-from cellpipe.serialize import fingerprint, load_value, save_value
 
 
 def _produce(artifacts: Path, step: str, namespace: dict, outputs: dict[str, list[str]], **kw) -> dict:

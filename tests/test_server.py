@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from cellpipe.compiler import NotebookSource, compile_notebooks
+from cellpipe.core.compiler import NotebookSource, compile_notebooks
+from cellpipe.engine.store import Store
 from cellpipe.server.paths import PathOutsideRoot, confine
 from cellpipe.server.records import run_state, step_run
-from cellpipe.store import Store
 from conftest import write_notebook
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cellpipe.store import Store, StoreBusy
-from cellpipe.store.db import Database
-from cellpipe.store.objects import ObjectStore, hash_file
+from cellpipe.engine.store import Store, StoreBusy
+from cellpipe.engine.store.db import Database
+from cellpipe.engine.store.objects import ObjectStore, hash_file
 
 
 def test_objects_are_named_by_content_read_only_and_verified(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellpipe.tags import CellTags, TagProblem, closest_tag, parse_tags, suggest_step_name
+from cellpipe.core.tags import CellTags, TagProblem, closest_tag, parse_tags, suggest_step_name
 
 # -- tags cellpipe understands --------------------------------------------------
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cellpipe.cli import main
-from cellpipe.project import compile_paths
+from cellpipe.engine.project import compile_paths
 from conftest import compile_cells, only
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from cellpipe._version import __version__
 
 __all__ = ["__version__"]
 
@@ -16,7 +16,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Load the REST API; jupyter_server is imported only here, never by the core."""
-    from .server import load_extension
+    from cellpipe.server import load_extension
 
     load_extension(serverapp)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import Diagnostic
+    from cellpipe.model import Diagnostic
 
 
 class CellpipeError(Exception):

@@ -15,8 +15,8 @@ from typing import Any
 
 def load_extension(serverapp: Any) -> None:
     """Register the handlers and the run registry on a running ServerApp."""
-    from .handlers import setup_handlers
-    from .runs import RunRegistry
+    from cellpipe.server.handlers import setup_handlers
+    from cellpipe.server.runs import RunRegistry
 
     root = Path(serverapp.root_dir).expanduser().resolve()
     setup_handlers(serverapp.web_app, root, RunRegistry(root))

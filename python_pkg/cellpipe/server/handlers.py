@@ -25,7 +25,7 @@ Wire types (TypeScript names; ``?`` marks a field that may be null)
 IError         {message: str, diagnostics?: IDiagnostic[]}   (diagnostics: invalid pipeline, unreadable notebook)
 IDiagnostic    {severity: "error"|"warning", code: str, message: str, notebook?: str,
                 cell?: int (0-based), cell_number?: int (1-based), cell_id?: str, line?: int, fix: str}
-IAnalysis      {path: str (root-relative), pipeline?: IManifest (cellpipe.emit.manifest, null when nothing
+IAnalysis      {path: str (root-relative), pipeline?: IManifest (cellpipe.core.emit.manifest, null when nothing
                 compiled), diagnostics: IDiagnostic[], steps: {[step]: IStepState}, ok: bool}
                 (steps holds only steps that have run; a step absent from it never ran)
 IStepState     {state: IState, run_id: str, error?: IStepError, output_notebook?: str (root-relative)}
@@ -65,10 +65,10 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..errors import CellpipeError
-from .notebooks import analyze, compile_build, step_status
-from .paths import NotFound, PathOutsideRoot
-from .runs import RunRegistry, RunRequest
+from cellpipe.errors import CellpipeError
+from cellpipe.server.notebooks import analyze, compile_build, step_status
+from cellpipe.server.paths import NotFound, PathOutsideRoot
+from cellpipe.server.runs import RunRegistry, RunRequest
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """Analyze, compile and check one notebook under the server's root: the
 panel's Validate and Compile buttons and its step states. The analyzer is the
-compiler's own (:func:`cellpipe.compiler.compile_notebooks`); nothing here
+compiler's own (:func:`cellpipe.core.compiler.join.compile_notebooks`); nothing here
 re-checks a notebook."""
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..compiler import NotebookSource, compile_notebooks
-from ..emit import manifest
-from ..errors import CellpipeError, PipelineInvalid
-from ..model import Diagnostic, Pipeline
-from ..overrides import resolve
-from ..project import read_source, write_build
-from ..status import status
-from ..store import Store
-from .paths import NotFound, confine, exists_under, notebook_file, relative
-from .records import last_states, open_store
-from .wire import IAnalysis, ICompileResult, IStatus
+from cellpipe.core.compiler import NotebookSource, compile_notebooks
+from cellpipe.core.emit import manifest
+from cellpipe.core.overrides import resolve
+from cellpipe.engine.project import read_source, write_build
+from cellpipe.engine.status import status
+from cellpipe.engine.store import Store
+from cellpipe.errors import CellpipeError, PipelineInvalid
+from cellpipe.model import Diagnostic, Pipeline
+from cellpipe.server.paths import NotFound, confine, exists_under, notebook_file, relative
+from cellpipe.server.records import last_states, open_store
+from cellpipe.server.wire import IAnalysis, ICompileResult, IStatus
 
 #: the compiler's code for "this file cannot be read as a notebook"
 UNREADABLE = "CP001"

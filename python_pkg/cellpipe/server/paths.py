@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import CellpipeError
+from cellpipe.errors import CellpipeError
 
 
 class PathOutsideRoot(CellpipeError):

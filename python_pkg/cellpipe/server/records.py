@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..model import Pipeline
-from ..store import Store, pid_alive
-from .paths import root_relative_or_none
-from .wire import IRunRecord, IStepRun, IStepState
+from cellpipe.engine.store import Store, pid_alive
+from cellpipe.model import Pipeline
+from cellpipe.server.paths import root_relative_or_none
+from cellpipe.server.wire import IRunRecord, IStepRun, IStepState
 
 #: step states that a run left behind when its process died
 UNFINISHED = ("running", "pending")

@@ -19,15 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CellpipeError
-from ..history import run_diff
-from ..overrides import resolve
-from ..runner import new_run_id, select
-from ..store import Store, StoreBusy
-from .notebooks import load_pipeline
-from .paths import NotFound, confine, relative
-from .records import open_store, pid_alive, run_record, run_state, step_run, store_folder, with_origins
-from .wire import IRunDetail, IRunList, IRunRecord, IStepNotebook
+from cellpipe.core.overrides import resolve
+from cellpipe.engine.history import run_diff
+from cellpipe.engine.runner import new_run_id, select
+from cellpipe.engine.store import Store, StoreBusy
+from cellpipe.errors import CellpipeError
+from cellpipe.server.notebooks import load_pipeline
+from cellpipe.server.paths import NotFound, confine, relative
+from cellpipe.server.records import (
+    open_store,
+    pid_alive,
+    run_record,
+    run_state,
+    step_run,
+    store_folder,
+    with_origins,
+)
+from cellpipe.server.wire import IRunDetail, IRunList, IRunRecord, IStepNotebook
 
 #: how much of a failed start's log the run record quotes
 LOG_TAIL = 2000

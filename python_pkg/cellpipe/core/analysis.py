@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .ipysyntax import (  # noqa: F401 - to_python and _parse are part of the analysis's API
+from cellpipe.core.ipysyntax import (  # noqa: F401 - to_python and _parse are part of the analysis's API
     _const_str,
     _is_magic_call,
     _parse,
@@ -22,7 +22,7 @@ from .ipysyntax import (  # noqa: F401 - to_python and _parse are part of the an
     _too_complex,
     to_python,
 )
-from .rules import (  # noqa: F401 - re-exported: the analysis's public rules
+from cellpipe.core.rules import (  # noqa: F401 - re-exported: the analysis's public rules
     CODE_CELL_MAGICS,
     CODE_LINE_MAGICS,
     KERNEL_NAMES,

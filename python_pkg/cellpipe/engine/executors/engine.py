@@ -12,7 +12,7 @@ from queue import Empty
 
 from jupyter_core.utils import ensure_async, run_sync
 
-from . import load_papermill
+from cellpipe.engine.executors import load_papermill
 
 load_papermill()  # before any papermill module: keeps the runner lean
 

@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..serialize import atomic_write
+from cellpipe.engine.serialize import atomic_write
 
 HASH_NAME = "blake2b"  # fast in pure CPython, 256-bit
 _CHUNK = 1 << 20

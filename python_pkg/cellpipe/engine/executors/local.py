@@ -26,7 +26,7 @@ from typing import Any  # noqa: E402
 logging.getLogger("papermill").setLevel(logging.ERROR)
 
 WARMUP = """\
-import cellpipe.runtime, cellpipe.serialize
+import cellpipe.runtime, cellpipe.engine.serialize
 try:
     import numpy, pandas, pyarrow.parquet
 except Exception:
@@ -48,7 +48,7 @@ def _start_kernel(kernel_name: str, warm: bool, spec=None):
     try:
         import asyncio
 
-        from .engine import _wait_ready
+        from cellpipe.engine.executors.engine import _wait_ready
 
         asyncio.run(_wait_ready(kc, 120))
         if warm and spec is None:
@@ -194,13 +194,13 @@ class Execution:
 
     def run(self, notebook: dict[str, Any], output: Path, parameters: dict[str, Any], log: Path,
             kernel_name: str) -> None:
-        from . import load_papermill
+        from cellpipe.engine.executors import load_papermill
 
         papermill = load_papermill()
         import nbformat
         from papermill.exceptions import PapermillExecutionError
 
-        from .engine import ENGINE
+        from cellpipe.engine.executors.engine import ENGINE
 
         nb = nbformat.from_dict(notebook)
         self.km = self.pool.take() if kernel_name == self.pool.kernel_name else None

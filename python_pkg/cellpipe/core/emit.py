@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from .model import NotebookInfo, Pipeline, SourceCell, Step
+from cellpipe.model import NotebookInfo, Pipeline, SourceCell, Step
 
 MANIFEST_VERSION = 1
 NBFORMAT_MINOR = 5

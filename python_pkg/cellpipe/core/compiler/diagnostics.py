@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .model import (
+from cellpipe.model import (
     Diagnostic,
     Severity,
 )

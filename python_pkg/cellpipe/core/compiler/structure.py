@@ -1,5 +1,5 @@
 """One notebook's structure: cells -> steps, shared cells and parameters, from
-the tags (see :mod:`cellpipe.tags`). Pure; part of the compiler."""
+the tags (see :mod:`cellpipe.core.tags`). Pure; part of the compiler."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import posixpath
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import analysis
-from .analysis import CodeFacts
-from .diagnostics import Collector
-from .model import (
+from cellpipe.core import analysis
+from cellpipe.core.analysis import CodeFacts
+from cellpipe.core.compiler.diagnostics import Collector
+from cellpipe.core.parameters import parse_parameters
+from cellpipe.core.tags import CellTags, parse_tags, suggest_step_name
+from cellpipe.model import (
     NotebookInfo,
     Parameter,
     SourceCell,
 )
-from .parameters import parse_parameters
-from .tags import CellTags, parse_tags, suggest_step_name
 
 
 @dataclass(frozen=True)

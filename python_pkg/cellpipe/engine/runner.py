@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cache, environment
-from .emit import step_notebook
-from .errors import UsageError
-from .graph import select
-from .keys import KeyParts
-from .model import Pipeline, Step
-from .store import Store
-from .store import artifacts as artifacts_mod
+from cellpipe.core import cachekey as cache
+from cellpipe.core.emit import step_notebook
+from cellpipe.core.graph import select
+from cellpipe.engine import environment
+from cellpipe.engine.keys import KeyParts
+from cellpipe.engine.store import Store
+from cellpipe.engine.store import artifacts as artifacts_mod
+from cellpipe.errors import UsageError
+from cellpipe.model import Pipeline, Step
 
 PENDING, RUNNING, CACHED, DONE, FAILED, SKIPPED, INTERRUPTED = (
     "pending", "running", "cached", "done", "failed", "skipped", "interrupted",
@@ -119,13 +120,13 @@ class Runner:
         self.force_rerun: set[str] = set()
         self.keys = KeyParts(pipeline, root, store)
 
-    # -- keys (cellpipe.keys) ------------------------------------------------------
+    # -- keys (cellpipe.engine.keys) ------------------------------------------------------
     def parts_for(self, step: Step) -> dict[str, Any]:
         """The step's cache-key parts, given the outputs of its upstream steps."""
         params = self.options.params.get(step.notebook)
         return self.keys.parts(step, self.outputs, params)
 
-    # -- cache and artifacts (the moving is in cellpipe.store.artifacts) -----------
+    # -- cache and artifacts (the moving is in cellpipe.engine.store.artifacts) -----------
     def _materialize_inputs(self, step: Step, artifacts: Path) -> str | None:
         """Link the step's input variables into the run's artifact folder.
 
@@ -146,8 +147,8 @@ class Runner:
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> RunResult:
-        from .executors.forkserver import ForkServer
-        from .executors.local import Execution, KernelPool, StepFailure
+        from cellpipe.engine.executors.forkserver import ForkServer
+        from cellpipe.engine.executors.local import Execution, KernelPool, StepFailure
 
         run_id = self.options.run_id or new_run_id()
         if self.store.db.run(run_id, prefix=False) is not None:

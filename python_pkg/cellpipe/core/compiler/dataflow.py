@@ -7,10 +7,10 @@ import ast
 import bisect
 from collections.abc import Sequence
 
-from . import analysis
-from .analysis import KERNEL_NAMES, CodeFacts
-from .diagnostics import Collector
-from .structure import _NotebookDraft, _StepDraft
+from cellpipe.core import analysis
+from cellpipe.core.analysis import KERNEL_NAMES, CodeFacts
+from cellpipe.core.compiler.diagnostics import Collector
+from cellpipe.core.compiler.structure import _NotebookDraft, _StepDraft
 
 
 class DataFlow(Collector):

@@ -9,10 +9,10 @@ the server never runs user code.
 
 The pieces:
 
-* the server (``python -m cellpipe.executors.forkserver SOCKET MODULE...``)
+* the server (``python -m cellpipe.engine.executors.forkserver SOCKET MODULE...``)
   listens on a Unix socket; for each request it forks a kernel and answers with
   its pid;
-* the launcher (:mod:`cellpipe.executors.forklaunch`) is what jupyter_client
+* the launcher (:mod:`cellpipe.engine.executors.forklaunch`) is what jupyter_client
   starts as "the kernel": it asks the server for a kernel, forwards signals to
   it (interrupt, terminate) and exits when it ends; a kernel whose launcher
   dies (SIGKILL) ends too.
@@ -96,8 +96,8 @@ def serve(path: str, modules: list[str]) -> None:
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401 - the point is to import it once, here
 
+    import cellpipe.engine.serialize  # noqa: F401
     import cellpipe.runtime  # noqa: F401
-    import cellpipe.serialize  # noqa: F401
 
     for module in modules:
         if preloadable(module):
@@ -148,7 +148,7 @@ class ForkServer:
         if os.path.exists(self.path):
             os.unlink(self.path)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cellpipe.executors.forkserver", self.path, *sorted(set(modules))],
+            [sys.executable, "-m", "cellpipe.engine.executors.forkserver", self.path, *sorted(set(modules))],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
             # in the store, where no user module lives: preloading must never import the
             # project's own code (each kernel changes into its notebook's folder itself)

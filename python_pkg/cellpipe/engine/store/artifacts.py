@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..model import Step
-from ..runtime import RECORD
-from . import Store
+from cellpipe.engine.store import Store
+from cellpipe.model import Step
+from cellpipe.runtime import RECORD
 
 
 class CorruptObject(Exception):

@@ -1,7 +1,7 @@
 """What a step's cache key is made of, read from the work tree: its code, the
 local modules it imports, the installed versions of the packages it imports, the
 hashes of its input variables and files, and the parameter values it uses.
-The key itself and its explanation are pure (:mod:`cellpipe.cache`)."""
+The key itself and its explanation are pure (:mod:`cellpipe.core.cachekey`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import cache, environment
-from .model import Pipeline, Step
-from .modules import imported_modules, local_modules, top_level_imports
-from .store import Store
+from cellpipe.core import cachekey as cache
+from cellpipe.engine import environment
+from cellpipe.engine.modules import imported_modules, local_modules, top_level_imports
+from cellpipe.engine.store import Store
+from cellpipe.model import Pipeline, Step
 
 
 class KeyParts:

@@ -1,5 +1,5 @@
 """The store in ``.cellpipe/``: content-addressed objects, run folders, and the
-SQLite metadata (see :mod:`cellpipe.store.db`).
+SQLite metadata (see :mod:`cellpipe.engine.store.db`).
 
 One run at a time writes to a store: :meth:`Store.lock` takes an exclusive
 ``flock`` on ``.cellpipe/lock``; a second run is refused with a message naming
@@ -15,9 +15,9 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import CellpipeError
-from .db import Database
-from .objects import ObjectStore, hash_file
+from cellpipe.engine.store.db import Database
+from cellpipe.engine.store.objects import ObjectStore, hash_file
+from cellpipe.errors import CellpipeError
 
 __all__ = ["Store", "StoreBusy", "Database", "ObjectStore", "hash_file", "pid_alive"]
 

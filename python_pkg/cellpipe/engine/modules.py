@@ -7,7 +7,7 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-from .ipysyntax import _parse
+from cellpipe.core.ipysyntax import _parse
 
 
 def imported_modules(source: str) -> list[tuple[str, int]]:

@@ -11,8 +11,8 @@ import ast
 import json
 from dataclasses import dataclass, field
 
-from .analysis import _dotted
-from .ipysyntax import _parse
+from cellpipe.core.analysis import _dotted
+from cellpipe.core.ipysyntax import _parse
 
 
 @dataclass(frozen=True)

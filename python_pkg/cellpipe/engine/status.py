@@ -2,7 +2,7 @@
 
 One predicate with a reason (DVC's ``Stage.changed()``): the key a run would
 compute is compared with the step's last successful execution, and
-:func:`cellpipe.cache.explain` names the first part that differs.
+:func:`cellpipe.core.cachekey.explain` names the first part that differs.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import cache
-from .keys import KeyParts
-from .model import Pipeline
-from .store import Store, artifacts
+from cellpipe.core import cachekey as cache
+from cellpipe.engine.keys import KeyParts
+from cellpipe.engine.store import Store, artifacts
+from cellpipe.model import Pipeline
 
 
 @dataclass

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .errors import CellpipeError, UsageError
+from cellpipe._version import __version__
+from cellpipe.errors import CellpipeError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -33,7 +33,7 @@ def _summary(diagnostics, notebooks: int) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .project import compile_paths
+    from cellpipe.engine.project import compile_paths
 
     result, _ = compile_paths(args.notebooks)
     if args.json:
@@ -46,7 +46,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from .project import compile_paths, write_build
+    from cellpipe.engine.project import compile_paths, write_build
 
     result, root = compile_paths(args.notebooks)
     _print_diagnostics(result.diagnostics, sys.stderr)
@@ -64,7 +64,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_dag(args: argparse.Namespace) -> int:
-    from . import graph
+    from cellpipe.core import graph
 
     pipeline, _ = _compiled(args)
     if pipeline is None:
@@ -85,7 +85,7 @@ def _store_folder(args: argparse.Namespace, root: Path) -> Path:
 
 
 def _compiled(args: argparse.Namespace):
-    from .project import compile_paths
+    from cellpipe.engine.project import compile_paths
 
     result, root = compile_paths(args.notebooks)
     if result.errors or result.pipeline is None:
@@ -99,7 +99,8 @@ def _compiled(args: argparse.Namespace):
 
 
 def _overrides(args: argparse.Namespace, pipeline) -> dict:
-    from .overrides import load_params_file, parse_assignments, resolve
+    from cellpipe.core.overrides import parse_assignments, resolve
+    from cellpipe.engine.project import load_params_file
 
     values: dict = {}
     if getattr(args, "params_file", None):
@@ -109,9 +110,9 @@ def _overrides(args: argparse.Namespace, pipeline) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .report import Progress, make_console, print_summary
-    from .runner import Runner, RunOptions, select
-    from .store import Store
+    from cellpipe.cli.report import Progress, make_console, print_summary
+    from cellpipe.engine.runner import Runner, RunOptions, select
+    from cellpipe.engine.store import Store
 
     pipeline, root = _compiled(args)
     if pipeline is None:
@@ -148,8 +149,8 @@ def _interrupt_on_sigterm() -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import status
-    from .store import Store
+    from cellpipe.engine.status import status
+    from cellpipe.engine.store import Store
 
     pipeline, root = _compiled(args)
     if pipeline is None:
@@ -170,7 +171,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _open_store(args: argparse.Namespace):
-    from .store import Store
+    from cellpipe.engine.store import Store
 
     folder = _store_folder(args, Path.cwd())
     if not (folder / "cellpipe.db").exists():
@@ -179,7 +180,7 @@ def _open_store(args: argparse.Namespace):
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .report import make_console, runs_table
+    from cellpipe.cli.report import make_console, runs_table
 
     store = _open_store(args)
     try:
@@ -195,11 +196,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .history import find_run
-    from .report import (
+    from cellpipe.cli.report import (
         make_console,
         show,  # noqa: I001
     )
+    from cellpipe.engine.history import find_run
 
     store = _open_store(args)
     try:
@@ -217,7 +218,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .history import run_diff
+    from cellpipe.engine.history import run_diff
 
     store = _open_store(args)
     try:
@@ -239,42 +240,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from .history import find_run
-    from .store import hash_file
+    from cellpipe.engine.history import trace
 
     store = _open_store(args)
     try:
-        path = Path(args.path)
-        if not path.is_file():
-            raise UsageError(f"{args.path} is not a file")
-        digest = hash_file(path)
-        producers = [p for p in store.db.artifact_producers(digest) if p["kind"] == "file"]
-        if not producers:
-            history = store.db.file_history(_rel_to_run_root(store, path))
-            hint = (f"; it was last produced by run {history[0]['run_id']} step {history[0]['step']}, and has "
-                    "changed since" if history else "; it is not an `out:` file of any recorded run")
-            raise UsageError(f"no recorded run produced the current content of {args.path}{hint}")
-        first = producers[0]
-        steps = {s["step"]: s for s in store.db.step_runs(first["run_id"])}
-        step = steps[first["step"]]
-        origin = step
-        if step.get("cached_from"):
-            origin = {s["step"]: s for s in store.db.step_runs(step["cached_from"])}.get(first["step"], step)
-        run = find_run(store, origin["run_id"])
+        info = trace(store, Path(args.path), shown_as=args.path)
     finally:
         store.close()
-    parts = origin.get("parts") or {}
-    info = {
-        "path": args.path, "hash": digest, "run": run["id"], "step": origin["step"], "notebook": origin["notebook"],
-        "started": run["started"], "git_commit": run.get("git_commit"), "git_dirty": bool(run.get("git_dirty")),
-        "code_key": origin.get("key"), "code_cells": (parts.get("where") or {}).get("code"),
-        "parameters": parts.get("params"), "input_variables": parts.get("variables"),
-        "input_files": parts.get("files"), "modules": parts.get("modules"), "environment": parts.get("env"),
-        "output_notebook": origin.get("output_notebook"),
-    }
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return EXIT_OK
+    digest = info["hash"]
     print(f"{args.path} ({digest[:12]}) was produced by")
     print(f"  run {info['run']}, step {info['step']} of {info['notebook']} (cells {info['code_cells']})")
     print(f"  commit {info['git_commit'] or '-'}{' with uncommitted changes' if info['git_dirty'] else ''}")
@@ -287,14 +263,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if info["output_notebook"]:
         print(f"  output notebook: {info['output_notebook']}")
     return EXIT_OK
-
-
-def _rel_to_run_root(store, path: Path) -> str:
-    import os
-
-    runs = store.db.runs(limit=1)
-    root = Path(runs[0]["root"]) if runs else Path.cwd()
-    return Path(os.path.relpath(path.resolve(), root)).as_posix()
 
 
 def build_parser() -> argparse.ArgumentParser:

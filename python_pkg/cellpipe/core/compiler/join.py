@@ -1,6 +1,6 @@
 """Notebooks -> :class:`Pipeline` plus every problem found. Pure: no file access.
 
-The caller reads the notebooks (see :mod:`cellpipe.project`) and passes their
+The caller reads the notebooks (see :mod:`cellpipe.engine.project`) and passes their
 JSON content with their paths relative to the pipeline root, and a predicate
 telling whether a root-relative path exists (for ``in:`` files).
 """
@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import graph
-from .dataflow import DataFlow
-from .model import (
+from cellpipe.core import graph
+from cellpipe.core.compiler.dataflow import DataFlow
+from cellpipe.core.compiler.structure import NotebookSource, Reader, _NotebookDraft, _StepDraft
+from cellpipe.core.parameters import metric_names
+from cellpipe.model import (
     CellRef,
     Diagnostic,
     NotebookInfo,
@@ -25,8 +27,6 @@ from .model import (
     Step,
     VariableInput,
 )
-from .parameters import metric_names
-from .structure import NotebookSource, Reader, _NotebookDraft, _StepDraft
 
 __all__ = ["CompileResult", "NotebookSource", "compile_notebooks"]
 

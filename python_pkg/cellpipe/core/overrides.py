@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import UsageError
-from .model import Pipeline
+from cellpipe.errors import UsageError
+from cellpipe.model import Pipeline
 
 
 def parse_value(text: str) -> Any:
@@ -103,13 +103,9 @@ def resolve(pipeline: Pipeline, overrides: dict[str, Any]) -> dict[str, dict[str
     return values
 
 
-def load_params_file(path: str) -> dict[str, Any]:
-    """Read overrides from a YAML or JSON file (a mapping of NAME or NOTEBOOK.NAME)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read the parameters file {path}: {exc.strerror}") from exc
+def parse_params_text(text: str, path: str) -> dict[str, Any]:
+    """Overrides from a parameters file's text (YAML, or JSON when ``path`` ends
+    in ``.json``): a mapping of NAME or NOTEBOOK.NAME."""
     try:
         if path.endswith(".json"):
             data = json.loads(text)

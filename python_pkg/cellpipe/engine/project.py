@@ -6,12 +6,14 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .compiler import CompileResult, NotebookSource, compile_notebooks
-from .emit import dumps_manifest, step_notebook
-from .errors import UsageError
-from .model import Pipeline
-from .serialize import atomic_write
+from cellpipe.core.compiler import CompileResult, NotebookSource, compile_notebooks
+from cellpipe.core.emit import dumps_manifest, step_notebook
+from cellpipe.core.overrides import parse_params_text
+from cellpipe.engine.serialize import atomic_write
+from cellpipe.errors import UsageError
+from cellpipe.model import Pipeline
 
 
 def find_root(paths: Sequence[Path], cwd: Path | None = None) -> Path:
@@ -101,3 +103,15 @@ def write_build(pipeline: Pipeline, out: Path, root: Path) -> list[Path]:
     atomic_write(manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     written.insert(0, manifest_path)
     return written
+
+
+def load_params_file(path: str) -> dict[str, Any]:
+    """Read overrides from a YAML or JSON file (a mapping of NAME or NOTEBOOK.NAME)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read the parameters file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the parameters file {path} is not UTF-8 text ({exc.reason})") from exc
+    return parse_params_text(text, path)

@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any
 
-from .model import NotebookInfo, Step
+from cellpipe.model import NotebookInfo, Step
 
 
 def cell_hash(source: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
-from .errors import UsageError
-from .model import Pipeline
+from cellpipe.errors import UsageError
+from cellpipe.model import Pipeline
 
 Edges = Mapping[str, Sequence[str]]  # step -> the steps it depends on
 

@@ -1,0 +1,3 @@
+from cellpipe.cli.main import run
+
+run()

@@ -1,0 +1,80 @@
+"""Questions about recorded runs, shared by the CLI and the server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from cellpipe.errors import UsageError
+
+
+def find_run(store, run_id: str) -> dict:
+    """The run with this id (or unique id prefix); a UsageError names recent runs otherwise."""
+    run = store.db.run(run_id)
+    if run is None:
+        known = ", ".join(r["id"] for r in store.db.runs(limit=5))
+        raise UsageError(f"no run {run_id!r} in the store; recent runs: {known or 'none'}")
+    return run
+
+
+def run_diff(store, a: str, b: str) -> dict[str, Any]:
+    """Parameters, metrics and artifact hashes that differ between two runs."""
+    run_a, run_b = find_run(store, a), find_run(store, b)
+
+    def flat_params(run):
+        return {f"{nb}:{k}": v for nb, ps in (run["params"] or {}).items() for k, v in ps.items()}
+
+    def by_key(rows, key, value):
+        return {key(r): value(r) for r in rows}
+
+    pa, pb = flat_params(run_a), flat_params(run_b)
+    ma = by_key(store.db.metrics(run_a["id"]), lambda r: f"{r['step']}.{r['name']}", lambda r: r["value"])
+    mb = by_key(store.db.metrics(run_b["id"]), lambda r: f"{r['step']}.{r['name']}", lambda r: r["value"])
+    aa = by_key(store.db.artifacts(run_a["id"]), lambda r: f"{r['step']}:{r['kind']}:{r['name']}", lambda r: r["hash"])
+    ab = by_key(store.db.artifacts(run_b["id"]), lambda r: f"{r['step']}:{r['kind']}:{r['name']}", lambda r: r["hash"])
+
+    def changed(x, y):
+        return {k: [x.get(k), y.get(k)] for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)}
+
+    return {"a": run_a["id"], "b": run_b["id"], "params": changed(pa, pb), "metrics": changed(ma, mb),
+            "artifacts": changed(aa, ab)}
+
+
+def trace(store, path: Path, shown_as: str | None = None) -> dict[str, Any]:
+    """Which run, step, code, parameters, inputs and environment produced the
+    current content of ``path``; a UsageError says why when no recorded run did."""
+    from cellpipe.engine.store import hash_file
+
+    shown = shown_as or str(path)
+    if not path.is_file():
+        raise UsageError(f"{shown} is not a file")
+    digest = hash_file(path)
+    producers = [p for p in store.db.artifact_producers(digest) if p["kind"] == "file"]
+    if not producers:
+        history = store.db.file_history(_rel_to_run_root(store, path))
+        hint = (f"; it was last produced by run {history[0]['run_id']} step {history[0]['step']}, and has "
+                "changed since" if history else "; it is not an `out:` file of any recorded run")
+        raise UsageError(f"no recorded run produced the current content of {shown}{hint}")
+    first = producers[0]
+    steps = {s["step"]: s for s in store.db.step_runs(first["run_id"])}
+    step = steps[first["step"]]
+    origin = step
+    if step.get("cached_from"):
+        origin = {s["step"]: s for s in store.db.step_runs(step["cached_from"])}.get(first["step"], step)
+    run = find_run(store, origin["run_id"])
+    parts = origin.get("parts") or {}
+    return {
+        "path": shown, "hash": digest, "run": run["id"], "step": origin["step"], "notebook": origin["notebook"],
+        "started": run["started"], "git_commit": run.get("git_commit"), "git_dirty": bool(run.get("git_dirty")),
+        "code_key": origin.get("key"), "code_cells": (parts.get("where") or {}).get("code"),
+        "parameters": parts.get("params"), "input_variables": parts.get("variables"),
+        "input_files": parts.get("files"), "modules": parts.get("modules"), "environment": parts.get("env"),
+        "output_notebook": origin.get("output_notebook"),
+    }
+
+
+def _rel_to_run_root(store, path: Path) -> str:
+    runs = store.db.runs(limit=1)
+    root = Path(runs[0]["root"]) if runs else Path.cwd()
+    return Path(os.path.relpath(path.resolve(), root)).as_posix()
