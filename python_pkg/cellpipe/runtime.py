@@ -16,7 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from cellpipe.engine.serialize import SerializationError, atomic_write, fingerprint, load_value, save_value
+from cellpipe.engine.fileutil import atomic_write
+from cellpipe.engine.serialize import SerializationError, fingerprint, load_value, save_value
 from cellpipe.errors import ArtifactError
 
 RECORD = "_outputs.json"

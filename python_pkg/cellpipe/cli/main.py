@@ -77,11 +77,11 @@ def cmd_dag(args: argparse.Namespace) -> int:
 # -- running and the store ----------------------------------------------------
 
 
-def _store_folder(args: argparse.Namespace, root: Path) -> Path:
-    import os
+def _store(args: argparse.Namespace, root: Path):
+    """The store ``--store`` / ``$CELLPIPE_STORE`` names (a folder or an fsspec URL), else the root's."""
+    from cellpipe.engine.store import Store
 
-    chosen = getattr(args, "store", None) or os.environ.get("CELLPIPE_STORE")
-    return Path(chosen).resolve() if chosen else root / ".cellpipe"
+    return Store.open(root, getattr(args, "store", None))
 
 
 def _compiled(args: argparse.Namespace):
@@ -112,8 +112,6 @@ def _overrides(args: argparse.Namespace, pipeline) -> dict:
 def cmd_run(args: argparse.Namespace) -> int:
     from cellpipe.cli.report import Progress, make_console, print_summary
     from cellpipe.engine.runner import Runner, RunOptions, select
-    from cellpipe.engine.store import Store
-
     pipeline, root = _compiled(args)
     if pipeline is None:
         return EXIT_USAGE
@@ -125,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          force=args.force, wait=args.wait, argv=sys.argv[1:], run_id=args.run_id)
     _interrupt_on_sigterm()
     console = make_console(stderr=args.json)
-    store = Store(_store_folder(args, root))
+    store = _store(args, root)
     try:
         with Progress(console, pipeline.step_names, quiet=args.quiet or args.json) as progress:
             result = Runner(pipeline, root, store, options, on_change=progress.update).run()
@@ -150,13 +148,12 @@ def _interrupt_on_sigterm() -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from cellpipe.engine.status import status
-    from cellpipe.engine.store import Store
 
     pipeline, root = _compiled(args)
     if pipeline is None:
         return EXIT_USAGE
     params = _overrides(args, pipeline)
-    store = Store(_store_folder(args, root))
+    store = _store(args, root)
     try:
         reports = status(pipeline, root, store, params)
     finally:
@@ -171,12 +168,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _open_store(args: argparse.Namespace):
-    from cellpipe.engine.store import Store
+    from cellpipe.engine.store import Store, locate_store
 
-    folder = _store_folder(args, Path.cwd())
+    folder, storage = locate_store(Path.cwd(), getattr(args, "store", None))
     if not (folder / "cellpipe.db").exists():
         raise UsageError(f"no cellpipe store at {folder}; run `cellpipe run NOTEBOOK` first, or pass --store DIR")
-    return Store(folder)
+    return Store(folder, storage, readonly=True)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from cellpipe.core.ipysyntax import (  # noqa: F401 - to_python and _parse are part of the analysis's API
-    _const_str,
-    _is_magic_call,
-    _parse,
-    _strip_magic_options,
-    _too_complex,
+from cellpipe.core.ipysyntax import (  # noqa: F401 - to_python and parse_code are part of the analysis's API
+    const_str,
+    is_magic_call,
+    parse_code,
+    strip_magic_options,
     to_python,
+    too_complex,
 )
 from cellpipe.core.rules import (  # noqa: F401 - re-exported: the analysis's public rules
     CODE_CELL_MAGICS,
@@ -77,7 +77,8 @@ def _chain_root(node: ast.AST) -> str | None:
     return None
 
 
-def _dotted(node: ast.AST) -> str | None:
+def dotted_name(node: ast.AST) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name, else None."""
     parts: list[str] = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -375,8 +376,8 @@ class _Visitor(ast.NodeVisitor):
         self._comprehension(node, [node.key, node.value])
 
     def visit_Call(self, node: ast.Call) -> None:
-        if _is_magic_call(node, "run_cell_magic") and len(node.args) >= 3:
-            magic, line, body = (_const_str(a) for a in node.args[:3])
+        if is_magic_call(node, "run_cell_magic") and len(node.args) >= 3:
+            magic, line, body = (const_str(a) for a in node.args[:3])
             if magic in CODE_CELL_MAGICS and body is not None:
                 # the body follows the magic's own line
                 first_line = node.lineno + 1
@@ -390,16 +391,16 @@ class _Visitor(ast.NodeVisitor):
                 return
             if magic is not None and magic not in NO_VAR_EXPAND_MAGICS and line:
                 self._expanded(line)
-        if _is_magic_call(node, "run_line_magic") and len(node.args) >= 2:
-            magic, line = (_const_str(a) for a in node.args[:2])
+        if is_magic_call(node, "run_line_magic") and len(node.args) >= 2:
+            magic, line = (const_str(a) for a in node.args[:2])
             if magic in CODE_LINE_MAGICS and line:
-                self._visit_source(_strip_magic_options(line), node.lineno)
+                self._visit_source(strip_magic_options(line), node.lineno)
                 return
             if magic is not None and magic not in NO_VAR_EXPAND_MAGICS and line:
                 self._expanded(line)
         for method in ("system", "getoutput"):
-            if _is_magic_call(node, method) and node.args:
-                command = _const_str(node.args[0])
+            if is_magic_call(node, method) and node.args:
+                command = const_str(node.args[0])
                 if command:
                     self._expanded(command)
         self.generic_visit(node)
@@ -437,7 +438,7 @@ class _Visitor(ast.NodeVisitor):
         """Visit code that a magic runs; ``first_line`` is its line in the cell."""
         offset = first_line - 1 + self._line_offset
         try:
-            tree = _parse(source)
+            tree = parse_code(source)
         except SyntaxError as exc:
             if self.syntax_error is None:
                 self.syntax_error = ((exc.lineno or 1) + offset, exc.msg)
@@ -510,7 +511,7 @@ def analyze(source: str) -> CodeFacts:
     ``(line, message)``, the line counted in the cell.
     """
     try:
-        tree = _parse(source)
+        tree = parse_code(source)
     except SyntaxError as exc:
         return CodeFacts(syntax_error=(exc.lineno or 1, exc.msg))
     visitor = _Visitor()
@@ -518,7 +519,7 @@ def analyze(source: str) -> CodeFacts:
         for stmt in tree.body:
             visitor.visit(stmt)
     except RecursionError:
-        return CodeFacts(syntax_error=(visitor._line or 1, _too_complex(RecursionError())))
+        return CodeFacts(syntax_error=(visitor._line or 1, too_complex(RecursionError())))
     return CodeFacts(
         reads=tuple(visitor.reads),
         late_reads=tuple(visitor.late_reads),

@@ -10,15 +10,15 @@ counts are not in it, so editing prose never reruns anything.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
+from cellpipe.core.digest import digest_json, digest_text
 from cellpipe.model import NotebookInfo, Step
 
 
 def cell_hash(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+    """The digest of one cell's source."""
+    return digest_text(source)
 
 
 def key_parts(
@@ -49,8 +49,8 @@ def key_parts(
 
 
 def key_of(parts: dict[str, Any]) -> str:
-    payload = {k: v for k, v in parts.items() if k != "where"}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    """The cache key: the digest of the parts (their ``where`` is for explanations only)."""
+    return digest_json({k: v for k, v in parts.items() if k != "where"})
 
 
 def _diff_dict(kind: str, old: dict[str, Any], new: dict[str, Any], show_values: bool) -> str | None:
@@ -70,6 +70,8 @@ def explain(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
     """Why ``new`` differs from the last successful run's ``old``; None if it does not."""
     if old is None:
         return "never run"
+    if any(len(d) != len(n) for d, n in zip(old.get("code", []), new.get("code", []), strict=False)):
+        return "last run by an earlier cellpipe, whose hashes are not comparable"
     where = new.get("where", {})
     old_code, new_code = old.get("code", []), new.get("code", [])
     if old_code != new_code:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
+from cellpipe.core.paths import overlaps
 from cellpipe.errors import UsageError
 from cellpipe.model import Pipeline
 
@@ -136,9 +137,7 @@ def _edge_labels(pipeline: Pipeline) -> dict[tuple[str, str], list[str]]:
         for path in step.file_inputs:
             for other in pipeline.steps:
                 if other.name != step.name and any(
-                    path == out or path.startswith(out.rstrip("/") + "/")
-                    or out.startswith(path.rstrip("/") + "/")
-                    for out in other.file_outputs
+                    overlaps(path, out) for out in other.file_outputs
                 ):
                     labels.setdefault((other.name, step.name), []).append(path)
     return labels

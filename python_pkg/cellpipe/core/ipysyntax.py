@@ -8,7 +8,8 @@ import ast
 from functools import lru_cache
 
 
-def _is_magic_call(node: ast.Call, method: str) -> bool:
+def is_magic_call(node: ast.Call, method: str) -> bool:
+    """Whether ``node`` is ``get_ipython().<method>(...)``, as IPython rewrites magics."""
     func = node.func
     return (
         isinstance(func, ast.Attribute)
@@ -19,13 +20,14 @@ def _is_magic_call(node: ast.Call, method: str) -> bool:
     )
 
 
-def _const_str(node: ast.AST) -> str | None:
+def const_str(node: ast.AST) -> str | None:
+    """The value of a string literal node, else None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     return None
 
 
-def _strip_magic_options(line: str) -> str:
+def strip_magic_options(line: str) -> str:
     """``-n 10 -r 3 f(x)`` -> ``f(x)`` for %timeit-style option lists."""
     tokens = line.lstrip()
     while tokens.startswith("-"):
@@ -63,16 +65,17 @@ def _parse_python(source: str) -> ast.Module:
     try:
         return ast.parse(source)
     except _PARSE_FAILURES as exc:
-        raise SyntaxError(_too_complex(exc), ("<cell>", 1, 0, "")) from exc
+        raise SyntaxError(too_complex(exc), ("<cell>", 1, 0, "")) from exc
 
 
-def _too_complex(exc: BaseException) -> str:
+def too_complex(exc: BaseException) -> str:
+    """The message for code the parser refused without a SyntaxError."""
     if isinstance(exc, ValueError):
         return str(exc)
     return "the code is nested too deeply for Python to compile it"
 
 
-def _parse(source: str) -> ast.Module:
+def parse_code(source: str) -> ast.Module:
     """Parse notebook code, IPython syntax included; raises only SyntaxError."""
     try:
         return _parse_python(source)

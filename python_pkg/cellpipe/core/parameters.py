@@ -11,8 +11,8 @@ import ast
 import json
 from dataclasses import dataclass, field
 
-from cellpipe.core.analysis import _dotted
-from cellpipe.core.ipysyntax import _parse
+from cellpipe.core.analysis import dotted_name
+from cellpipe.core.ipysyntax import parse_code
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _schema_of_annotation(node: ast.AST) -> dict[str, object] | None:
             except SyntaxError:
                 return False
         if isinstance(n, ast.Subscript):
-            base = _dotted(n.value) or ""
+            base = dotted_name(n.value) or ""
             base = base.rsplit(".", 1)[-1]
             if base == "Optional":
                 types.append("null")
@@ -127,7 +127,7 @@ def _schema_of_annotation(node: ast.AST) -> dict[str, object] | None:
                             types.append(kind)
                 return True
             return walk(n.value)
-        name = _dotted(n)
+        name = dotted_name(n)
         if name is None:
             return False
         name = name.rsplit(".", 1)[-1]
@@ -188,7 +188,7 @@ def parse_parameters(source: str) -> ParametersCell:
     """
     result = ParametersCell()
     try:
-        tree = _parse(source)
+        tree = parse_code(source)
     except SyntaxError as exc:
         result.problems.append(
             ParamProblem(exc.lineno or 1, f"syntax error: {exc.msg}", "fix the Python syntax")
@@ -302,7 +302,7 @@ def metric_names(source: str) -> list[str]:
     one is what Jupyter displays). Item and attribute assignments record
     nothing: they change a container, not a scalar."""
     try:
-        tree = _parse(source)
+        tree = parse_code(source)
     except SyntaxError:
         return []
     names: list[str] = []

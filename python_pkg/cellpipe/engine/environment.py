@@ -54,7 +54,7 @@ def installed(cache_file: Path | None = None) -> dict[str, Any]:
             pass
     data = _scan()
     if cache_file is not None:
-        from cellpipe.engine.serialize import atomic_write
+        from cellpipe.engine.fileutil import atomic_write
 
         text = json.dumps({"key": key, "installed": data})
         try:

@@ -44,7 +44,7 @@ def run_diff(store, a: str, b: str) -> dict[str, Any]:
 def trace(store, path: Path, shown_as: str | None = None) -> dict[str, Any]:
     """Which run, step, code, parameters, inputs and environment produced the
     current content of ``path``; a UsageError says why when no recorded run did."""
-    from cellpipe.engine.store import hash_file
+    from cellpipe.engine.fileutil import hash_file
 
     shown = shown_as or str(path)
     if not path.is_file():

@@ -5,14 +5,13 @@ The key itself and its explanation are pure (:mod:`cellpipe.core.cachekey`)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from cellpipe.core import cachekey as cache
-from cellpipe.engine import environment
+from cellpipe.engine import environment, fileutil
 from cellpipe.engine.modules import imported_modules, local_modules, top_level_imports
 from cellpipe.engine.store import Store
 from cellpipe.model import Pipeline, Step
@@ -75,10 +74,4 @@ class KeyParts:
 
     def path_hash(self, path: Path) -> str:
         """A file's content hash; for a folder, the hash of its files' listing."""
-        if path.is_dir():
-            listing = {
-                p.relative_to(path).as_posix(): self.store.file_hash(p)
-                for p in sorted(path.rglob("*")) if p.is_file()
-            }
-            return cache.cell_hash(json.dumps(listing, sort_keys=True))
-        return self.store.file_hash(path)
+        return fileutil.path_hash(path, self.store.file_hash)

@@ -7,13 +7,13 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-from cellpipe.core.ipysyntax import _parse
+from cellpipe.core.ipysyntax import parse_code
 
 
 def imported_modules(source: str) -> list[tuple[str, int]]:
     """Dotted module names imported by ``source`` with their relative level."""
     try:
-        tree = _parse(source)
+        tree = parse_code(source)
     except SyntaxError:
         return []
     found: list[tuple[str, int]] = []

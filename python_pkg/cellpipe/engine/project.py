@@ -11,7 +11,7 @@ from typing import Any
 from cellpipe.core.compiler import CompileResult, NotebookSource, compile_notebooks
 from cellpipe.core.emit import dumps_manifest, step_notebook
 from cellpipe.core.overrides import parse_params_text
-from cellpipe.engine.serialize import atomic_write
+from cellpipe.engine.fileutil import atomic_write
 from cellpipe.errors import UsageError
 from cellpipe.model import Pipeline
 

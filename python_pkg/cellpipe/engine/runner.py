@@ -400,6 +400,7 @@ class Runner:
                 state = "failed"
             try:
                 store.db.finish_run(run_id, state)
+                store.publish_run(run_id)
             finally:
                 store.unlock()
             if state == "succeeded":  # every output is in the object store now

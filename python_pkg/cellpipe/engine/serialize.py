@@ -10,18 +10,18 @@ anything else          pickle, through cloudpickle so that functions and
                        classes defined in the notebook load in another kernel
 =====================  ============================================
 
-Files are written to a temporary name and renamed into place: a reader never
-sees half a file.
+Files are written with :func:`cellpipe.engine.fileutil.atomic_write`: a reader
+never sees half a file.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from cellpipe.core.digest import hasher
+from cellpipe.engine.fileutil import atomic_write
 
 FORMATS = ("parquet", "npy", "pickle")
 
@@ -64,22 +64,6 @@ def _parquet_safe(df: Any) -> bool:
     if str(index.dtype) == "object" and infer_dtype(index, skipna=True) not in ("string", "empty"):
         return False
     return True
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and rename the result onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def save_value(value: Any, folder: Path, name: str) -> dict[str, Any]:
@@ -166,7 +150,7 @@ def _value_bytes(value: Any) -> bytes:
 
 def fingerprint(value: Any) -> str | None:
     """A cheap content fingerprint, to notice in-place changes; None if unknown."""
-    h = hashlib.blake2b(digest_size=16)
+    h = hasher()
     try:
         if _is_ndarray(value) and value.dtype != object:
             import numpy as np

@@ -1,16 +1,18 @@
 """Reading the store's run records into wire dicts. The store lives in
-``<root>/.cellpipe`` (where ``cellpipe run`` puts it when started in the root);
-read-only questions never create it."""
+``<root>/.cellpipe`` (where ``cellpipe run`` puts it when started in the root),
+or where ``$CELLPIPE_STORE`` says; questions open it read-only: they never
+create it, migrate it or write to it."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cellpipe.engine.store import Store, pid_alive
+from cellpipe.engine.store import STORE_ENV, Store, locate_store, pid_alive
 from cellpipe.model import Pipeline
 from cellpipe.server.paths import root_relative_or_none
 from cellpipe.server.wire import IRunRecord, IStepRun, IStepState
@@ -20,17 +22,23 @@ UNFINISHED = ("running", "pending")
 
 
 def store_folder(root: Path) -> Path:
-    return root / ".cellpipe"
+    """The local folder of the root's store metadata (and its lock)."""
+    return locate_store(root)[0]
+
+
+def store_location(root: Path) -> str:
+    """The store a run started by the server uses: ``$CELLPIPE_STORE``, else the root's."""
+    return os.environ.get(STORE_ENV) or str(store_folder(root))
 
 
 @contextmanager
 def open_store(root: Path) -> Iterator[Store | None]:
-    """The root's store, or None when nothing has run there yet."""
-    folder = store_folder(root)
+    """The root's store opened read-only, or None when nothing has run there yet."""
+    folder, storage = locate_store(root)
     if not (folder / "cellpipe.db").exists():
         yield None
         return
-    store = Store(folder)
+    store = Store(folder, storage, readonly=True)
     try:
         yield store
     finally:

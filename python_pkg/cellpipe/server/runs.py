@@ -33,6 +33,7 @@ from cellpipe.server.records import (
     run_state,
     step_run,
     store_folder,
+    store_location,
     with_origins,
 )
 from cellpipe.server.wire import IRunDetail, IRunList, IRunRecord, IStepNotebook
@@ -131,7 +132,7 @@ class RunRegistry:
             params_file.write_text(json.dumps(request.params, indent=1, sort_keys=True), encoding="utf-8")
             log = folder / f"{run_id}.log"
             command = [self.python, "-m", "cellpipe.cli", "run", notebook, "--run-id", run_id, "--json",
-                       "--params", str(params_file), "--store", str(store_folder(self.root))]
+                       "--params", str(params_file), "--store", store_location(self.root)]
             if request.force:
                 command.append("--force")
             for step in request.only:

@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from cellpipe.core import analysis
 from cellpipe.core.analysis import KERNEL_NAMES, CodeFacts
 from cellpipe.core.compiler.diagnostics import Collector
-from cellpipe.core.compiler.structure import _NotebookDraft, _StepDraft
+from cellpipe.core.compiler.structure import NotebookDraft, StepDraft
 
 
 class DataFlow(Collector):
     """Finds producers and consumers (second pass of the compiler)."""
 
     # -- data flow inside one notebook ----------------------------------------
-    def analyze_flow(self, nb: _NotebookDraft) -> None:
+    def analyze_flow(self, nb: NotebookDraft) -> None:
         path = nb.info.path
         cells = nb.info.cells
         params = {p.name for p in nb.info.parameters}
@@ -98,7 +98,7 @@ class DataFlow(Collector):
                     self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
                                import_stmt, warned_imports, steps_by_name, star=step_star, late=True)
 
-    def _check_reentry(self, nb: _NotebookDraft, draft: _StepDraft, name: str, own: int, cell: int,
+    def _check_reentry(self, nb: NotebookDraft, draft: StepDraft, name: str, own: int, cell: int,
                        touches: dict[str, list[tuple[int, str]]]) -> None:
         """A re-entered step reads ``name`` it set itself, but another step set or
         changed it in between: top to bottom, the notebook would see that value."""
@@ -119,7 +119,7 @@ class DataFlow(Collector):
         else:
             self.warn("CP203", message, nb.info.path, cell, fix=fix, line=line)
 
-    def _need(self, nb, draft: _StepDraft, name: str, cell: int, params, shared_binds, touches, positions,
+    def _need(self, nb, draft: StepDraft, name: str, cell: int, params, shared_binds, touches, positions,
               module_names, import_stmt, warned_imports, steps_by_name, star: bool, late: bool = False) -> None:
         path = nb.info.path
         if name in params:

@@ -8,8 +8,6 @@ telling whether a root-relative path exists (for ``in:`` files).
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,8 +15,10 @@ from typing import Any
 
 from cellpipe.core import graph
 from cellpipe.core.compiler.dataflow import DataFlow
-from cellpipe.core.compiler.structure import NotebookSource, Reader, _NotebookDraft, _StepDraft
+from cellpipe.core.compiler.structure import NotebookDraft, NotebookSource, Reader, StepDraft
+from cellpipe.core.digest import digest_json
 from cellpipe.core.parameters import metric_names
+from cellpipe.core.paths import overlaps
 from cellpipe.model import (
     CellRef,
     Diagnostic,
@@ -53,9 +53,9 @@ class _Compiler(Reader, DataFlow):
     """Reads each notebook, finds its data flow, then joins the notebooks."""
 
     # -- joining notebooks -----------------------------------------------------
-    def join(self, drafts: list[_NotebookDraft]) -> Pipeline | None:
-        all_steps: list[_StepDraft] = []
-        where: dict[str, _StepDraft] = {}
+    def join(self, drafts: list[NotebookDraft]) -> Pipeline | None:
+        all_steps: list[StepDraft] = []
+        where: dict[str, StepDraft] = {}
         for nb in drafts:
             for draft in nb.steps:
                 if draft.name in where:
@@ -78,7 +78,7 @@ class _Compiler(Reader, DataFlow):
             if dep != step and dep not in deps[step]:
                 deps[step].append(dep)
 
-        writers: dict[str, tuple[_StepDraft, int]] = {}
+        writers: dict[str, tuple[StepDraft, int]] = {}
         for draft in all_steps:
             for out, cell in draft.outputs:
                 if out in writers and writers[out][0].name != draft.name:
@@ -104,11 +104,11 @@ class _Compiler(Reader, DataFlow):
                 for out, (writer, _) in writers.items():
                     if writer.name == draft.name:
                         continue
-                    if _overlaps(path, out):
+                    if overlaps(path, out):
                         add_dep(draft.name, writer.name)
                         found = True
                 if not found and not self.exists(path):
-                    own = any(_overlaps(path, out) for out, _ in draft.outputs)
+                    own = any(overlaps(path, out) for out, _ in draft.outputs)
                     who = "only this step writes it (`out:`), so there is nothing to read on a first run" if own \
                         else "no step writes it"
                     self.error("CP230", f"input file '{path}' does not exist and {who}", draft.notebook, cell,
@@ -174,12 +174,7 @@ class _Compiler(Reader, DataFlow):
                         settings=settings)
 
 
-def _overlaps(a: str, b: str) -> bool:
-    """Whether two root-relative paths are the same file or one is inside the other."""
-    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
-
-
-def _code_hash(nb: NotebookInfo, draft: _StepDraft) -> str:
+def _code_hash(nb: NotebookInfo, draft: StepDraft) -> str:
     """Hash of everything that is the step's code: its code cells, the shared
     cells and copied imports. Markdown, outputs and execution counts are not."""
     payload = {
@@ -187,13 +182,13 @@ def _code_hash(nb: NotebookInfo, draft: _StepDraft) -> str:
         "imports": draft.imports,
         "cells": [nb.cells[i].source for i in draft.code_cells],
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return digest_json(payload)
 
 
 def compile_notebooks(sources: Sequence[NotebookSource], exists: Callable[[str], bool] = lambda p: False) -> CompileResult:
     """Compile notebooks into one pipeline, collecting every problem on the way."""
     compiler = _Compiler(exists)
-    drafts: list[_NotebookDraft] = []
+    drafts: list[NotebookDraft] = []
     seen: set[str] = set()
     for src in sources:
         if src.path in seen:

@@ -87,7 +87,7 @@ def _language(content: dict) -> str:
 
 
 @dataclass
-class _StepDraft:
+class StepDraft:
     name: str
     notebook: str
     first_cell: int
@@ -112,10 +112,10 @@ class _StepDraft:
 
 
 @dataclass
-class _NotebookDraft:
+class NotebookDraft:
     info: NotebookInfo
     tags: list[CellTags]
-    steps: list[_StepDraft]
+    steps: list[StepDraft]
     facts: dict[int, CodeFacts]
     cell_step: dict[int, str]
     skipped: list[int] = field(default_factory=list)  # code cells tagged `skip`
@@ -127,7 +127,7 @@ class Reader(Collector):
     """Reads a notebook's cells into step drafts (first pass of the compiler)."""
 
     # -- one notebook ----------------------------------------------------------
-    def read_notebook(self, src: NotebookSource) -> _NotebookDraft | None:
+    def read_notebook(self, src: NotebookSource) -> NotebookDraft | None:
         path = src.path
         if src.read_error:
             self.error("CP001", f"the notebook {src.read_error}", path, fix=_read_error_fix(src.read_error))
@@ -163,7 +163,7 @@ class Reader(Collector):
         file_stem = posixpath.splitext(posixpath.basename(path))[0]
         default_step = suggest_step_name(file_stem)
 
-        steps: dict[str, _StepDraft] = {}
+        steps: dict[str, StepDraft] = {}
         order: list[str] = []
         cell_step: dict[int, str] = {}
         also: dict[int, list[str]] = {}  # cells that belong to further steps too
@@ -175,9 +175,9 @@ class Reader(Collector):
         skipped: list[int] = []
         facts: dict[int, CodeFacts] = {}
 
-        def step_for(name: str, cell: int) -> _StepDraft:
+        def step_for(name: str, cell: int) -> StepDraft:
             if name not in steps:
-                steps[name] = _StepDraft(name, path, cell)
+                steps[name] = StepDraft(name, path, cell)
                 order.append(name)
             return steps[name]
 
@@ -311,7 +311,7 @@ class Reader(Collector):
             language_info=dict(meta.get("language_info") or {"name": "python"}),
             settings=settings,
         )
-        return _NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step, skipped, also)
+        return NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step, skipped, also)
 
     def _attach_step_tags(self, t: CellTags, context, steps, path, i, step_for) -> None:
         if not (t.after or t.inputs or t.outputs or t.nocache or t.hints):
@@ -322,7 +322,7 @@ class Reader(Collector):
             return
         self._add_to_step(step_for(context, i), t, None, path, index=i)
 
-    def _add_to_step(self, draft: _StepDraft, t: CellTags, cell: SourceCell | None, path: str,
+    def _add_to_step(self, draft: StepDraft, t: CellTags, cell: SourceCell | None, path: str,
                      position_only: bool = False, index: int | None = None) -> None:
         i = cell.index if cell is not None else index
         assert i is not None

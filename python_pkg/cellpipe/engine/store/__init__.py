@@ -1,5 +1,7 @@
-"""The store in ``.cellpipe/``: content-addressed objects, run folders, and the
-SQLite metadata (see :mod:`cellpipe.engine.store.db`).
+"""The store: content-addressed objects and run folders in a
+:class:`~cellpipe.engine.store.backend.Storage` (a local folder, ``.cellpipe/`` by
+default, or any fsspec URL), and the SQLite metadata (see
+:mod:`cellpipe.engine.store.db`), always in a local folder.
 
 One run at a time writes to a store: :meth:`Store.lock` takes an exclusive
 ``flock`` on ``.cellpipe/lock``; a second run is refused with a message naming
@@ -15,11 +17,38 @@ import os
 import time
 from pathlib import Path
 
-from cellpipe.engine.store.db import Database
-from cellpipe.engine.store.objects import ObjectStore, hash_file
+from cellpipe.engine.fileutil import hash_file
+from cellpipe.engine.store.backend import FsspecStorage, LocalStorage, Storage, open_storage
+from cellpipe.engine.store.db import Database, StoreTooNew
+from cellpipe.engine.store.objects import CorruptObject, ObjectStore
 from cellpipe.errors import CellpipeError
 
-__all__ = ["Store", "StoreBusy", "Database", "ObjectStore", "hash_file", "pid_alive"]
+__all__ = [
+    "Store", "StoreBusy", "StoreTooNew", "Database", "ObjectStore", "CorruptObject", "Storage",
+    "LocalStorage", "FsspecStorage", "open_storage", "locate_store", "pid_alive", "STORE_DIR", "STORE_ENV",
+]
+
+#: the store's folder name at the project root
+STORE_DIR = ".cellpipe"
+#: the environment variable naming the store (a path or an fsspec URL)
+STORE_ENV = "CELLPIPE_STORE"
+
+
+def locate_store(root: Path, chosen: str | None = None) -> tuple[Path, Storage]:
+    """Where a project's store is: its local metadata folder and its storage.
+
+    ``chosen`` is ``--store`` (else ``$CELLPIPE_STORE``, else ``<root>/.cellpipe``).
+    A path puts everything in that folder; an fsspec URL puts objects and run
+    folders there and keeps the metadata in ``<root>/.cellpipe``.
+    """
+    chosen = chosen or os.environ.get(STORE_ENV) or None
+    if chosen is None:
+        folder = root / STORE_DIR
+        return folder, LocalStorage(folder)
+    storage = open_storage(chosen)
+    if isinstance(storage, LocalStorage):
+        return storage.folder, storage
+    return root / STORE_DIR, storage
 
 
 class StoreBusy(CellpipeError):
@@ -45,14 +74,33 @@ def pid_alive(pid: int | None) -> bool:
 
 
 class Store:
-    """Objects, metadata and run folders under one folder."""
+    """Objects and run folders in a storage, metadata in the local ``folder``.
 
-    def __init__(self, folder: Path) -> None:
+    ``storage`` defaults to the local folder itself. ``readonly`` opens an
+    existing store without writing anything (no folder, no schema, no stat
+    cache): for questions such as the panel's.
+    """
+
+    def __init__(self, folder: Path, storage: Storage | None = None, readonly: bool = False) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.objects = ObjectStore(folder / "objects")
-        self.db = Database(folder / "cellpipe.db")
+        self.readonly = readonly
+        if not readonly:
+            folder.mkdir(parents=True, exist_ok=True)
+        self.storage = storage if storage is not None else LocalStorage(folder)
+        self.objects = ObjectStore(self.storage)
+        self.db = Database(folder / "cellpipe.db", readonly=readonly)
         self._lock_fd: int | None = None
+
+    @classmethod
+    def open(cls, root: Path, chosen: str | None = None, readonly: bool = False) -> Store:
+        """The project's store (see :func:`locate_store`)."""
+        folder, storage = locate_store(root, chosen)
+        return cls(folder, storage, readonly=readonly)
+
+    @property
+    def local(self) -> bool:
+        """Whether objects and run folders are on this machine's disk."""
+        return isinstance(self.storage, LocalStorage) and self.storage.folder == self.folder
 
     def close(self) -> None:
         self.unlock()
@@ -102,4 +150,13 @@ class Store:
         return digest
 
     def run_folder(self, run_id: str) -> Path:
+        """The local folder a run writes its notebooks and logs to (for a remote
+        store, a staging folder that :meth:`publish_run` copies to the storage)."""
         return self.folder / "runs" / run_id
+
+    def publish_run(self, run_id: str) -> None:
+        """Copy a run folder to a remote storage; nothing to do for a local one."""
+        if not self.local:
+            folder = self.run_folder(run_id)
+            if folder.is_dir():
+                self.storage.put_tree(f"runs/{run_id}", folder)

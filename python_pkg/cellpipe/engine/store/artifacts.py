@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.digest import tree_bytes
+from cellpipe.engine.fileutil import folder_listing
 from cellpipe.engine.store import Store
+from cellpipe.engine.store.objects import CorruptObject
 from cellpipe.model import Step
 from cellpipe.runtime import RECORD
 
-
-class CorruptObject(Exception):
-    """An object's bytes no longer hash to its name."""
+__all__ = ["CorruptObject", "present", "restore_files", "link_outputs", "ingest"]
 
 
 def _digests(art: dict[str, Any]) -> list[str]:
@@ -53,13 +54,13 @@ def _restore(store: Store, target: Path, digest: str, rel: str) -> list[str]:
     if current == digest:
         return []
     if not store.objects.verify(digest):
-        raise CorruptObject(digest)
+        raise CorruptObject(digest, store.objects.where(digest))
     notes = []
     if current is not None:
         kept = store.objects.put_file(target, current)
         notes.append(f"{rel} had changed since the step wrote it; it was restored, and the changed "
-                     f"copy is kept at {store.objects.path(kept)}")
-    store.objects.materialize(digest, target, link=False)
+                     f"copy is kept at {store.objects.where(kept)}")
+    store.objects.materialize(digest, target, link=False, verified=True)
     return notes
 
 
@@ -68,9 +69,10 @@ def link_outputs(store: Store, folder: Path, producer: str, produced: dict[str, 
     them; False when one of its objects is corrupt or gone."""
     record: dict[str, Any] = {"step": producer, "variables": {}}
     for name, art in produced["variables"].items():
-        if not store.objects.verify(art["hash"]):
+        try:
+            store.objects.materialize(art["hash"], folder / art["file"])
+        except CorruptObject:
             return False
-        store.objects.materialize(art["hash"], folder / art["file"])
         record["variables"][name] = {k: art[k] for k in ("file", "format", "type", "bytes") if k in art}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / RECORD).write_text(json.dumps(record, sort_keys=True))
@@ -89,13 +91,9 @@ def ingest(store: Store, root: Path, step: Step, folder: Path) -> dict[str, Any]
     for rel in step.file_outputs:
         path = root / rel
         if path.is_dir():
-            listing = {
-                p.relative_to(path).as_posix(): store.objects.put_file(p, store.file_hash(p))
-                for p in sorted(path.rglob("*")) if p.is_file()
-            }
-            tree = json.dumps(listing, sort_keys=True).encode()
-            files[rel] = {"kind": "tree", "hash": store.objects.put_bytes(tree), "files": listing,
-                          "bytes": sum(store.objects.path(d).stat().st_size for d in listing.values())}
+            listing = folder_listing(path, lambda p: store.objects.put_file(p, store.file_hash(p)))
+            files[rel] = {"kind": "tree", "hash": store.objects.put_bytes(tree_bytes(listing)), "files": listing,
+                          "bytes": sum(store.objects.size(d) or 0 for d in listing.values())}
         elif path.is_file():
             digest = store.objects.put_file(path, store.file_hash(path))
             files[rel] = {"kind": "file", "hash": digest, "bytes": path.stat().st_size}

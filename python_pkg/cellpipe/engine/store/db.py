@@ -2,7 +2,8 @@
 artifact hashes, the cache index and the file stat cache.
 
 Every write is one transaction; SQLite's journal makes a killed process leave
-either the whole record or none of it.
+either the whole record or none of it. ``PRAGMA user_version`` gates the
+schema (see :class:`Database`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+from cellpipe.errors import CellpipeError
+
+#: the schema this cellpipe writes; ``PRAGMA user_version`` of the file
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,33 +93,90 @@ CREATE TABLE IF NOT EXISTS statcache (
 """
 
 
-class Database:
-    """A thin layer over one SQLite file; JSON columns are decoded on read."""
+class StoreTooNew(CellpipeError):
+    """The store was written by a newer cellpipe whose schema this one does not know."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, found: int, known: int) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"the store {path.parent} has schema version {found}, newer than this cellpipe knows "
+            f"({known}); it was left untouched. Fix: upgrade cellpipe (pip install -U cellpipe), "
+            "or use another store with --store DIR"
+        )
+
+
+class Database:
+    """A thin layer over one SQLite file; JSON columns are decoded on read.
+
+    ``PRAGMA user_version`` holds the schema version. Opening for writing
+    creates or migrates the schema once, in one transaction, and refuses a
+    store of a newer version (:class:`StoreTooNew`) instead of rewriting it.
+    ``readonly`` opens the file without any write at all (no schema, no
+    journal-mode change, no stat cache): what the panel's questions use.
+    """
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        if readonly:
+            uri = path.resolve().as_uri() + "?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None,
+                                        check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=30000")
+        try:
+            version = self.version()
+            if version > SCHEMA_VERSION:
+                raise StoreTooNew(path, version, SCHEMA_VERSION)
+            if not readonly:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                if version < SCHEMA_VERSION:
+                    self._upgrade()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def version(self) -> int:
+        """The schema version of the file: ``user_version``, else the one an
+        earlier cellpipe wrote into ``meta`` (0 for a new, empty file)."""
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version:
+            return version
+        has_meta = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if has_meta:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            return int(row[0]) if row else 1
+        has_tables = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchone()
+        return 1 if has_tables else 0  # schema 1 kept no version at all
+
+    def _upgrade(self) -> None:
+        """Create the schema, or bring an earlier one up to this version (additive only)."""
+        self.conn.execute("PRAGMA journal_mode=WAL")  # persistent in the file: set once
         with self.transaction():
+            version = self.version()  # again, under the lock: another process may have done it
+            if version > SCHEMA_VERSION:
+                raise StoreTooNew(self.path, version, SCHEMA_VERSION)
+            if version == SCHEMA_VERSION:
+                return
             for statement in SCHEMA.strip().split(";\n"):
                 if statement.strip():
                     self.conn.execute(statement)
-            self._migrate()
+            if 0 < version < 2:  # schema 1: cache entries were not scoped by notebook
+                columns = {row[1] for row in self.conn.execute("PRAGMA table_info(cache)")}
+                if "notebook" not in columns:
+                    self.conn.execute("ALTER TABLE cache ADD COLUMN notebook TEXT NOT NULL DEFAULT ''")
+                self.conn.execute("DROP INDEX IF EXISTS cache_step")
+                self.conn.execute("CREATE INDEX cache_step ON cache(step, notebook, created)")
+            # schema 3: keys are BLAKE2b-256 (core.digest); older entries stay and simply never match
             self.conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-            )
-
-    def _migrate(self) -> None:
-        """Bring a store made by an earlier version up to this schema (additive only)."""
-        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(cache)")}
-        if "notebook" not in columns:  # schema 1: cache entries were not scoped by notebook
-            self.conn.execute("ALTER TABLE cache ADD COLUMN notebook TEXT NOT NULL DEFAULT ''")
-            self.conn.execute("DROP INDEX IF EXISTS cache_step")
-            self.conn.execute("CREATE INDEX cache_step ON cache(step, notebook, created)")
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            self.conn.execute(f"PRAGMA user_version = {int(SCHEMA_VERSION)}")
 
     def close(self) -> None:
         self.conn.close()
@@ -299,5 +360,7 @@ class Database:
         return tuple(row) if row else None  # type: ignore[return-value]
 
     def stat_put(self, path: str, inode: int, mtime_ns: int, size: int, digest: str) -> None:
+        if self.readonly:  # a reader never writes, not even the stat cache
+            return
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO statcache VALUES (?,?,?,?,?)", (path, inode, mtime_ns, size, digest))

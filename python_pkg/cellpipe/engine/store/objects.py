@@ -1,102 +1,138 @@
-"""Content-addressed objects: ``objects/ab/cdef…`` named by the BLAKE2b hash of
-their bytes. Objects are written to a temporary name and renamed into place, so
-a killed process never leaves half an object under a real name."""
+"""Content-addressed objects: ``objects/ab/cdef…`` named by the digest of their
+bytes (:mod:`cellpipe.core.digest`), kept in a :class:`~cellpipe.engine.store.backend.Storage`.
+
+Objects are only ever added, each written atomically (the storage writes then
+renames), and read back only after their bytes hash to their name again: a
+corrupt or half-copied object is never handed on as if it were good.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
+import posixpath
 from pathlib import Path
 
-from cellpipe.engine.serialize import atomic_write
+from cellpipe.core.digest import digest_bytes, hasher
+from cellpipe.engine.fileutil import atomic_write, hash_file
+from cellpipe.engine.store.backend import LocalStorage, Storage
 
-HASH_NAME = "blake2b"  # fast in pure CPython, 256-bit
-_CHUNK = 1 << 20
-
-
-def hash_file(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+PREFIX = "objects"
 
 
-def hash_bytes(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=32).hexdigest()
+class CorruptObject(Exception):
+    """An object's bytes no longer hash to its name (or it is gone)."""
+
+    def __init__(self, digest: str, where: str) -> None:
+        self.digest = digest
+        self.where = where
+        super().__init__(f"stored object {where} is corrupt or missing")
+
+
+def object_key(digest: str, prefix: str = PREFIX) -> str:
+    """The storage key of the object named ``digest``."""
+    return posixpath.join(prefix, digest[:2], digest[2:])
 
 
 class ObjectStore:
-    """Immutable blobs keyed by content hash."""
+    """Immutable blobs keyed by content hash, in a storage (a local folder by default)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, storage: Storage | Path, prefix: str = PREFIX) -> None:
+        if isinstance(storage, Path):  # a local folder of objects
+            storage, prefix = LocalStorage(storage), ""
+        self.storage = storage
+        self.prefix = prefix
+
+    def key(self, digest: str) -> str:
+        """The storage key of the object named ``digest``."""
+        return object_key(digest, self.prefix)
 
     def path(self, digest: str) -> Path:
-        return self.folder / digest[:2] / digest[2:]
+        """The object's local path; only for a local store."""
+        local = self.storage.local_path(self.key(digest))
+        if local is None:
+            raise ValueError(f"the store {self.storage.url} is not a local folder")
+        return local
+
+    def where(self, digest: str) -> str:
+        """Where the object is, as a user can find it (a path or a URL)."""
+        return self.storage.where(self.key(digest))
+
+    def size(self, digest: str) -> int | None:
+        """The object's size in bytes, or None when it is not stored."""
+        return self.storage.size(self.key(digest))
 
     def has(self, digest: str, size: int | None = None) -> bool:
-        try:
-            st = self.path(digest).stat()
-        except FileNotFoundError:
-            return False
-        return size is None or st.st_size == size
+        """Whether the object is stored (and, when ``size`` is given, has that size)."""
+        found = self.size(digest)
+        return found is not None and (size is None or found == size)
 
     def verify(self, digest: str) -> bool:
         """True when the object exists and its bytes still hash to its name."""
-        path = self.path(digest)
-        return path.exists() and hash_file(path) == digest
+        key = self.key(digest)
+        local = self.storage.local_path(key)
+        if local is not None:
+            return local.exists() and hash_file(local) == digest
+        try:
+            with self.storage.open(key) as fh:
+                h = hasher()
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+        except FileNotFoundError:
+            return False
+        return h.hexdigest() == digest
 
     def remove(self, digest: str) -> None:
-        try:
-            self.path(digest).unlink()
-        except FileNotFoundError:
-            pass
-
-    def _place(self, target: Path, fill) -> None:
-        """Create ``target`` from ``fill(tmp)`` under a temporary name, read-only, atomically."""
-        def write(tmp: Path) -> None:
-            fill(tmp)
-            os.chmod(tmp, 0o444)
-
-        atomic_write(target, write)
+        """Drop the object (used only to discard a corrupt one)."""
+        self.storage.remove(self.key(digest))
 
     def put_file(self, source: Path, digest: str | None = None, link: bool = False) -> str:
         """Store ``source``'s bytes; ``link`` hard-links files nobody will write again."""
         digest = digest or hash_file(source)
-        target = self.path(digest)
-        if not target.exists():
-            self._place(target, lambda tmp: _link_or_copy(source, tmp, link))
+        if not self.has(digest):
+            self.storage.put_file(self.key(digest), source, link=link, readonly=True)
         return digest
 
     def put_bytes(self, data: bytes) -> str:
-        digest = hash_bytes(data)
-        target = self.path(digest)
-        if not target.exists():
-            self._place(target, lambda tmp: tmp.write_bytes(data))
+        """Store ``data``; return its digest."""
+        digest = digest_bytes(data)
+        if not self.has(digest):
+            self.storage.put_bytes(self.key(digest), data, readonly=True)
         return digest
 
     def read_bytes(self, digest: str) -> bytes:
-        return self.path(digest).read_bytes()
-
-    def materialize(self, digest: str, dest: Path, link: bool = True) -> None:
-        """Put the object at ``dest`` (hard link when allowed, else a writable copy), atomically."""
-        def write(tmp: Path) -> None:
-            _link_or_copy(self.path(digest), tmp, link)
-            if not link:
-                os.chmod(tmp, 0o644)
-
-        atomic_write(dest, write)
-
-
-def _link_or_copy(source: Path, tmp: Path, link: bool) -> None:
-    """Fill ``tmp`` (an existing empty file) with ``source``: a hard link or a copy."""
-    if link:
-        os.unlink(tmp)
+        """The object's bytes, checked against its name; CorruptObject when they differ."""
         try:
-            os.link(source, tmp)
+            data = self.storage.read_bytes(self.key(digest))
+        except FileNotFoundError:
+            raise CorruptObject(digest, self.where(digest)) from None
+        if digest_bytes(data) != digest:
+            raise CorruptObject(digest, self.where(digest))
+        return data
+
+    def materialize(self, digest: str, dest: Path, link: bool = True, verified: bool = False) -> None:
+        """Put the object at ``dest`` (hard link when allowed, else a writable copy), atomically.
+
+        Its bytes are checked against its name first, unless the caller just did
+        (``verified``); a corrupt object raises CorruptObject and ``dest`` is untouched.
+        """
+        key = self.key(digest)
+        if self.storage.local_path(key) is not None:
+            if not verified and not self.verify(digest):
+                raise CorruptObject(digest, self.where(digest))
+            self.storage.get_file(key, dest, link=link)
             return
-        except OSError:
-            pass
-    shutil.copyfile(source, tmp)
+
+        def fetch(tmp: Path) -> None:  # remote: hash while downloading, keep only good bytes
+            h = hasher()
+            try:
+                with self.storage.open(key) as src, open(tmp, "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        h.update(chunk)
+                        out.write(chunk)
+            except FileNotFoundError:
+                raise CorruptObject(digest, self.where(digest)) from None
+            if h.hexdigest() != digest:
+                raise CorruptObject(digest, self.where(digest))
+            os.chmod(tmp, 0o644)
+
+        atomic_write(dest, fetch)
