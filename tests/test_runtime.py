@@ -64,9 +64,38 @@ def test_a_step_that_changes_a_loaded_input_in_place_is_reported(tmp_path: Path)
     ns: dict = {}
     ctx = runtime.load_inputs("sneaky", str(tmp_path), {"df": "load"}, ["df"], ns)
     ns["df"]["x"] = 0  # e.g. through a helper function the analysis cannot see into
-    with pytest.warns(UserWarning, match=r"step 'sneaky' changed its input `df` in place"):
-        record = runtime.save_outputs(ctx, {}, [], [], str(tmp_path), ns)
+    record = runtime.save_outputs(ctx, {}, [], [], str(tmp_path), ns)
     assert record["changed_inputs"] == ["df"]
+    # the changed value is saved, so that the run can pass it on to the steps after this one
+    saved = load_value(tmp_path / "sneaky", record["variables"]["df"])
+    assert saved["x"].tolist() == [0, 0]
+
+
+def test_a_step_that_only_rebinds_an_input_did_not_change_it(tmp_path: Path) -> None:
+    _produce(tmp_path, "load", {"df": pd.DataFrame({"x": [1, 2]})}, {"df": ["join"]})
+    ns: dict = {}
+    ctx = runtime.load_inputs("join", str(tmp_path), {"df": "load"}, ["df"], ns)
+    ns["df"] = ns["df"].assign(y=ns["df"]["x"] * 2)  # `df = df.join(...)`: a new object
+    record = runtime.save_outputs(ctx, {}, [], [], str(tmp_path), ns)
+    assert record["changed_inputs"] == []
+
+
+def test_a_function_from_another_step_reads_this_steps_names(tmp_path: Path) -> None:
+    # Given a function made in a notebook's namespace (as cloudpickle saves one from a kernel)
+    import cloudpickle
+
+    made: dict = {"__name__": "__main__", "scale": 2}
+    exec("def norm(v):\n    return v / scale\n", made)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "norm.pkl").write_bytes(cloudpickle.dumps(made["norm"]))
+    (tmp_path / "a" / "_outputs.json").write_text(json.dumps(
+        {"variables": {"norm": {"file": "norm.pkl", "format": "pickle", "type": "function"}}}))
+    # When a step loads it and sets `scale` itself, it sees that value, as Run All would
+    ns: dict = {"__name__": "__main__"}
+    runtime.load_inputs("b", str(tmp_path), {"norm": "a"}, [], ns)
+    assert ns["norm"](8) == 4.0  # the value it saw where it was made, when this step has none
+    ns["scale"] = 4
+    assert ns["norm"](8) == 2.0
 
 
 def test_an_input_the_analysis_knows_is_changed_is_not_reported(tmp_path: Path) -> None:

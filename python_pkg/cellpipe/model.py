@@ -121,6 +121,9 @@ class Step:
     metrics: tuple[str, ...] = ()
     #: import statements copied from the steps that made those names
     imports: tuple[str, ...] = ()
+    #: (source cell index, statement): process-wide settings made by earlier
+    #: steps, run again at the start of this step, in notebook order
+    replayed: tuple[tuple[int, str], ...] = ()
     nocache: bool = False
     hints: tuple[tuple[str, str], ...] = ()
 

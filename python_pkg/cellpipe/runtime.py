@@ -12,7 +12,7 @@ import json
 import math
 import os
 import sys
-import warnings
+import types
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +75,58 @@ def load_inputs(
                 f"{type(exc).__name__}: {exc}",
                 fix=f"run step '{producer}' again",
             ) from exc
+    adopt_functions(inputs, namespace)
+    objects: dict[str, Any] = {}
+    for var in inputs:
+        objects[var] = namespace[var]
         loaded[var] = fingerprint(namespace[var])
     return {
         "step": step,
         "artifacts": artifacts,
         "fingerprints": loaded,
+        "objects": objects,
         "guard": list(guard),
         "inputs": dict(inputs),
     }
+
+
+def _notebook_function(value: Any) -> bool:
+    return isinstance(value, types.FunctionType) and value.__module__ == "__main__"
+
+
+def adopt_functions(names: Any, namespace: dict[str, Any]) -> None:
+    """Make functions defined in another step's notebook code look up names here.
+
+    A function defined in a notebook reads its free names from the notebook's
+    namespace when it is called: Run All gives it the values of that moment. A
+    function loaded from another step carries the values it saw there instead,
+    so it is rebuilt on this step's namespace (the analysis makes the names it
+    reads inputs of this step). A name it saw there that this step does not
+    have is kept as it was, so that the function does not fail where Run All
+    would not have.
+    """
+    todo = [n for n in names if _notebook_function(namespace.get(n))]
+    done: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in done:
+            continue
+        done.add(name)
+        func = namespace[name]
+        for key, value in func.__globals__.items():
+            if key.startswith("__") or key in namespace:
+                continue
+            namespace[key] = value
+            if _notebook_function(value):
+                todo.append(key)
+        rebuilt = types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__, func.__closure__)
+        rebuilt.__kwdefaults__ = func.__kwdefaults__
+        rebuilt.__dict__.update(func.__dict__)
+        rebuilt.__qualname__ = func.__qualname__
+        rebuilt.__doc__ = func.__doc__
+        rebuilt.__annotations__ = func.__annotations__
+        rebuilt.__module__ = func.__module__
+        namespace[name] = rebuilt
 
 
 def _metric_value(value: Any) -> float | int | bool | str | None:
@@ -136,19 +180,21 @@ def save_outputs(
                 "`functions` cell so every step makes its own",
             ) from exc
 
+    # an input the analysis took as read-only: the object loaded, whatever the
+    # name holds now (a step that rebinds `df = df.join(...)` did not change it)
     changed: list[str] = []
+    objects = ctx.get("objects", {})
     for var, before in ctx.get("fingerprints", {}).items():
-        if before is None or var not in namespace or var not in ctx.get("guard", ()):
+        if before is None or var not in objects or var not in ctx.get("guard", ()):
             continue
-        if fingerprint(namespace[var]) != before:
+        if fingerprint(objects[var]) != before:
             changed.append(var)
-            warnings.warn(
-                f"cellpipe: step '{step}' changed its input `{var}` in place, which the analysis did not "
-                f"see; steps after '{step}' that use `{var}` get the value from step "
-                f"'{ctx['inputs'][var]}', not the changed one. Assign the result to `{var}` explicitly "
-                "(e.g. `x = x.copy(); x[...] = ...`) so cellpipe passes it on.",
-                stacklevel=2,
-            )
+            if var not in outputs:
+                # saved, so that the steps after this one can get the changed value
+                try:
+                    variables[var] = save_value(objects[var], folder, var)
+                except SerializationError:
+                    pass
 
     recorded: dict[str, Any] = {}
     skipped: list[str] = []

@@ -7,6 +7,12 @@ which run Python code in the user namespace, is analyzed as code.
 
 What counts as changing a name in place (making a step its producer) is
 documented on :data:`READ_ONLY_METHODS` and :data:`MUTATING_FUNCTIONS`.
+
+Besides names, the facts keep what the compiler needs to judge effects that
+depend on other cells (:mod:`cellpipe.core.compiler.effects`): the calls made
+at top level with the names passed to them, the definitions (functions,
+lambdas, classes) with the names their bodies read and the parameters they
+change in place, and which names were last bound to which constructor call.
 """
 
 from __future__ import annotations
@@ -33,6 +39,43 @@ from cellpipe.core.rules import (  # noqa: F401 - re-exported: the analysis's pu
 
 
 @dataclass(frozen=True)
+class CallFact:
+    """One call made by the code itself (not inside a function body).
+
+    ``callee`` is the dotted name as written (``np.random.seed``), or
+    ``%name`` for a line magic; ``args`` pairs each argument that is a name
+    (or a chain on one, ``df["a"]``) with its slot: the position, or the
+    keyword. ``keywords`` are all keywords given, with ``=None`` ones left
+    out. ``statement`` is the source of the top-level statement when the call
+    is that whole statement (so that it can be run again elsewhere); ``nested``
+    says the call sits in a block (``if``, ``for``, ``with``, ``try``).
+    """
+
+    callee: str
+    line: int
+    args: tuple[tuple[int | str, str], ...] = ()
+    keywords: frozenset[str] = frozenset()
+    statement: str | None = None
+    nested: bool = False
+    #: the receiver of a method call, when it is a plain name (``df`` in ``df.sample()``)
+    receiver: str | None = None
+    #: for a line magic, its argument line
+    magic_line: str | None = None
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A function, lambda or class the code defines at top level."""
+
+    name: str
+    #: names its body reads when it runs (its free names)
+    reads: tuple[str, ...] = ()
+    #: parameters the body changes in place: (position or -1, name)
+    changes: tuple[tuple[int, str], ...] = ()
+    generator: bool = False
+
+
+@dataclass(frozen=True)
 class CodeFacts:
     """What one piece of code does with names, in the order it runs.
 
@@ -54,6 +97,16 @@ class CodeFacts:
     syntax_error: tuple[int, str] | None = None
     #: line numbers (1-based, in the cell) where each name is first bound or changed
     lines: tuple[tuple[str, int], ...] = ()
+    calls: tuple[CallFact, ...] = ()
+    definitions: tuple[Definition, ...] = ()
+    #: each plain-name assignment in order: (name, the dotted callee of the
+    #: call it was bound to, ``<generator>`` for a generator expression, or "")
+    assigned_from: tuple[tuple[str, str], ...] = ()
+    #: names a ``for`` loop or a comprehension iterates over directly
+    iterates: frozenset[str] = frozenset()
+    #: attribute or item assignments to a dotted target: (target, line,
+    #: statement source when the assignment is a whole top-level statement)
+    dotted_assigns: tuple[tuple[str, int, str | None], ...] = ()
 
     @property
     def touches(self) -> frozenset[str]:
@@ -106,6 +159,14 @@ class _Visitor(ast.NodeVisitor):
         self._line_offset = 0
         #: names local to the comprehensions being visited
         self._local: frozenset[str] = frozenset()
+        self.calls: list[CallFact] = []
+        self.definitions: dict[str, Definition] = {}
+        self.assigned_from: list[tuple[str, str]] = []
+        self.iterates: set[str] = set()
+        self.dotted_assigns: list[tuple[str, int, str | None]] = []
+        #: the top-level statement being visited, and how deep inside it we are
+        self._top: ast.stmt | None = None
+        self._depth = 0
 
     # -- recording ---------------------------------------------------------
     def _read(self, name: str) -> None:
@@ -137,7 +198,30 @@ class _Visitor(ast.NodeVisitor):
         line = getattr(node, "lineno", None)
         if isinstance(node, (ast.stmt, ast.excepthandler)) and line is not None:
             self._line = line + self._line_offset
+        if isinstance(node, ast.stmt):
+            top = self._top is None
+            if top:
+                self._top = node
+            else:
+                self._depth += 1
+            try:
+                super().visit(node)
+            finally:
+                if top:
+                    self._top = None
+                else:
+                    self._depth -= 1
+            return
         super().visit(node)
+
+    def _whole_statement(self, node: ast.AST) -> str | None:
+        """The top-level statement's source when ``node`` is all of it."""
+        top = self._top
+        if self._depth or top is None:
+            return None
+        if (isinstance(top, ast.Expr) and top.value is node) or top is node:
+            return ast.unparse(top)
+        return None
 
     def _target(self, target: ast.AST) -> None:
         """Bind an assignment target; item/attribute targets change their root."""
@@ -161,12 +245,37 @@ class _Visitor(ast.NodeVisitor):
         self.visit(node.value)
         for target in node.targets:
             self._target(target)
+            self._note_assignment(target, node.value, node)
+
+    def _note_assignment(self, target: ast.AST, value: ast.AST | None, stmt: ast.stmt) -> None:
+        """Remember what a plain name was bound to, and dotted targets (``os.environ[k] = v``)."""
+        if isinstance(target, ast.Name):
+            source = ""
+            if isinstance(value, ast.Call):
+                source = dotted_name(value.func) or ""
+            elif isinstance(value, ast.GeneratorExp):
+                source = "<generator>"
+            elif isinstance(value, ast.Lambda):
+                self.definitions[target.id] = Definition(target.id, *self._lambda_facts(value))
+            if self._depth == 0 or source:
+                self.assigned_from.append((target.id, source))
+        elif isinstance(target, (ast.Attribute, ast.Subscript)):
+            base = target.value if isinstance(target, ast.Subscript) else target
+            dotted = dotted_name(base)
+            if dotted is not None and "." in dotted:
+                self.dotted_assigns.append((dotted, self._line, self._whole_statement(stmt)))
+
+    def _lambda_facts(self, node: ast.Lambda) -> tuple[tuple[str, ...], tuple[tuple[int, str], ...]]:
+        params = _params(node.args)
+        free, _, _, changed = _function_free_names(set(params), [ast.Return(value=node.body)])
+        return tuple(free), _changed_params(node.args, changed)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self.visit(node.annotation)
         if node.value is not None:
             self.visit(node.value)
             self._target(node.target)
+            self._note_assignment(node.target, node.value, node)
         elif not isinstance(node.target, ast.Name):
             self.visit(node.target)
 
@@ -217,6 +326,8 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.visit(node.iter)
+        if isinstance(node.iter, ast.Name):
+            self.iterates.add(node.iter.id)
         self._target(node.target)
         for stmt in node.body + node.orelse:
             self.visit(stmt)
@@ -228,6 +339,7 @@ class _Visitor(ast.NodeVisitor):
             self.visit(item.context_expr)
             if item.optional_vars is not None:
                 self._target(item.optional_vars)
+                self._note_assignment(item.optional_vars, item.context_expr, node)
         for stmt in node.body:
             self.visit(stmt)
 
@@ -252,8 +364,12 @@ class _Visitor(ast.NodeVisitor):
         self._visit_arguments_defaults(node.args)
         if node.returns is not None:
             self.visit(node.returns)
-        self._function_body(node.args, node.body)
+        free, changed = self._function_body(node.args, node.body)
         self._bind(node.name)
+        generator = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _walk_function(node.body))
+        self.definitions[node.name] = Definition(node.name, tuple(free), _changed_params(node.args, changed),
+                                                 generator)
+        self.assigned_from.append((node.name, ""))
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -271,21 +387,16 @@ class _Visitor(ast.NodeVisitor):
                 if arg.annotation is not None:
                     self.visit(arg.annotation)
 
-    def _function_body(self, args: ast.arguments, body: list[ast.stmt]) -> None:
-        params = {
-            a.arg
-            for a in args.posonlyargs
-            + args.args
-            + args.kwonlyargs
-            + [a for a in (args.vararg, args.kwarg) if a is not None]
-        }
-        free, global_binds, global_mutates = _function_free_names(params, body)
+    def _function_body(self, args: ast.arguments, body: list[ast.stmt]) -> tuple[list[str], set[str]]:
+        """Record a function body's effects; return its free names and the parameters it changes."""
+        free, global_binds, global_mutates, changed = _function_free_names(set(_params(args)), body)
         for name in free:
             self._late_read(name)
         for name in global_binds:
             self._bind(name)
         for name in global_mutates:
             self._mutate(name)
+        return free, changed
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for deco in node.decorator_list:
@@ -309,6 +420,8 @@ class _Visitor(ast.NodeVisitor):
         for name in inner.mutates - inner.binds:
             self._mutate(name)
         self._bind(node.name)
+        self.definitions[node.name] = Definition(node.name, tuple(dict.fromkeys([*inner.reads, *inner.late_reads])))
+        self.assigned_from.append((node.name, ""))
 
     def visit_Match(self, node: ast.AST) -> None:
         self.visit(node.subject)  # type: ignore[attr-defined]
@@ -346,6 +459,8 @@ class _Visitor(ast.NodeVisitor):
         generators: list[ast.comprehension] = node.generators  # type: ignore[attr-defined]
         # the first iterable is evaluated in the enclosing scope
         self.visit(generators[0].iter)
+        if isinstance(generators[0].iter, ast.Name):
+            self.iterates.add(generators[0].iter.id)
         outer = self._local
         local = set(outer)
         try:
@@ -393,6 +508,9 @@ class _Visitor(ast.NodeVisitor):
                 self._expanded(line)
         if is_magic_call(node, "run_line_magic") and len(node.args) >= 2:
             magic, line = (const_str(a) for a in node.args[:2])
+            if magic is not None:
+                self.calls.append(CallFact(f"%{magic}", self._line, statement=self._whole_statement(node),
+                                           nested=self._depth > 0, magic_line=line or ""))
             if magic in CODE_LINE_MAGICS and line:
                 self._visit_source(strip_magic_options(line), node.lineno)
                 return
@@ -405,6 +523,33 @@ class _Visitor(ast.NodeVisitor):
                     self._expanded(command)
         self.generic_visit(node)
         self._call_effects(node)
+        self._note_call(node)
+
+    def _note_call(self, node: ast.Call) -> None:
+        callee = dotted_name(node.func)
+        if callee is None:
+            return
+        args: list[tuple[int | str, str]] = []
+        for pos, arg in enumerate(node.args):
+            if isinstance(arg, ast.Starred):
+                break
+            root = _chain_root(arg)
+            if root is not None and root not in self._local:
+                args.append((pos, root))
+        keywords: set[str] = set()
+        for kw in node.keywords:
+            if kw.arg is None:
+                continue
+            if not (isinstance(kw.value, ast.Constant) and kw.value.value is None):
+                keywords.add(kw.arg)
+            root = _chain_root(kw.value)
+            if root is not None and root not in self._local:
+                args.append((kw.arg, root))
+        receiver = None
+        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            receiver = node.func.value.id
+        self.calls.append(CallFact(callee, self._line, tuple(args), frozenset(keywords),
+                                   self._whole_statement(node), self._depth > 0, receiver))
 
     def _expanded(self, text: str) -> None:
         """Names IPython would expand in ``text`` (``{expr}``, ``$name``): late reads."""
@@ -472,10 +617,24 @@ def _expanded_names(text: str) -> list[str]:
     return names
 
 
+def _params(args: ast.arguments) -> list[str]:
+    return [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs
+            + [a for a in (args.vararg, args.kwarg) if a is not None]]
+
+
+def _changed_params(args: ast.arguments, changed: set[str]) -> tuple[tuple[int, str], ...]:
+    """The parameters in ``changed`` as (position, name); -1 for keyword-only ones."""
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    out = [(positional.index(n), n) for n in positional if n in changed]
+    out += [(-1, a.arg) for a in args.kwonlyargs if a.arg in changed]
+    return tuple(out)
+
+
 def _function_free_names(
     params: set[str], body: list[ast.stmt]
-) -> tuple[list[str], set[str], set[str]]:
-    """Free names of a function body; globals it binds; globals it changes in place."""
+) -> tuple[list[str], set[str], set[str], set[str]]:
+    """Free names of a function body; globals it binds; globals it changes in
+    place; parameters it changes in place (never rebinds them first)."""
     declared_global: set[str] = set()
     for node in _walk_function(body):
         if isinstance(node, (ast.Global, ast.Nonlocal)):
@@ -488,9 +647,10 @@ def _function_free_names(
     free = [n for n in inner.reads + inner.late_reads if n not in local]
     global_binds = inner.binds & declared_global
     global_mutates = {n for n in inner.mutates if n not in local}
+    changed = {n for n in inner.mutates & params if n not in inner.binds}
     seen: set[str] = set()
     ordered = [n for n in free if not (n in seen or seen.add(n))]
-    return ordered, global_binds, global_mutates
+    return ordered, global_binds, global_mutates, changed
 
 
 def _walk_function(body: list[ast.stmt]):
@@ -529,4 +689,9 @@ def analyze(source: str) -> CodeFacts:
         star_import=visitor.star_import,
         syntax_error=visitor.syntax_error,
         lines=tuple(sorted(visitor.lines.items())),
+        calls=tuple(visitor.calls),
+        definitions=tuple(visitor.definitions.values()),
+        assigned_from=tuple(visitor.assigned_from),
+        iterates=frozenset(visitor.iterates),
+        dotted_assigns=tuple(visitor.dotted_assigns),
     )

@@ -3,7 +3,8 @@
 A step notebook is, in order: a markdown header, a ``parameters`` cell (the
 step's pipeline parameters and where to read and write artifacts), a setup cell
 (working directory), the shared ``imports`` and ``functions`` cells, a cell that
-loads the step's inputs, the step's own cells (each pointing back to its source
+loads the step's inputs, a cell that replays the process-wide settings earlier
+steps made (when there are any), the step's own cells (each pointing back to its source
 cell in ``metadata.cellpipe``) and a cell that saves outputs and metrics.
 """
 
@@ -64,6 +65,8 @@ def manifest(pipeline: Pipeline) -> dict[str, Any]:
                 "depends_on": list(step.depends_on),
                 "after": list(step.after),
                 "imports": list(step.imports),
+                "replays_settings": [{"cell": index + 1, "statement": statement}
+                                     for index, statement in step.replayed],
                 "metrics": list(step.metrics),
                 "nocache": step.nocache,
                 "hints": hints,
@@ -179,6 +182,12 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
         f")"
     )
     cells.append(_cell("code", "\n".join(load_lines), new_id(None, "cellpipe-load"), {"cellpipe": {"role": "load"}}))
+
+    if step.replayed:
+        replay = ["# process-wide settings made by earlier steps, in notebook order"]
+        replay += [f"{statement}  # cell {index + 1}" for index, statement in step.replayed]
+        cells.append(_cell("code", "\n".join(replay), new_id(None, "cellpipe-settings"),
+                           {"cellpipe": {"role": "settings"}}))
 
     for ref in step.cells:
         cell = nb.cells[ref.index]

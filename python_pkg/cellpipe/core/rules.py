@@ -100,3 +100,144 @@ KERNEL_NAMES: frozenset[str] = frozenset(dir(builtins)) | frozenset(
         "__builtins__",
     }
 )
+
+
+# -- values whose state advances when they are used ---------------------------------------------------
+#
+# A value of one of these types changes when it is *used*, not only when it is
+# assigned to: a random generator draws, an iterator or a file moves on, an
+# estimator is fitted. The type is known from the call that made the value
+# (``rng = np.random.default_rng(0)``), never guessed from the name. Passing
+# such a value to a function that is not known to leave it alone
+# (``train_test_split(X, y, random_state=rng)``, ``next(it)``) or iterating over
+# it (``for row in reader``) counts as changing it in place: the step becomes
+# its producer for later steps. A function defined in the notebook is judged by
+# its own body instead: it changes the arguments whose parameters it changes.
+
+#: Calls that make a stateful value, by qualified name -> the kind of value.
+STATEFUL_CONSTRUCTORS: dict[str, str] = {
+    "numpy.random.RandomState": "random generator",
+    "numpy.random.mtrand.RandomState": "random generator",
+    "numpy.random.default_rng": "random generator",
+    "numpy.random.Generator": "random generator",
+    "random.Random": "random generator",
+    "torch.Generator": "random generator",
+    "iter": "iterator",
+    "enumerate": "iterator",
+    "zip": "iterator",
+    "map": "iterator",
+    "filter": "iterator",
+    "reversed": "iterator",
+    "csv.reader": "iterator",
+    "csv.DictReader": "iterator",
+    "open": "open file",
+    "io.open": "open file",
+    "gzip.open": "open file",
+    "bz2.open": "open file",
+    "lzma.open": "open file",
+    "sklearn.pipeline.make_pipeline": "estimator",
+    "sklearn.pipeline.make_union": "estimator",
+    "sklearn.compose.make_column_transformer": "estimator",
+}
+#: Every call into these modules makes an iterator.
+ITERATOR_MODULES: tuple[str, ...] = ("itertools.",)
+#: A class (a CamelCase name) from these packages makes an estimator: fitting changes it.
+ESTIMATOR_PACKAGES: tuple[str, ...] = ("sklearn.", "xgboost.", "lightgbm.", "catboost.", "imblearn.")
+#: Kinds that iterating over consumes.
+CONSUMED_BY_ITERATION: frozenset[str] = frozenset({"iterator", "generator", "open file"})
+
+#: Functions that change none of their arguments, whatever their type (by the
+#: last part of the name).
+READ_ONLY_FUNCTIONS: frozenset[str] = frozenset(
+    """
+    print repr str type isinstance issubclass id hash len bool display getattr hasattr vars dir
+    callable format copy deepcopy dumps clone
+    """.split()
+)
+#: Functions that leave an estimator passed to them unfitted: they fit a clone
+#: (by the last part of the name). A random generator passed to them still advances.
+ESTIMATOR_READ_ONLY_FUNCTIONS: frozenset[str] = frozenset(
+    """
+    cross_val_score cross_validate cross_val_predict learning_curve validation_curve
+    permutation_test_score permutation_importance partial_dependence from_estimator
+    GridSearchCV RandomizedSearchCV HalvingGridSearchCV HalvingRandomSearchCV
+    BaggingClassifier BaggingRegressor VotingClassifier VotingRegressor StackingClassifier
+    StackingRegressor AdaBoostClassifier AdaBoostRegressor OneVsRestClassifier OneVsOneClassifier
+    MultiOutputClassifier MultiOutputRegressor CalibratedClassifierCV SelectFromModel RFE RFECV
+    SequentialFeatureSelector TransformedTargetRegressor dump
+    """.split()
+)
+
+
+# -- process-wide settings ---------------------------------------------------------------------------
+#
+# Each step runs in its own kernel, so a setting made in one step would reach
+# only that step. cellpipe replays every top-level setting call below, in
+# notebook order, at the start of each step that comes after it (after the
+# step's inputs are loaded); the step's key includes them. A setting made
+# inside a block (``if``, ``for``, ``with``, a function) is not replayed:
+# ``validate`` warns (CP160) with the cell and the fix.
+
+#: Calls that change a process-wide setting, by qualified name (a name ending
+#: in ``.`` matches everything below it).
+SETTING_CALLS: tuple[str, ...] = (
+    "pandas.set_option", "pandas.reset_option", "pandas.options.",
+    "sklearn.set_config",
+    "numpy.set_printoptions", "numpy.seterr",
+    "matplotlib.style.use", "matplotlib.pyplot.style.use", "matplotlib.rc", "matplotlib.pyplot.rc",
+    "matplotlib.use", "matplotlib.pyplot.switch_backend", "matplotlib.rcParams.update",
+    "matplotlib.pyplot.rcParams.update", "matplotlib.rcdefaults", "matplotlib.pyplot.rcdefaults",
+    "matplotlib.pyplot.ioff", "matplotlib.pyplot.ion",
+    "seaborn.set", "seaborn.set_theme", "seaborn.set_style", "seaborn.set_context", "seaborn.set_palette",
+    "warnings.filterwarnings", "warnings.simplefilter", "warnings.resetwarnings",
+    "os.chdir", "os.environ.update", "os.environ.setdefault", "os.environ.pop", "os.putenv",
+    "sys.path.append", "sys.path.insert", "sys.path.extend", "sys.setrecursionlimit",
+    "logging.basicConfig", "logging.disable",
+    "torch.set_default_dtype", "torch.set_printoptions",
+    "tqdm.pandas", "tqdm.tqdm.pandas", "tqdm.auto.tqdm.pandas", "tqdm.notebook.tqdm.pandas",
+)
+#: Assignments to these (``matplotlib.rcParams["font.size"] = 12``, ``os.environ["X"] = "1"``,
+#: ``pd.options.display.max_rows = 10``) change a process-wide setting.
+SETTING_ASSIGNS: tuple[str, ...] = (
+    "matplotlib.rcParams", "matplotlib.pyplot.rcParams", "os.environ", "pandas.options.", "sys.path",
+)
+#: Line magics that change the kernel's settings (``%env`` only when it sets a variable).
+SETTING_MAGICS: frozenset[str] = frozenset(
+    {"matplotlib", "config", "env", "cd", "load_ext", "precision", "autoreload", "aimport"}
+)
+
+#: Seeding a global random generator, by qualified name -> which generator.
+SEED_CALLS: dict[str, str] = {
+    "numpy.random.seed": "numpy",
+    "numpy.random.set_state": "numpy",
+    "random.seed": "random",
+    "random.setstate": "random",
+    "torch.manual_seed": "torch",
+    "tensorflow.random.set_seed": "tensorflow",
+}
+#: Calls below these draw from a global generator, except the names listed.
+GLOBAL_DRAW_MODULES: dict[str, tuple[str, frozenset[str]]] = {
+    "numpy.random.": ("numpy", frozenset(
+        "seed set_state get_state RandomState default_rng Generator SeedSequence BitGenerator PCG64 "
+        "PCG64DXSM MT19937 Philox SFC64".split())),
+    "random.": ("random", frozenset("seed setstate getstate Random SystemRandom".split())),
+    "torch.": ("torch", frozenset()),
+}
+#: ``torch.*`` calls that draw (the module is mostly not random).
+TORCH_DRAWS: frozenset[str] = frozenset(
+    "rand randn randint randperm normal bernoulli multinomial poisson rand_like randn_like randint_like".split()
+)
+#: Functions that draw from numpy's global generator unless given this keyword.
+IMPLICIT_NUMPY_DRAWS: dict[str, str] = {
+    "sklearn.model_selection.train_test_split": "random_state",
+    "sklearn.utils.shuffle": "random_state",
+    "sklearn.utils.resample": "random_state",
+    "sklearn.datasets.make_classification": "random_state",
+    "sklearn.datasets.make_regression": "random_state",
+    "sklearn.datasets.make_blobs": "random_state",
+    "sklearn.datasets.make_moons": "random_state",
+    "sklearn.datasets.make_circles": "random_state",
+}
+#: Methods that draw from numpy's global generator unless given this keyword
+#: (pandas' ``df.sample()``).
+IMPLICIT_NUMPY_DRAW_METHODS: dict[str, str] = {"sample": "random_state"}

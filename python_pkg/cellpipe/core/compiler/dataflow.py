@@ -6,9 +6,11 @@ from __future__ import annotations
 import ast
 import bisect
 from collections.abc import Sequence
+from dataclasses import replace
 
 from cellpipe.core import analysis
-from cellpipe.core.analysis import KERNEL_NAMES, CodeFacts
+from cellpipe.core.analysis import KERNEL_NAMES, CodeFacts, Definition
+from cellpipe.core.compiler import effects
 from cellpipe.core.compiler.diagnostics import Collector
 from cellpipe.core.compiler.structure import NotebookDraft, StepDraft
 
@@ -21,6 +23,12 @@ class DataFlow(Collector):
         path = nb.info.path
         cells = nb.info.cells
         params = {p.name for p in nb.info.parameters}
+        eff = effects.resolve(nb.facts, nb.info.shared_cells)
+        for i, extra in eff.mutates.items():
+            f = nb.facts[i]
+            nb.facts[i] = replace(f, mutates=f.mutates | set(extra),
+                                  lines=tuple(sorted({**extra, **dict(f.lines)}.items())))
+        self._check_global_draws(nb, eff)
         shared_binds: set[str] = set()
         shared_modules: set[str] = set()
         star = False
@@ -66,11 +74,18 @@ class DataFlow(Collector):
             late: dict[str, int] = {}
             step_star = star
             own: dict[str, int] = {}  # the step's last cell that bound or changed each name
+            changed_unbound: set[str] = set()  # names changed in place before the step binds them
+            need = (nb, draft, params, shared_binds, touches, positions, module_names, import_stmt,
+                    warned_imports, steps_by_name)
+            self._replay_settings(draft, eff, nb, need)
             for i in draft.code_cells:
                 f = nb.facts.get(i)
                 if f is None:
                     continue
                 step_star = step_star or f.star_import
+                # a function the cell calls reads its free names when it runs: here
+                for name in _called_reads((*f.reads, *f.late_reads), i, eff.definitions):
+                    late.setdefault(name, i)
                 for name in f.reads:
                     if name not in bound:
                         self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
@@ -79,11 +94,9 @@ class DataFlow(Collector):
                         self._check_reentry(nb, draft, name, own[name], i, touches)
                 for name in f.late_reads:
                     late.setdefault(name, i)
+                changed_unbound |= f.mutates - bound
                 bound |= f.binds
                 own.update(dict.fromkeys(f.touches, i))
-                for name in f.mutates:
-                    if name in draft.var_inputs and name not in bound:
-                        draft.mutated_inputs.add(name)
                 changed_shared = (f.binds & (params | shared_binds)) | (
                     f.mutates & (params | shared_binds) - shared_modules - module_names
                 )
@@ -97,6 +110,64 @@ class DataFlow(Collector):
                 if name not in bound:
                     self._need(nb, draft, name, i, params, shared_binds, touches, positions, module_names,
                                import_stmt, warned_imports, steps_by_name, star=step_star, late=True)
+            # inputs the step changes in place, as the analysis sees it (function bodies included)
+            draft.mutated_inputs = changed_unbound & set(draft.var_inputs)
+
+    def _replay_settings(self, draft: StepDraft, eff: effects.Effects, nb: NotebookDraft, need: tuple) -> None:
+        """Settings made by earlier steps' cells run again at the start of this step."""
+        first = min(draft.code_cells, default=None)
+        if first is None:
+            return
+        for s in eff.settings:
+            if s.cell >= first or s.cell not in nb.cell_step or nb.cell_step[s.cell] == draft.name:
+                continue
+            if s.statement is None:
+                key = ("CP160", nb.info.path, s.cell, s.line)
+                if key not in self.reported:
+                    self.reported.add(key)
+                    self.warn("CP160", f"cell {s.cell + 1} changes a process-wide setting (`{s.what}`) inside a "
+                              f"block; each step runs in its own kernel and cellpipe carries only top-level "
+                              f"settings to later steps, so step '{draft.name}' and the steps after it run "
+                              "without it", nb.info.path, s.cell, line=s.line,
+                              fix="make the setting a top-level statement of its cell, or move it into a cell "
+                              "tagged `imports` so that every step runs it")
+                continue
+            draft.replayed.append((s.cell, s.statement))
+            for name in analysis.analyze(s.statement).reads:
+                self._need(need[0], need[1], name, s.cell + 1, *need[2:], star=True, late=True)
+
+    def _check_global_draws(self, nb: NotebookDraft, eff: effects.Effects) -> None:
+        """Drawing from a seeded global generator in a step after another step drew from it."""
+        events = sorted([(s.cell, s.line, 0, s) for s in eff.settings if s.seed] +
+                        [(d.cell, d.line, 1, d) for d in eff.draws], key=lambda e: e[:3])
+        seeded: dict[str, tuple[int, str | None]] = {}
+        drawers: dict[str, list[tuple[int, str]]] = {}
+        warned: set[tuple[str, str]] = set()
+        shared = set(nb.info.shared_cells)
+        for cell, line, kind, event in events:
+            step = nb.cell_step.get(cell)
+            if kind == 0:
+                gen = event.seed
+                seeded[gen] = (cell, step)
+                drawers[gen] = []
+                continue
+            gen = event.generator
+            if step is None or cell in shared or gen not in seeded:
+                continue
+            others = [(c, s) for c, s in drawers[gen] if s != step]
+            if others and (step, gen) not in warned:
+                warned.add((step, gen))
+                seed_cell, _ = seeded[gen]
+                other_cell, other = others[-1]
+                module = {"numpy": "np.random", "random": "random"}.get(gen, gen)
+                self.warn("CP161", f"step '{step}' draws from {gen}'s global random generator (`{event.what}`), "
+                          f"seeded in cell {seed_cell + 1}, after step '{other}' drew from it (cell "
+                          f"{other_cell + 1}); each step runs in its own kernel from the seed, so the numbers "
+                          f"here differ from Run All's", nb.info.path, cell, line=line,
+                          fix=f"create a generator once and pass it on (`rng = np.random.default_rng(0)` in an "
+                          f"earlier step, then `rng.…(...)` here; cellpipe passes `rng` from step to step in "
+                          f"order), or seed again in this step before it draws (`{module}.seed(...)`)")
+            drawers[gen].append((cell, step))
 
     def _check_reentry(self, nb: NotebookDraft, draft: StepDraft, name: str, own: int, cell: int,
                        touches: dict[str, list[tuple[int, str]]]) -> None:
@@ -188,6 +259,32 @@ def _shared_uses(sources: Sequence[str]) -> tuple[set[str], dict[str, set[str]]]
             for name in facts.binds:
                 uses.setdefault(name, set()).update(facts.reads, facts.late_reads)
     return eager, uses
+
+
+def _called_reads(names: Sequence[str], cell: int, definitions: dict[str, list[tuple[int, Definition]]]) -> list[str]:
+    """The free names of the notebook's functions among ``names``, and of the
+    functions those read, transitively: the definition seen is the last one at
+    or before ``cell`` (shared ones count as first)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    todo = [n for n in names if n in definitions]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        defs = definitions.get(name)
+        if not defs:
+            continue
+        idx = bisect.bisect_right([p for p, _ in defs], cell)
+        if idx == 0:
+            continue
+        for free in defs[idx - 1][1].reads:
+            if free not in seen:
+                out.append(free)
+                if free in definitions:
+                    todo.append(free)
+    return list(dict.fromkeys(out))
 
 
 def _reachable(names: set[str], uses: dict[str, set[str]]) -> set[str]:

@@ -20,6 +20,8 @@ class Collector:
         #: diagnostic can be linked to its cell
         self.cell_ids: dict[tuple[str, int], str | None] = {}
         self.reentry_reported: set[tuple[str, str]] = set()
+        #: problems reported once although several steps meet them
+        self.reported: set[tuple[object, ...]] = set()
 
     def _diag(self, severity: Severity, code: str, message: str, nb: str | None, cell: int | None,
               fix: str, line: int | None, cell_id: str | None) -> None:

@@ -159,6 +159,7 @@ class _Compiler(Reader, DataFlow):
                     depends_on=step_deps,
                     metrics=tuple(metrics),
                     imports=tuple(draft.imports),
+                    replayed=tuple(draft.replayed),
                     nocache=draft.nocache,
                     hints=tuple(draft.hints),
                 )
@@ -182,6 +183,8 @@ def _code_hash(nb: NotebookInfo, draft: StepDraft) -> str:
         "imports": draft.imports,
         "cells": [nb.cells[i].source for i in draft.code_cells],
     }
+    if draft.replayed:  # absent otherwise: keys of steps without replayed settings do not change
+        payload["replayed"] = [statement for _, statement in draft.replayed]
     return digest_json(payload)
 
 

@@ -109,6 +109,8 @@ class StepDraft:
     mutated_inputs: set[str] = field(default_factory=set)
     imports: list[str] = field(default_factory=list)
     outputs_vars: dict[str, set[str]] = field(default_factory=dict)  # var -> consumers
+    #: (cell, statement): process-wide settings of earlier steps, run again at the start of this step
+    replayed: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
