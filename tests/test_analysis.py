@@ -347,3 +347,96 @@ def test_code_that_does_nothing(source):
 def test_touches_is_what_the_code_binds_or_changes():
     facts = analyze("a = 1\nb.append(a)\nprint(c)")
     assert facts.touches == frozenset({"a", "b"})
+
+
+# -- effects that depend on other cells (cellpipe.core.compiler.effects) ------------------------
+
+from cellpipe.core.compiler import effects as effects_mod  # noqa: E402
+
+
+def resolve(*cells: str) -> effects_mod.Effects:
+    return effects_mod.resolve({i: analyze(c) for i, c in enumerate(cells)}, ())
+
+
+STATEFUL = [
+    # (made by, used by, changed?)  -- the type comes from the call that made the value
+    ("import numpy as np\nr = np.random.RandomState(0)", "f(r)", True),
+    ("from numpy.random import default_rng\nr = default_rng(0)", "g(x, random_state=r)", True),
+    ("import random\nr = random.Random(1)", "random.shuffle(items, r)", True),
+    ("r = iter([1, 2])", "next(r)", True),
+    ("r = (i for i in range(3))", "for v in r:\n    pass", True),
+    ("import itertools\nr = itertools.count()", "[v for v in r if v < 0]", True),
+    ("r = open('f.txt')", "json.load(r)", True),
+    ("from sklearn.svm import SVC\nr = SVC()", "fit_it(r)", True),
+    # read-only functions, and estimators given to functions that fit clones, stay read-only
+    ("import numpy as np\nr = np.random.default_rng(0)", "print(r)", False),
+    ("from sklearn.svm import SVC\nr = SVC()", "cross_val_score(r, X, y)", False),
+    ("from sklearn.svm import SVC\nr = SVC()", "GridSearchCV(r, grid)", False),
+    # a name is not a type: `rng` made by a plain call is an ordinary value
+    ("import numpy as np\nrng = np.ones(3)", "f(rng)", False),
+    ("r = [1, 2]", "for v in r:\n    pass", False),
+    ("from sklearn.metrics import accuracy_score as r", "f(r)", False),
+]
+
+
+@pytest.mark.parametrize("made, used, changed", STATEFUL, ids=[row[1][:25] for row in STATEFUL])
+def test_a_stateful_value_passed_to_a_function_is_changed_by_it(made, used, changed):
+    root = "rng" if "rng =" in made else "r"
+    assert (root in resolve(made, used).mutates.get(1, {})) is changed
+
+
+def test_a_notebook_function_changes_the_arguments_its_body_changes():
+    eff = resolve("def train(m, X, *, log):\n    m.fit(X)\n    log.append(1)\n    return X",
+                  "train(model, data, log=notes)")
+    assert set(eff.mutates[1]) == {"model", "notes"}
+
+
+SETTINGS = [
+    ("import pandas as pd\npd.set_option('display.max_rows', 5)", "pandas.set_option"),
+    ("from sklearn import set_config\nset_config(transform_output='pandas')", "sklearn.set_config"),
+    ("import matplotlib.pyplot as plt\nplt.style.use('ggplot')", "matplotlib.pyplot.style.use"),
+    ("import matplotlib as mpl\nmpl.rcParams['font.size'] = 3", "matplotlib.rcParams"),
+    ("import os\nos.environ['A'] = '1'", "os.environ"),
+    ("import os\nos.chdir('data')", "os.chdir"),
+    ("import sys\nsys.path.insert(0, 'lib')", "sys.path.insert"),
+    ("import warnings\nwarnings.simplefilter('ignore')", "warnings.simplefilter"),
+    ("import numpy\nnumpy.set_printoptions(precision=2)", "numpy.set_printoptions"),
+    ("import pandas as pd\npd.options.display.max_rows = 5", "pandas.options.display.max_rows"),
+    ("%matplotlib inline", "%matplotlib"),
+    ("%env DATA=/tmp", "%env"),
+]
+
+
+@pytest.mark.parametrize("source, what", SETTINGS, ids=[row[1] for row in SETTINGS])
+def test_process_wide_settings_are_found_whatever_the_alias(source, what):
+    found = resolve(source).settings
+    assert [s.what for s in found] == [what]
+    assert found[0].statement is not None
+
+
+def test_printing_the_environment_is_not_a_setting():
+    assert resolve("%env").settings == [] and resolve("%env HOME").settings == []
+
+
+DRAWS = [
+    ("import numpy as np\nnp.random.rand(3)", "numpy"),
+    ("from numpy import random\nrandom.normal()", "numpy"),
+    ("import random\nrandom.choice([1, 2])", "random"),
+    ("from sklearn.model_selection import train_test_split\ntrain_test_split(X)", "numpy"),
+    ("df.sample(3)", "numpy"),
+]
+
+
+@pytest.mark.parametrize("source, generator", DRAWS, ids=[row[0].splitlines()[-1] for row in DRAWS])
+def test_draws_from_global_generators(source, generator):
+    assert [d.generator for d in resolve(source).draws] == [generator]
+
+
+@pytest.mark.parametrize("source", [
+    "import numpy as np\nnp.random.default_rng(0)",
+    "import numpy as np\nnp.random.seed(0)",
+    "from sklearn.model_selection import train_test_split\ntrain_test_split(X, random_state=0)",
+    "df.sample(3, random_state=1)",
+])
+def test_seeding_or_a_generator_of_ones_own_is_no_draw(source):
+    assert resolve(source).draws == []

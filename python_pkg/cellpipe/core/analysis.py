@@ -8,6 +8,11 @@ which run Python code in the user namespace, is analyzed as code.
 What counts as changing a name in place (making a step its producer) is
 documented on :data:`READ_ONLY_METHODS` and :data:`MUTATING_FUNCTIONS`.
 
+Values whose state advances when they are used (random generators, iterators,
+open files, estimators) are recognised by type, from the call that made them,
+not by name; passing one to a function not known to leave it alone changes it
+(the rule and its tables: :mod:`cellpipe.core.rules`).
+
 Besides names, the facts keep what the compiler needs to judge effects that
 depend on other cells (:mod:`cellpipe.core.compiler.effects`): the calls made
 at top level with the names passed to them, the definitions (functions,

@@ -96,7 +96,7 @@ def _kind(source: str, names: Mapping[str, str], generators: set[str]) -> str | 
     if any(q.startswith(m) for m in rules.ITERATOR_MODULES):
         return "iterator"
     last = q.rsplit(".", 1)[-1]
-    if any(q.startswith(p) for p in rules.ESTIMATOR_PACKAGES) and last[:1].isupper() and not last.isupper():
+    if any(q.startswith(p) for p in rules.ESTIMATOR_PACKAGES) and last[:1].isupper():
         return "estimator"
     return None
 
@@ -182,6 +182,7 @@ def resolve(facts: Mapping[int, CodeFacts], shared: Iterable[int]) -> Effects:
         extra = {n: line for n, line in extra.items() if n not in f.mutates}
         if extra:
             out.mutates[i] = extra
+    out.settings.sort(key=lambda s: (s.cell, s.line))
     return out
 
 
