@@ -262,6 +262,16 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:  # not a number, or more digits than Python converts: as good as no limit
+        value = sys.maxsize if text.isascii() and text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a positive whole number")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellpipe",
@@ -316,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("runs", parents=[store_opts], help="the recorded runs")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="show the N newest runs")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", parents=[store_opts],
@@ -350,7 +360,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "json", False) and args.command == "run":
             print(json.dumps({"state": "invalid", "exit_code": exc.exit_code, "message": str(exc)}, indent=2))
         return exc.exit_code
+    except sqlite3.OperationalError as exc:  # locked, read-only, a disk error: the store is healthy
+        print(f"cellpipe: the store's database cannot be used now ({exc}). Fix: check that the store folder "
+              "(.cellpipe, or --store DIR) is writable and its disk not full, then run again", file=sys.stderr)
+        return EXIT_USAGE
     except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError:  # a mistake in a query: a bug of ours, not a bad store
+            return _internal_error(args, exc)
         print(f"cellpipe: the store's database cannot be used ({exc}). Fix: move the store folder "
               "(.cellpipe, or --store DIR) aside and run again; its objects and run folders stay readable",
               file=sys.stderr)
@@ -364,15 +380,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # a bug of ours: one sentence, the traceback on request
-        import os
-        import traceback
+        return _internal_error(args, exc)
 
-        if os.environ.get("CELLPIPE_DEBUG"):
-            traceback.print_exc()
-        print(f"cellpipe: internal error ({type(exc).__name__}: {exc}). This is a bug in cellpipe, not in "
-              "your notebooks; run again with CELLPIPE_DEBUG=1 to see the traceback and report it",
-              file=sys.stderr)
-        return EXIT_USAGE
+
+def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
+    """Report a bug of ours in one sentence naming what the command worked on."""
+    import os
+    import traceback
+
+    if os.environ.get("CELLPIPE_DEBUG"):
+        traceback.print_exception(exc)
+    notebooks = getattr(args, "notebooks", None) or []
+    subject = getattr(args, "path", None) or getattr(args, "run", None)
+    what = f"cellpipe {args.command}"
+    if notebooks:
+        what += f" of {', '.join(notebooks)}"
+    elif subject:
+        what += f" of {subject}"
+    print(f"cellpipe: internal error in {what} ({type(exc).__name__}: {str(exc)[:300]}). This is a bug in "
+          "cellpipe, not in your notebooks; run again with CELLPIPE_DEBUG=1 to see the traceback and report it",
+          file=sys.stderr)
+    return EXIT_USAGE
 
 
 def run() -> None:  # console-script entry point

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from cellpipe.core.ipysyntax import (  # noqa: F401 - to_python and parse_code are part of the analysis's API
     const_str,
+    expanded_fields,
     is_magic_call,
     parse_code,
     strip_magic_options,
@@ -604,10 +605,8 @@ class _Visitor(ast.NodeVisitor):
 
 def _expanded_names(text: str) -> list[str]:
     """Names read by the ``{expr}`` and ``$name`` fields IPython expands in ``text``."""
-    from IPython.utils.text import DollarFormatter
-
     try:
-        fields = [field for _, field, _, _ in DollarFormatter().parse(text) if field]
+        fields = expanded_fields(text)
     except ValueError:  # unbalanced braces: IPython leaves the text as it is
         return []
     names: list[str] = []

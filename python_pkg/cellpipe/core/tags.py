@@ -159,6 +159,22 @@ def _clean_path(value: str) -> str:
     return value.strip()
 
 
+#: the longest file or folder name file systems take (bytes, in UTF-8)
+NAME_MAX = 255
+
+
+def path_problem(path: str) -> str | None:
+    """Why no file system can hold ``path`` (a NUL character, a name part over
+    255 bytes), or None."""
+    if "\x00" in path:
+        return "holds a NUL character"
+    for part in path.replace("\\", "/").split("/"):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > NAME_MAX:
+            return f"has a name part {size} bytes long ({part[:20]}…); file systems allow {NAME_MAX}"
+    return None
+
+
 def parse_tags(tags: Any) -> CellTags:
     """Parse one cell's ``metadata.tags`` list.
 
@@ -252,6 +268,13 @@ def parse_tags(tags: Any) -> CellTags:
                             f"tag {tag!r} names no file",
                             f"write '{prefix}:data/file.csv' with the path relative to the notebook",
                         )
+                    )
+                    continue
+                problem = path_problem(path)
+                if problem:
+                    problems.append(
+                        TagProblem(tag, f"the path of tag '{prefix}:' {problem}",
+                                   "write a shorter path, relative to the notebook")
                     )
                     continue
                 (inputs if kind == "in" else outputs).append(path)

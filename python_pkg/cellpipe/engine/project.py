@@ -16,11 +16,20 @@ from cellpipe.errors import UsageError
 from cellpipe.model import Pipeline
 
 
+def resolved(path: Path) -> Path:
+    """``path`` made absolute with its symlinks followed; a symlink loop (or a
+    link the system refuses to follow) is left as it is, for reading to report."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # a symlink loop: RuntimeError up to Python 3.12, OSError after
+        return Path(os.path.abspath(path))
+
+
 def find_root(paths: Sequence[Path], cwd: Path | None = None) -> Path:
     """The pipeline root: the current folder when it holds every notebook,
     otherwise the deepest folder that does."""
-    cwd = (cwd or Path.cwd()).resolve()
-    folders = [p.resolve().parent for p in paths]
+    cwd = resolved(cwd or Path.cwd())
+    folders = [resolved(p).parent for p in paths]
     if all(f == cwd or cwd in f.parents for f in folders):
         return cwd
     return Path(os.path.commonpath([str(f) for f in folders]))
@@ -28,12 +37,25 @@ def find_root(paths: Sequence[Path], cwd: Path | None = None) -> Path:
 
 def rel(path: Path, root: Path) -> str:
     """``path`` relative to ``root``, with posix separators."""
-    return Path(os.path.relpath(path.resolve(), root)).as_posix()
+    return Path(os.path.relpath(resolved(path), root)).as_posix()
+
+
+def exists(path: Path) -> bool:
+    """Whether ``path`` exists; a path the system cannot even look up does not."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: no such file can exist
+        return False
 
 
 def read_source(path: Path, root: Path) -> NotebookSource:
     """Read a notebook file; problems become ``read_error`` for the compiler to report."""
     name = rel(path, root)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 in a file name, decoded with surrogateescape
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+        return NotebookSource(shown, None, "has a file name that is not UTF-8 text; rename the file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -48,6 +70,10 @@ def read_source(path: Path, root: Path) -> NotebookSource:
         return NotebookSource(
             name, None, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         )
+    except ValueError as exc:  # a number of more than 4300 digits
+        return NotebookSource(name, None, f"cannot be read as a notebook ({exc})")
+    except RecursionError:
+        return NotebookSource(name, None, "is JSON nested too deeply for a notebook")
     if isinstance(content, dict) and isinstance(content.get("nbformat"), int) and content["nbformat"] < 4:
         try:
             import nbformat
@@ -63,9 +89,9 @@ def compile_paths(paths: Sequence[str | Path], root: Path | None = None) -> tupl
     if not paths:
         raise UsageError("no notebook given: name one or more .ipynb files")
     files = [Path(p) for p in paths]
-    root = (root or find_root(files)).resolve()
+    root = resolved(root or find_root(files))
     sources = [read_source(p, root) for p in files]
-    result = compile_notebooks(sources, exists=lambda p: (root / p).exists())
+    result = compile_notebooks(sources, exists=lambda p: exists(root / p))
     return result, root
 
 
@@ -75,9 +101,17 @@ def write_build(pipeline: Pipeline, out: Path, root: Path) -> list[Path]:
     Every file is written atomically. Step notebooks that cellpipe generated for
     steps that no longer exist are removed; no other file is touched.
     """
-    out = out.resolve()
+    out = resolved(out)
     steps_dir = out / "steps"
-    steps_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (out, steps_dir):
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"cannot write the build into {out}: {folder} is a file, not a folder. "
+                             "Fix: name another folder with -o DIR, or move the file aside")
+    try:
+        steps_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the build folder {steps_dir}: {exc.strerror or exc}. "
+                         "Fix: name a folder you can write to with -o DIR") from exc
     artifacts = str(out / "artifacts")
     written: list[Path] = []
     names = set()

@@ -57,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -109,6 +110,17 @@ def domain_errors(method: Callable[..., Awaitable[None]]) -> Callable[..., Await
     return wrapper
 
 
+def positive_int(text: str, name: str) -> int:
+    """A query argument that must be a positive whole number."""
+    try:
+        value = int(text) if text.isascii() and text.isdigit() else 0
+    except ValueError:  # more digits than Python converts: as good as no limit
+        value = sys.maxsize
+    if value < 1:
+        raise BadRequest(f"{name!r} must be a positive whole number")
+    return value
+
+
 class CellpipeHandler(APIHandler):
     """Shared plumbing: the root, the run registry, JSON in and out."""
 
@@ -125,6 +137,8 @@ class CellpipeHandler(APIHandler):
             data = json.loads(self.request.body or b"{}")
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise BadRequest("the request body is JSON nested too deeply") from exc
         if not isinstance(data, dict):
             raise BadRequest("the request body must be a JSON object")
         return data
@@ -137,6 +151,8 @@ class CellpipeHandler(APIHandler):
             return json.loads(text)
         except ValueError as exc:
             raise BadRequest(f"the {name!r} argument is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise BadRequest(f"the {name!r} argument is JSON nested too deeply") from exc
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -167,10 +183,8 @@ class RunsHandler(CellpipeHandler):
     @tornado.web.authenticated
     @domain_errors
     async def get(self) -> None:
-        limit = self.get_query_argument("limit", "100")
-        if not limit.isdigit() or int(limit) < 1:
-            raise BadRequest("'limit' must be a positive whole number")
-        self.reply(await self.blocking(self.registry.list, self.get_query_argument("path", None), int(limit)))
+        limit = positive_int(self.get_query_argument("limit", "100"), "limit")
+        self.reply(await self.blocking(self.registry.list, self.get_query_argument("path", None), limit))
 
     @tornado.web.authenticated
     @domain_errors

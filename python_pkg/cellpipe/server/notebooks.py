@@ -18,7 +18,7 @@ from cellpipe.engine.status import status
 from cellpipe.engine.store import Store
 from cellpipe.errors import CellpipeError, PipelineInvalid
 from cellpipe.model import Diagnostic, Pipeline
-from cellpipe.server.paths import NotFound, confine, exists_under, notebook_file, relative
+from cellpipe.server.paths import NotFound, confine, exists_under, is_file, notebook_file, relative
 from cellpipe.server.records import last_states, open_store
 from cellpipe.server.wire import IAnalysis, ICompileResult, IStatus
 
@@ -51,7 +51,7 @@ def analyze(root: Path, path: str, content: Any = None) -> IAnalysis:
     file = confine(root, path)
     rel = relative(file, root)
     if content is None:
-        if not file.is_file():
+        if not is_file(file):
             raise NotFound(f"no notebook {path!r} under the server's root")
         source = read_source(file, root.resolve())
     else:

@@ -36,7 +36,10 @@ def confine(root: Path, path: str) -> Path:
     candidate = Path(path)
     if not candidate.is_absolute():
         candidate = root / candidate
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop; a name too long to look up
+        raise NotFound(f"{path!r} cannot be followed to a file under the server's root ({exc})") from exc
     if resolved != root and root not in resolved.parents:
         raise PathOutsideRoot(path)
     return resolved
@@ -65,7 +68,7 @@ def exists_under(root: Path):
     def exists(rel: str) -> bool:
         try:
             return confine(root, rel).exists()
-        except CellpipeError:
+        except (CellpipeError, OSError, ValueError):  # a name too long: no such file can exist
             return False
 
     return exists
@@ -74,6 +77,14 @@ def exists_under(root: Path):
 def notebook_file(root: Path, path: str) -> tuple[Path, str]:
     """A notebook that must exist on disk: its absolute path and its root-relative name."""
     file = confine(root, path)
-    if not file.is_file():
+    if not is_file(file):
         raise NotFound(f"no notebook {path!r} under the server's root")
     return file, relative(file, root)
+
+
+def is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a path the system cannot look up is not."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False

@@ -10,6 +10,7 @@ from typing import Any
 from cellpipe.core import analysis
 from cellpipe.core.analysis import CodeFacts
 from cellpipe.core.compiler.diagnostics import Collector
+from cellpipe.core.compiler.wellformed import content_problem
 from cellpipe.core.parameters import parse_parameters
 from cellpipe.core.tags import CellTags, parse_tags, suggest_step_name
 from cellpipe.model import (
@@ -66,7 +67,7 @@ def _structure_problem(content: Any) -> str | None:
         source = cell.get("source")
         if not (isinstance(source, str) or (isinstance(source, list) and all(isinstance(x, str) for x in source))):
             return f"is not a valid nbformat notebook: cell {i + 1} has no source text"
-    return None
+    return content_problem(content)
 
 
 def _read_error_fix(reason: str) -> str:

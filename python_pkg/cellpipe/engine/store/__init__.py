@@ -84,8 +84,15 @@ class Store:
     def __init__(self, folder: Path, storage: Storage | None = None, readonly: bool = False) -> None:
         self.folder = folder
         self.readonly = readonly
+        if folder.exists() and not folder.is_dir():
+            raise CellpipeError(f"the store {folder} is a file, not a folder. Fix: move the file aside, "
+                                "or use another store with --store DIR")
         if not readonly:
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CellpipeError(f"cannot create the store {folder}: {exc.strerror or exc}. "
+                                    "Fix: use a folder you can write to with --store DIR") from exc
         self.storage = storage if storage is not None else LocalStorage(folder)
         self.objects = ObjectStore(self.storage)
         self.db = Database(folder / "cellpipe.db", readonly=readonly)

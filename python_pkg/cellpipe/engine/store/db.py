@@ -20,6 +20,8 @@ from cellpipe.errors import CellpipeError
 
 #: the schema this cellpipe writes; ``PRAGMA user_version`` of the file
 SCHEMA_VERSION = 3
+#: the largest integer SQLite stores (64-bit signed)
+SQLITE_MAX_INT = 2**63 - 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -226,8 +228,8 @@ class Database:
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM runs ORDER BY started DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
+        if limit:  # SQLite counts in 64 bits: a larger limit is no limit
+            sql += f" LIMIT {min(int(limit), SQLITE_MAX_INT)}"
         return [self._run_row(r) for r in self.conn.execute(sql).fetchall()]
 
     def run(self, run_id: str, prefix: bool = True) -> dict[str, Any] | None:
