@@ -176,9 +176,9 @@ LONG_LINES = {
 @pytest.mark.parametrize("source", LONG_LINES.values(), ids=LONG_LINES.keys())
 def test_long_cells_are_analyzed_in_well_under_two_seconds(source):
     analyze("!ls")  # IPython imported
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the machine may be busy with other work
     facts = analyze(source)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert facts.syntax_error is None
 
 
