@@ -220,6 +220,9 @@ def test_a_corrupted_object_is_detected_and_its_producer_reruns(project: Path, c
     assert states(summary)["clean"] == "done"  # run again to rebuild its output
     assert states(summary)["scaled"] == "done"
     assert summary["state"] == "succeeded"
+    # and the store holds good bytes again: the next run uses the stored output
+    _, summary = run("--only", "scaled", "--force", capsys=capsys)
+    assert states(summary)["clean"] == "cached" and states(summary)["scaled"] == "done"
 
 
 def test_runs_show_diff_and_trace(project: Path, capsys) -> None:

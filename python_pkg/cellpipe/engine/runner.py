@@ -1,38 +1,59 @@
-"""plan -> cached? -> execute -> record. The failure policy lives here.
+"""The run loop: plan -> submit -> collect -> record. The failure and interrupt
+policy live here.
 
-A failing step marks its downstream steps ``skipped``; independent branches
-finish. All store writes happen on the calling thread; worker threads only run
-papermill. A killed run leaves only whole objects and whole records behind.
+The :class:`~cellpipe.engine.planner.Planner` decides each step as its upstream
+steps settle (cached, skipped, to run); an
+:class:`~cellpipe.engine.executors.base.Executor` runs the steps to run. A
+failing step marks its downstream steps ``skipped``; independent branches
+finish. On an interrupt the running steps are cancelled (killed when they ignore
+it) and the rest skipped. All store writes happen on the calling thread. A
+killed run leaves only whole objects and whole records behind.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import sys
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cellpipe.core import cachekey as cache
-from cellpipe.core.emit import step_notebook
 from cellpipe.core.graph import select
-from cellpipe.engine import environment
+from cellpipe.engine import environment, executors
+from cellpipe.engine.executors.base import (
+    CANCELLED,
+    Executor,
+    InputUnavailable,
+    RunContext,
+    StepEvent,
+    StepTask,
+)
 from cellpipe.engine.keys import KeyParts
+from cellpipe.engine.planner import (
+    CACHED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    TERMINAL,
+    Decision,
+    Entry,
+    Planner,
+)
 from cellpipe.engine.store import Store
 from cellpipe.engine.store import artifacts as artifacts_mod
 from cellpipe.errors import UsageError
 from cellpipe.model import Pipeline, Step
 
-PENDING, RUNNING, CACHED, DONE, FAILED, SKIPPED, INTERRUPTED = (
-    "pending", "running", "cached", "done", "failed", "skipped", "interrupted",
-)
-TERMINAL = {CACHED, DONE, FAILED, SKIPPED, INTERRUPTED}
+__all__ = ["Runner", "RunOptions", "RunResult", "StepStatus", "new_run_id", "select",
+           "PENDING", "RUNNING", "CACHED", "DONE", "FAILED", "SKIPPED", "INTERRUPTED", "TERMINAL"]
+
+#: how long cancelled steps get to stop before they are killed
+CANCEL_GRACE = 5.0
 
 
 @dataclass
@@ -44,10 +65,10 @@ class RunOptions:
     force: bool = False
     wait: float = 0.0
     argv: list[str] = field(default_factory=list)
-    warm_kernels: bool = True
-    #: fork kernels from a process that has imported the pipeline's libraries (Linux)
-    fork_kernels: bool = sys.platform.startswith("linux") and os.environ.get("CELLPIPE_FORK", "1") != "0"
     run_id: str | None = None
+    #: the executor's registered name, and its options (local: warm_kernels, fork_kernels)
+    executor: str = "local"
+    executor_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,66 +124,112 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
 
 
+class _States(Mapping[str, str]):
+    """The steps' states, read live from their statuses (what the planner reads)."""
+
+    def __init__(self, status: dict[str, StepStatus]) -> None:
+        self._status = status
+
+    def __getitem__(self, name: str) -> str:
+        return self._status[name].state
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._status)
+
+    def __len__(self) -> int:
+        return len(self._status)
+
+
+class _StoreLedger:
+    """The planner's questions, answered from the store and the work tree."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.store = runner.store
+
+    def parts(self, step: Step) -> dict[str, Any]:
+        runner = self.runner
+        return runner.keys.parts(step, runner.outputs, runner.options.params.get(step.notebook))
+
+    def entry(self, key: str) -> Entry | None:
+        return self.store.db.cache_get(key)
+
+    def latest(self, step: Step) -> Entry | None:
+        return self.store.db.cache_latest(step.name, step.notebook)
+
+    def present(self, entry: Entry) -> bool:
+        return artifacts_mod.present(self.store, entry["outputs"])
+
+
 class Runner:
-    """Runs one pipeline against one store."""
+    """Runs one pipeline against one store, through one executor."""
 
     def __init__(self, pipeline: Pipeline, root: Path, store: Store, options: RunOptions,
-                 on_change: Callable[[StepStatus], None] | None = None) -> None:
+                 on_change: Callable[[StepStatus], None] | None = None,
+                 executor: Executor | None = None) -> None:
         self.pipeline = pipeline
         self.root = root
         self.store = store
         self.options = options
         self.on_change = on_change or (lambda s: None)
-        self.selected = select(pipeline, options.only, options.from_steps)
+        self.keys = KeyParts(pipeline, root, store)
+        self.planner = Planner(pipeline, _StoreLedger(self), options.only, options.from_steps, options.force)
+        self.selected = self.planner.selected
         self.status = {s.name: StepStatus(s.name, s.notebook, selected=s.name in self.selected)
                        for s in pipeline.steps}
-        self.outputs: dict[str, dict[str, Any]] = {}
-        self.force_rerun: set[str] = set()
-        self.keys = KeyParts(pipeline, root, store)
+        self.states = _States(self.status)
+        self.steps = {s.name: s for s in pipeline.steps}
+        self.outputs: dict[str, dict[str, Any]] = {}  # settled steps' outputs, as recorded in the store
+        self.force_rerun: set[str] = set()  # steps whose stored outputs turned out corrupt
+        self.executor = executor or executors.create(options.executor, **options.executor_options)
+        self.running: set[str] = set()  # submitted to the executor, not finished
+        self.run_id = ""
+        self.run_folder = Path()
 
-    # -- keys (cellpipe.engine.keys) ------------------------------------------------------
-    def parts_for(self, step: Step) -> dict[str, Any]:
-        """The step's cache-key parts, given the outputs of its upstream steps."""
-        params = self.options.params.get(step.notebook)
-        return self.keys.parts(step, self.outputs, params)
-
-    # -- cache and artifacts (the moving is in cellpipe.engine.store.artifacts) -----------
-    def _materialize_inputs(self, step: Step, artifacts: Path) -> str | None:
-        """Link the step's input variables into the run's artifact folder.
-
-        Returns the producer whose object is corrupt or missing, if any.
-        """
-        for producer in dict.fromkeys(v.producer for v in step.var_inputs):
-            if self.status[producer].state == DONE and (artifacts / producer / "_outputs.json").exists():
-                continue  # it ran in this run: its outputs are already there
-            if not artifacts_mod.link_outputs(self.store, artifacts / producer, producer, self.outputs[producer]):
-                return producer
-        return None
-
-    def _source_cell(self, step: Step, cell: dict[str, Any] | None) -> dict[str, Any]:
-        meta = ((cell or {}).get("metadata") or {}).get("cellpipe") or {}
-        src = meta.get("source") or {}
-        return {"role": meta.get("role"), "notebook": src.get("notebook"), "cell": src.get("number"),
-                "cell_id": src.get("id")}
-
-    # -- the loop ------------------------------------------------------------------
+    # -- the run ---------------------------------------------------------------------
     def run(self) -> RunResult:
-        from cellpipe.engine.executors.forkserver import ForkServer
-        from cellpipe.engine.executors.local import Execution, KernelPool, StepFailure
-
         run_id = self.options.run_id or new_run_id()
         if self.store.db.run(run_id, prefix=False) is not None:
             raise UsageError(f"run id {run_id} already exists in the store")
         store = self.store
         store.lock(run_id, wait=self.options.wait)
-        run_folder = store.run_folder(run_id)
-        artifacts = run_folder / "artifacts"
-        artifacts.mkdir(parents=True, exist_ok=True)
+        self.run_id, self.run_folder = run_id, store.run_folder(run_id)
+        self.run_folder.mkdir(parents=True, exist_ok=True)
+        self._create_record()
+        jobs = self.options.jobs or os.cpu_count() or 1
+        self.executor.open(RunContext(run_id, self.pipeline, self.root, store, self.run_folder, jobs,
+                                      preload=self.keys.preload_modules))
+        state = "succeeded"
+        try:
+            self._loop(jobs)
+        except KeyboardInterrupt:
+            state = "interrupted"
+            self._interrupt()
+        except BaseException:
+            state = "failed"  # an error of cellpipe's own: the record must not say succeeded
+            raise
+        finally:
+            if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
+                state = "failed"
+            if state == "succeeded" and any(s.state not in TERMINAL for s in self.status.values()):
+                state = "failed"
+            try:
+                # on success every output is in the object store: the scratch space goes
+                self.executor.close(keep_scratch=state != "succeeded")
+            finally:
+                try:
+                    store.db.finish_run(run_id, state)
+                    store.publish_run(run_id)
+                finally:
+                    store.unlock()
+        return RunResult(run_id, state, self.status, self.run_folder)
+
+    def _create_record(self) -> None:
         commit, dirty = environment.git_info(self.root)
         all_params = {nb.path: self.options.params.get(nb.path) or {p.name: p.default for p in nb.parameters}
                       for nb in self.pipeline.notebooks}
-        store.db.create_run({
-            "id": run_id, "pipeline": self.pipeline.name, "root": str(self.root),
+        self.store.db.create_run({
+            "id": self.run_id, "pipeline": self.pipeline.name, "root": str(self.root),
             "notebooks": [nb.path for nb in self.pipeline.notebooks], "started": time.time(),
             "state": "running", "params": all_params, "argv": self.options.argv, "git_commit": commit,
             "git_dirty": None if dirty is None else int(dirty),
@@ -170,263 +237,195 @@ class Runner:
             "pid": os.getpid(),
         })
 
-        jobs = self.options.jobs or os.cpu_count() or 1
-        steps = {s.name: s for s in self.pipeline.steps}
-        order = self.pipeline.step_names
-        pool: KernelPool | None = None
-        forks: ForkServer | None = None
-        running: dict[Future, tuple[str, Execution]] = {}
+    def _loop(self, jobs: int) -> None:
+        """Settle or submit every ready step, in notebook order; collect what finishes."""
+        planner, states = self.planner, self.states
         to_run: set[str] = set()  # decided to execute, waiting for a free slot
-        state = "succeeded"
+        while True:
+            progressed = True
+            while progressed:
+                progressed = False
+                for name in planner.order:
+                    if not planner.ready(name, states):
+                        continue
+                    if name not in to_run:  # decide once: hashing inputs is not free
+                        if not self._settle(name):
+                            progressed = True
+                            continue
+                        to_run.add(name)
+                    if len(self.running) >= jobs:
+                        continue  # waits for a free slot; later steps may still be cached
+                    to_run.discard(name)
+                    self._submit(name)
+                    progressed = True
+            if not self.running:
+                if planner.finished(states):
+                    break
+                continue
+            for event in self.executor.poll(0.25):
+                self._on_event(event)
 
-        def kernel_name(step: Step) -> str:
-            return self.pipeline.notebook(step.notebook).kernelspec.get("name") or "python3"
-
-        def change(st: StepStatus, new_state: str, reason: str = "") -> None:
-            st.state = new_state
-            if reason:
-                st.reason = reason
-            self.on_change(st)
-
-        def record(st: StepStatus) -> None:
-            store.db.record_step(run_id, self._step_row(st))
-
-        def decide(name: str) -> bool:
-            """Settle a step without running it (cached or skipped); True when it must run."""
-            st = self.status[name]
-            step = steps[name]
-            bad = [d for d in step.depends_on if self.status[d].state in (FAILED, SKIPPED, INTERRUPTED)]
-            if bad:
-                change(st, SKIPPED, f"upstream step {bad[0]} {self.status[bad[0]].state}")
-                record(st)
-                return False
-            parts = self.parts_for(step)
-            key = cache.key_of(parts)
-            st.key, st.parts = key, parts
-            hit = store.db.cache_get(key)
-            if hit and not artifacts_mod.present(store, hit["outputs"]):
-                store.db.cache_drop(key)
-                hit = None
-                missing_reason = "stored outputs missing"
-            else:
-                missing_reason = ""
-            rebuild = name in self.force_rerun  # its stored output turned out corrupt: run it, selected or not
-            must_run = rebuild or (st.selected and (self.options.force or step.nocache))
-            if hit and not must_run:
+    # -- settling a step without running it ------------------------------------------
+    def _settle(self, name: str) -> bool:
+        """Carry out the planner's decision; True when the step must run."""
+        st = self.status[name]
+        rebuild = name in self.force_rerun  # its stored output turned out corrupt: run it, selected or not
+        decision = self.planner.decide(name, self.states, rebuild=rebuild)
+        while True:
+            for key in decision.forget:
+                self.store.db.cache_drop(key)
+            if decision.action == "reuse" and not decision.stale:
+                assert decision.entry is not None and decision.key is not None
                 try:
-                    st.warnings += artifacts_mod.restore_files(store, self.root, hit["outputs"])
+                    restored = artifacts_mod.restore_files(self.store, self.root, decision.entry["outputs"])
                 except artifacts_mod.CorruptObject:
-                    store.db.cache_drop(key)
-                    hit = None
-                    missing_reason = "stored output file corrupt"
-                else:
-                    self.outputs[name] = hit["outputs"]
-                    st.metrics = hit["metrics"]
-                    st.cached_from = hit["run_id"]
-                    change(st, CACHED, "up to date")
-                    store.db.record_success(run_id, self._step_row(st), hit["outputs"], hit["metrics"], False)
-                    return False
-            if not st.selected and not rebuild:
-                latest = store.db.cache_latest(name, step.notebook)
-                if latest and artifacts_mod.present(store, latest["outputs"]):
-                    self.outputs[name] = latest["outputs"]
-                    st.metrics = latest["metrics"]
-                    st.cached_from = latest["run_id"]
-                    why = cache.explain(latest["parts"], parts) or "stale"
-                    st.warnings.append(f"not selected; using its last outputs although it is stale ({why})")
-                    change(st, CACHED, f"not selected, stale: {why}")
-                    store.db.record_success(run_id, self._step_row(st), latest["outputs"], latest["metrics"], False)
-                    return False
-                st.error = {"message": f"step {name} is not selected and has never run; run it first "
-                            f"(cellpipe run --only {name}) or drop --only/--from"}
-                change(st, FAILED, "not selected and never run")
-                record(st)
-                return False
-            if must_run:
-                st.reason = ("stored output corrupt" if rebuild else
-                             "forced" if self.options.force else "nocache")
-            else:
-                latest = store.db.cache_latest(name, step.notebook)
-                st.reason = missing_reason or cache.explain(latest["parts"] if latest else None, parts) or "changed"
-            return True
-
-        def launch(name: str) -> None:
-            nonlocal pool, forks
-            st = self.status[name]
-            step = steps[name]
-            bad = self._materialize_inputs(step, artifacts)
-            if bad is not None:
-                # a stored input is corrupt or gone: run its producer again, then this step
-                prod = self.status[bad]
-                if prod.key:
-                    store.db.cache_drop(prod.key)
-                self.force_rerun.add(bad)
-                self.outputs.pop(bad, None)
-                prod.warnings.append("its stored output was corrupt or missing; running it again")
-                change(prod, PENDING, "stored output corrupt")
-                st.key = None
-                return
-            if pool is None:
-                spec = None
-                if self.options.fork_kernels:
-                    forks = ForkServer(str(store.folder), self.keys.preload_modules())
-                    if forks.wait():
-                        spec = forks.kernel_spec()
-                    else:
-                        forks.close()
-                        forks = None
-                # a few more ready kernels than parallel steps: a quick chain of steps
-                # takes kernels faster than one start at a time can make them
-                size = (jobs + 2) if self.options.warm_kernels else 0
-                pool = KernelPool(kernel_name(step), size, warm=self.options.warm_kernels, spec=spec)
-            nb = self.pipeline.notebook(step.notebook)
-            # pass only values that differ from the notebook's defaults: the step
-            # notebook's own literal defaults (tuples, int dict keys) stay exact
-            chosen = self.options.params.get(step.notebook) or {}
-            defaults = {p.name: p.default for p in nb.parameters}
-            parameters = {k: v for k, v in chosen.items()
-                          if k in step.parameters and (k not in defaults or defaults[k] != v)}
-            parameters["cellpipe_artifacts"] = str(artifacts)
-            parameters["cellpipe_workdir"] = str((self.root / step.notebook).parent)
-            notebook = step_notebook(self.pipeline, step, str(artifacts), str((self.root / nb.path).parent))
-            out = run_folder / f"{name}.ipynb"
-            log = run_folder / f"{name}.log"
-            st.output_notebook, st.log = str(out), str(log)
-            st.started = time.time()
-            change(st, RUNNING)
-            record(st)
-            execution = Execution(pool)
-            future = _in_thread(execution.run, notebook, out, parameters, log, kernel_name(step))
-            running[future] = (name, execution)
-
-        def finish(future: Future) -> None:
-            nonlocal state
-            name, _ = running.pop(future)
-            st = self.status[name]
-            step = steps[name]
-            st.finished = time.time()
-            exc = future.exception()
-            if exc is None:
-                try:
-                    produced = artifacts_mod.ingest(store, self.root, step, artifacts / step.name)
-                except (OSError, ValueError, KeyError) as err:
-                    exc = StepFailure(f"could not store the outputs: {err}")
-                else:
-                    self.outputs[name] = {"variables": produced["variables"], "files": produced["files"]}
-                    st.metrics = produced["metrics"]
-                    for var in produced["changed_inputs"]:
-                        st.warnings.append(
-                            f"changed its input {var} in place, which the analysis did not see; later steps "
-                            f"get {var} from step {self.status[name].parts['where']['producers'].get(var)}, "
-                            f"not the changed value (assign it to {var} explicitly)")
-                    change(st, DONE)
-                    store.db.record_success(run_id, self._step_row(st), self.outputs[name], st.metrics,
-                                            cache_it=not step.nocache)
-                    return
-            failure = exc if isinstance(exc, StepFailure) else StepFailure(f"{type(exc).__name__}: {exc}")
-            where = self._source_cell(step, failure.cell)
-            message = failure.message
-            if where.get("role") in ("load", "save"):
-                message = failure.evalue or message
-            st.error = {"message": message, "ename": failure.ename, "evalue": failure.evalue, **where}
-            change(st, INTERRUPTED if failure.message == "cancelled" else FAILED)
-            record(st)
-            if st.state == FAILED:
-                state = "failed"
-
-        try:
-            while True:
-                progressed = True
-                while progressed:
-                    progressed = False
-                    for name in order:
-                        st = self.status[name]
-                        if st.state != PENDING:
-                            continue
-                        if any(self.status[d].state not in TERMINAL for d in steps[name].depends_on):
-                            continue
-                        if name not in to_run:  # decide once: hashing inputs is not free
-                            if not decide(name):
-                                progressed = True
-                                continue
-                            to_run.add(name)
-                        if len(running) >= jobs:
-                            continue  # waits for a free slot; later steps may still be cached
-                        to_run.discard(name)
-                        launch(name)
-                        progressed = True
-                if not running:
-                    if all(s.state in TERMINAL for s in self.status.values()):
-                        break
-                    if not any(
-                        s.state == PENDING and all(self.status[d].state in TERMINAL for d in steps[s.name].depends_on)
-                        for s in self.status.values()
-                    ):
-                        break
+                    self.store.db.cache_drop(decision.key)
+                    decision = self.planner.decide(name, self.states, rebuild=rebuild,
+                                                   unusable="stored output file corrupt")
                     continue
-                done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
-                for future in done:
-                    finish(future)
-        except KeyboardInterrupt:
-            state = "interrupted"
-            for _name, execution in list(running.values()):
-                execution.cancel()
-            wait(list(running), timeout=5)
-            for future, (_name, execution) in list(running.items()):
-                if not future.done():
-                    execution.kill()  # the daemon thread waiting on it is left behind
-            for name, _execution in list(running.values()):
-                st = self.status[name]
-                st.finished = time.time()
-                change(st, INTERRUPTED, "interrupted")
-                record(st)
-            running.clear()
-            for st in self.status.values():
-                if st.state == PENDING:
-                    change(st, SKIPPED, "run interrupted")
-        except BaseException:
-            state = "failed"  # an error of cellpipe's own: the record must not say succeeded
-            for _name, execution in list(running.values()):
-                execution.kill()
-            raise
-        finally:
-            if pool is not None:
-                pool.close()
-            if forks is not None:
-                forks.close()
-            if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
-                state = "failed"
-            if state == "succeeded" and any(s.state not in TERMINAL for s in self.status.values()):
-                state = "failed"
-            try:
-                store.db.finish_run(run_id, state)
-                store.publish_run(run_id)
-            finally:
-                store.unlock()
-            if state == "succeeded":  # every output is in the object store now
-                shutil.rmtree(artifacts, ignore_errors=True)
-        return RunResult(run_id, state, self.status, run_folder)
+                st.warnings += restored
+            break
+        if decision.key is not None:
+            st.key, st.parts = decision.key, decision.parts
+        return self._apply(st, decision)
+
+    def _apply(self, st: StepStatus, decision: Decision) -> bool:
+        if decision.action == "skip":
+            self._change(st, SKIPPED, decision.reason)
+            self._record(st)
+        elif decision.action == "reuse":
+            entry = decision.entry
+            assert entry is not None
+            self.outputs[st.name] = entry["outputs"]
+            st.metrics = entry["metrics"]
+            st.cached_from = entry["run_id"]
+            if decision.warning:
+                st.warnings.append(decision.warning)
+            self._change(st, CACHED, decision.reason)
+            self.store.db.record_success(self.run_id, self._step_row(st), entry["outputs"], entry["metrics"], False)
+        elif decision.action == "fail":
+            st.error = {"message": decision.error}
+            self._change(st, FAILED, decision.reason)
+            self._record(st)
+        else:
+            st.reason = decision.reason
+            return True
+        return False
+
+    # -- running a step --------------------------------------------------------------
+    def _submit(self, name: str) -> None:
+        st, step = self.status[name], self.steps[name]
+        nb = self.pipeline.notebook(step.notebook)
+        # pass only values that differ from the notebook's defaults: the step
+        # notebook's own literal defaults (tuples, int dict keys) stay exact
+        chosen = self.options.params.get(step.notebook) or {}
+        defaults = {p.name: p.default for p in nb.parameters}
+        parameters = {k: v for k, v in chosen.items()
+                      if k in step.parameters and (k not in defaults or defaults[k] != v)}
+        inputs = {p: self.outputs[p] for p in dict.fromkeys(v.producer for v in step.var_inputs)}
+        out, log = self.run_folder / f"{name}.ipynb", self.run_folder / f"{name}.log"
+        task = StepTask(step, parameters, inputs, out, log, nb.kernelspec.get("name") or "python3")
+        try:
+            self.executor.submit(task)
+        except InputUnavailable as exc:
+            # a stored input is corrupt or gone: run its producer again, then this step
+            prod = self.status[exc.producer]
+            if prod.key:
+                self.store.db.cache_drop(prod.key)
+            self.force_rerun.add(exc.producer)
+            self.outputs.pop(exc.producer, None)
+            prod.warnings.append("its stored output was corrupt or missing; running it again")
+            self._change(prod, PENDING, "stored output corrupt")
+            st.key = None
+            return
+        st.output_notebook, st.log = str(out), str(log)
+        st.started = time.time()
+        self.running.add(name)
+        self._change(st, RUNNING)
+        self._record(st)
+
+    def _on_event(self, event: StepEvent) -> None:
+        st, step = self.status[event.step], self.steps[event.step]
+        if event.state == "running":  # the executor started it (on a worker, in a kernel)
+            if event.at:
+                st.started = event.at
+            if event.where:
+                st.reason = f"running on {event.where}"
+            self.on_change(st)
+            return
+        self.running.discard(event.step)
+        st.finished = event.at or time.time()
+        if event.result is not None:
+            result = event.result
+            self.outputs[st.name] = result.outputs
+            st.metrics = result.metrics
+            for var in result.changed_inputs:
+                st.warnings.append(
+                    f"changed its input {var} in place, which the analysis did not see; later steps "
+                    f"get {var} from step {(st.parts or {}).get('where', {}).get('producers', {}).get(var)}, "
+                    f"not the changed value (assign it to {var} explicitly)")
+            self._change(st, DONE)
+            self.store.db.record_success(self.run_id, self._step_row(st), result.outputs, st.metrics,
+                                         cache_it=not step.nocache)
+            return
+        failure = event.failure
+        assert failure is not None
+        where = self._source_cell(failure.cell)
+        message = failure.message
+        if where.get("role") in ("load", "save"):
+            message = failure.evalue or message
+        st.error = {"message": message, "ename": failure.ename, "evalue": failure.evalue, **where}
+        self._change(st, INTERRUPTED if failure.message == CANCELLED else FAILED)
+        self._record(st)
+
+    # -- the interrupt policy ------------------------------------------------------------
+    def _interrupt(self) -> None:
+        """Cancel the running steps, give them :data:`CANCEL_GRACE` seconds to stop,
+        kill the rest; steps not started are skipped. A step that finished meanwhile keeps
+        its result."""
+        for name in list(self.running):
+            self.executor.cancel(name)
+        deadline = time.monotonic() + CANCEL_GRACE
+        while self.running and time.monotonic() < deadline:
+            for event in self.executor.poll(min(0.25, max(deadline - time.monotonic(), 0.0))):
+                if event.state == "finished" and event.result is None:
+                    self.running.discard(event.step)
+                    self._stopped(event.step, event.at)
+                else:
+                    self._on_event(event)
+        for name in list(self.running):
+            self.executor.kill(name)
+            self._stopped(name, 0.0)
+        self.running.clear()
+        for st in self.status.values():
+            if st.state == PENDING:
+                self._change(st, SKIPPED, "run interrupted")
+
+    def _stopped(self, name: str, at: float) -> None:
+        st = self.status[name]
+        st.finished = at or time.time()
+        self._change(st, INTERRUPTED, "interrupted")
+        self._record(st)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _change(self, st: StepStatus, new_state: str, reason: str = "") -> None:
+        st.state = new_state
+        if reason:
+            st.reason = reason
+        self.on_change(st)
+
+    def _record(self, st: StepStatus) -> None:
+        self.store.db.record_step(self.run_id, self._step_row(st))
+
+    @staticmethod
+    def _source_cell(cell: dict[str, Any] | None) -> dict[str, Any]:
+        meta = ((cell or {}).get("metadata") or {}).get("cellpipe") or {}
+        src = meta.get("source") or {}
+        return {"role": meta.get("role"), "notebook": src.get("notebook"), "cell": src.get("number"),
+                "cell_id": src.get("id")}
 
     def _step_row(self, st: StepStatus) -> dict[str, Any]:
         return {"step": st.name, "notebook": st.notebook, "state": st.state, "key": st.key, "parts": st.parts,
                 "started": st.started, "finished": st.finished, "output_notebook": st.output_notebook,
                 "log": st.log, "error": st.error, "cached_from": st.cached_from, "warnings": st.warnings}
-
-
-def _in_thread(fn: Callable[..., Any], *args: Any) -> Future:
-    """Run ``fn`` in a daemon thread: a step cancelled while its client still waits
-    on a killed kernel must not keep the process from exiting."""
-    future: Future = Future()
-
-    def work() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to the runner through the future
-            future.set_exception(exc)
-
-    threading.Thread(target=work, name="cellpipe-step", daemon=True).start()
-    return future
-
 

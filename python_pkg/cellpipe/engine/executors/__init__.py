@@ -1,45 +1,56 @@
-"""Run steps: on this machine (:mod:`.local`), with kernels forked from a
-preloaded process (:mod:`.forkserver`), through a papermill engine with a quick
-kernel handshake (:mod:`.engine`)."""
+"""Executors run the steps the runner submits (:mod:`.base` holds the protocol).
+
+Built in: ``local`` (:mod:`.local`: a kernel per step on this machine, from a
+pool of kernels started ahead, forked from a preloaded process on Linux). More
+come from the ``cellpipe.executors`` entry point group, papermill-engine style::
+
+    [project.entry-points."cellpipe.executors"]
+    dask = "my_package.dask_executor:DaskExecutor"
+
+An entry is a callable taking keyword options and returning an
+:class:`~cellpipe.engine.executors.base.Executor`.
+"""
 
 from __future__ import annotations
 
-import importlib.abc
-import os
-import sys
-from contextlib import contextmanager
+import importlib
+from collections.abc import Callable
+from typing import Any
 
-#: optional imports of papermill and nbformat the runner never uses, and what
-#: they cost it: pyarrow (papermill's HDFS support) pulls in numpy, ~80 MB; the
-#: URI-syntax checker of jsonschema's format checking (nbformat imports
-#: jsonschema) compiles a grammar, ~0.7 s. Both are optional to those packages.
-_SKIPPED = ("pyarrow", "rfc3987_syntax")
+from cellpipe.engine.executors.base import Executor
+from cellpipe.errors import UsageError
 
+GROUP = "cellpipe.executors"
 
-class _Skip(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in _SKIPPED:
-            raise ImportError(f"{name} is not loaded in cellpipe's runner")
-        return None
+#: name -> "module:attribute", imported only when chosen
+_BUILTIN = {"local": "cellpipe.engine.executors.local:LocalExecutor"}
+_registered: dict[str, Callable[..., Executor]] = {}
 
 
-@contextmanager
-def _without_optional_extras():
-    finder = _Skip()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
+def register(name: str, factory: Callable[..., Executor]) -> None:
+    """Make ``factory`` the executor called ``name`` (for code that cannot declare an entry point)."""
+    _registered[name] = factory
 
 
-def load_papermill():
-    """Import papermill for the runner process, lean (see ``_SKIPPED``)."""
-    os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")
-    if "papermill" in sys.modules:
-        return sys.modules["papermill"]
-    with _without_optional_extras():
-        import nbformat  # noqa: F401
-        import papermill
-        import papermill.engines  # noqa: F401
-    return papermill
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def available() -> list[str]:
+    """Names of the executors that can be chosen."""
+    return sorted({*_BUILTIN, *_registered, *_entry_points()})
+
+
+def create(name: str = "local", **options: Any) -> Executor:
+    """A new executor called ``name``, configured with ``options``."""
+    if name in _registered:
+        return _registered[name](**options)
+    if name in _BUILTIN:
+        module, attr = _BUILTIN[name].split(":")
+        return getattr(importlib.import_module(module), attr)(**options)
+    found = _entry_points().get(name)
+    if found is None:
+        raise UsageError(f"unknown executor {name!r}; the executors are: {', '.join(available())}")
+    return found.load()(**options)

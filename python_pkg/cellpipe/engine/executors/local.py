@@ -1,9 +1,10 @@
-"""Run one compiled step with papermill, in a kernel of its own, on this machine.
+"""The local executor: each step a papermill notebook in a kernel of its own, on this machine.
 
 Kernel start-up is the usual cost of a step, so :class:`KernelPool` starts
 kernels ahead of need (and imports cellpipe's runtime and the serializers'
 libraries in them) while other steps run; each step still gets a fresh kernel
-that is shut down after it.
+that is shut down after it. On Linux the kernels are forked from a process that
+has imported the pipeline's libraries (:mod:`.forkserver`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,30 @@ os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")  # nbformat's defa
 
 import logging  # noqa: E402
 import queue  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from concurrent.futures import FIRST_COMPLETED, Future, wait  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+
+from cellpipe.core.emit import step_notebook  # noqa: E402
+from cellpipe.engine.executors.base import (  # noqa: E402
+    CANCELLED,
+    InputUnavailable,
+    RunContext,
+    StepEvent,
+    StepFailure,
+    StepResult,
+    StepTask,
+    failing_cell,
+)
+from cellpipe.engine.store import artifacts as artifacts_mod  # noqa: E402
+from cellpipe.runtime import RECORD  # noqa: E402
 
 # papermill warns about annotated parameters (`x: int | None = None`) it cannot parse
 logging.getLogger("papermill").setLevel(logging.ERROR)
@@ -37,9 +55,12 @@ except Exception:
 def _start_kernel(kernel_name: str, warm: bool, spec=None):
     from jupyter_client.manager import KernelManager
 
-    km = KernelManager(kernel_name=kernel_name)
     if spec is not None:  # a kernel forked from cellpipe's fork server
-        km._kernel_spec = spec
+        from cellpipe.engine.executors._compat import fixed_spec_manager
+
+        km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=fixed_spec_manager(spec))
+    else:
+        km = KernelManager(kernel_name=kernel_name)
     # the kernel's own stderr only carries ipykernel's start-up chatter: the
     # step's output reaches the output notebook and the log through the client
     km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -48,9 +69,9 @@ def _start_kernel(kernel_name: str, warm: bool, spec=None):
     try:
         import asyncio
 
-        from cellpipe.engine.executors.engine import _wait_ready
+        from cellpipe.engine.executors._compat import wait_ready
 
-        asyncio.run(_wait_ready(kc, 120))
+        asyncio.run(wait_ready(kc, 120))
         if warm and spec is None:
             kc.execute_interactive(WARMUP, silent=True, store_history=False, timeout=120)
     finally:
@@ -156,34 +177,6 @@ def _signal(km, signum: int) -> None:
             pass
 
 
-@dataclass
-class StepFailure(Exception):
-    """A step's notebook raised; ``cell`` is the failing cell of the output notebook."""
-
-    message: str
-    ename: str = ""
-    evalue: str = ""
-    cell: dict[str, Any] | None = None
-
-    def __str__(self) -> str:
-        return self.message
-
-
-def failing_cell(output_notebook: Path) -> dict[str, Any] | None:
-    """The first code cell of an executed notebook whose outputs hold an error."""
-    import json
-
-    try:
-        nb = json.loads(output_notebook.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []) or []:
-            if out.get("output_type") == "error":
-                return cell
-    return None
-
-
 class Execution:
     """One step running in a kernel taken from a pool; :meth:`cancel` kills it."""
 
@@ -194,20 +187,18 @@ class Execution:
 
     def run(self, notebook: dict[str, Any], output: Path, parameters: dict[str, Any], log: Path,
             kernel_name: str) -> None:
-        from cellpipe.engine.executors import load_papermill
+        from cellpipe.engine.executors._compat import ENGINE, load_papermill
 
         papermill = load_papermill()
         import nbformat
         from papermill.exceptions import PapermillExecutionError
-
-        from cellpipe.engine.executors.engine import ENGINE
 
         nb = nbformat.from_dict(notebook)
         self.km = self.pool.take() if kernel_name == self.pool.kernel_name else None
         if self.cancelled:
             if self.km is not None:
                 _shutdown(self.km)
-            raise StepFailure("cancelled")
+            raise StepFailure(CANCELLED)
         try:
             with open(log, "w", encoding="utf-8") as fh:
                 kwargs: dict[str, Any] = {"km": self.km} if self.km is not None else {}
@@ -227,7 +218,7 @@ class Execution:
             raise StepFailure(f"{exc.ename}: {exc.evalue}", exc.ename, exc.evalue, failing_cell(output)) from exc
         except Exception as exc:  # noqa: BLE001 - a dead kernel, a timeout: reported as the step's failure
             if self.cancelled:
-                raise StepFailure("cancelled") from exc
+                raise StepFailure(CANCELLED) from exc
             if type(exc).__name__ == "DeadKernelError":
                 raise StepFailure(
                     "the step's kernel died while it ran (out of memory, or a crash in a native library); "
@@ -252,3 +243,136 @@ class Execution:
         self.cancelled = True
         if self.km is not None:
             _signal(self.km, signal.SIGKILL)
+
+
+def fork_by_default() -> bool:
+    """Fork kernels from a preloaded process: Linux, unless ``CELLPIPE_FORK=0``."""
+    return sys.platform.startswith("linux") and os.environ.get("CELLPIPE_FORK", "1") != "0"
+
+
+class LocalExecutor:
+    """Steps on this machine, each in a fresh kernel taken from a :class:`KernelPool`.
+
+    Inputs are linked from the object store into the run's ``artifacts`` folder,
+    where the step's notebook reads them and writes its outputs; a finished
+    step's outputs are moved into the object store when the runner polls (on
+    the runner's thread: worker threads only run papermill).
+    """
+
+    name = "local"
+
+    def __init__(self, warm_kernels: bool = True, fork_kernels: bool | None = None) -> None:
+        self.warm_kernels = warm_kernels
+        self.fork_kernels = fork_by_default() if fork_kernels is None else fork_kernels
+        self.pool: KernelPool | None = None
+        self.forks: Any = None  # a ForkServer once started
+        self._running: dict[str, tuple[Future, Execution, StepTask]] = {}
+        self._ran: set[str] = set()  # steps whose outputs this run's artifacts folder holds
+
+    def open(self, context: RunContext) -> None:
+        self.context = context
+        self.artifacts = context.run_folder / "artifacts"
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+
+    def submit(self, task: StepTask) -> None:
+        ctx = self.context
+        step = task.step
+        for producer in dict.fromkeys(v.producer for v in step.var_inputs):
+            if producer in self._ran and (self.artifacts / producer / RECORD).exists():
+                continue  # it ran in this run: its outputs are already there
+            if not artifacts_mod.link_outputs(ctx.store, self.artifacts / producer, producer,
+                                              task.inputs[producer]):
+                # a corrupt object goes, so that the producer's next run stores it again
+                for art in task.inputs[producer]["variables"].values():
+                    if not ctx.store.objects.verify(art["hash"]):
+                        ctx.store.objects.remove(art["hash"])
+                raise InputUnavailable(producer)
+        if self.pool is None:
+            self.pool = self._start_pool(task.kernel_name)
+        workdir = str((ctx.root / step.notebook).parent)
+        parameters = {**task.parameters, "cellpipe_artifacts": str(self.artifacts), "cellpipe_workdir": workdir}
+        notebook = step_notebook(ctx.pipeline, step, str(self.artifacts), workdir)
+        execution = Execution(self.pool)
+        future = _in_thread(execution.run, notebook, task.output_notebook, parameters, task.log, task.kernel_name)
+        self._running[step.name] = (future, execution, task)
+
+    def _start_pool(self, kernel_name: str) -> KernelPool:
+        spec = None
+        if self.fork_kernels:
+            from cellpipe.engine.executors.forkserver import ForkServer
+
+            self.forks = ForkServer(str(self.context.store.folder), self.context.preload())
+            if self.forks.wait():
+                spec = self.forks.kernel_spec()
+            else:
+                self.forks.close()
+                self.forks = None
+        # a few more ready kernels than parallel steps: a quick chain of steps
+        # takes kernels faster than one start at a time can make them
+        size = (self.context.jobs + 2) if self.warm_kernels else 0
+        return KernelPool(kernel_name, size, warm=self.warm_kernels, spec=spec)
+
+    def poll(self, timeout: float) -> list[StepEvent]:
+        if not self._running:
+            return []
+        done, _ = wait([f for f, _, _ in self._running.values()], timeout=timeout, return_when=FIRST_COMPLETED)
+        events = []
+        for name, (future, _execution, task) in list(self._running.items()):
+            if future in done:
+                del self._running[name]
+                events.append(self._collect(future, task))
+        return events
+
+    def _collect(self, future: Future, task: StepTask) -> StepEvent:
+        finished = time.time()
+        step = task.step
+        exc = future.exception()
+        if exc is None:
+            try:
+                produced = artifacts_mod.ingest(self.context.store, self.context.root, step,
+                                                self.artifacts / step.name)
+            except (OSError, ValueError, KeyError) as err:
+                exc = StepFailure(f"could not store the outputs: {err}")
+            else:
+                self._ran.add(step.name)
+                result = StepResult({"variables": produced["variables"], "files": produced["files"]},
+                                    produced["metrics"], produced["changed_inputs"])
+                return StepEvent(step.name, "finished", result=result, at=finished)
+        failure = exc if isinstance(exc, StepFailure) else StepFailure(f"{type(exc).__name__}: {exc}")
+        return StepEvent(step.name, "finished", failure=failure, at=finished)
+
+    def cancel(self, step: str) -> None:
+        if step in self._running:
+            self._running[step][1].cancel()
+
+    def kill(self, step: str) -> None:
+        entry = self._running.pop(step, None)
+        if entry is not None:
+            entry[1].kill()  # the daemon thread waiting on it is left behind
+
+    def close(self, keep_scratch: bool = True) -> None:
+        for name in list(self._running):
+            self.kill(name)
+        if self.pool is not None:
+            self.pool.close()
+        if self.forks is not None:
+            self.forks.close()
+        if not keep_scratch:  # every output is in the object store now
+            shutil.rmtree(self.artifacts, ignore_errors=True)
+
+
+def _in_thread(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run ``fn`` in a daemon thread: a step cancelled while its client still waits
+    on a killed kernel must not keep the process from exiting."""
+    future: Future = Future()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the runner through the future
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="cellpipe-step", daemon=True).start()
+    return future
