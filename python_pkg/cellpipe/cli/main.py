@@ -35,7 +35,7 @@ def _summary(diagnostics, notebooks: int) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from cellpipe.engine.project import compile_paths
 
-    result, _ = compile_paths(args.notebooks)
+    result, _ = compile_paths(args.notebooks, check_kernels=True)
     if args.json:
         print(json.dumps({"ok": not result.errors, "diagnostics": [d.to_dict() for d in result.diagnostics]}, indent=2))
     else:
@@ -84,10 +84,10 @@ def _store(args: argparse.Namespace, root: Path):
     return Store.open(root, getattr(args, "store", None))
 
 
-def _compiled(args: argparse.Namespace):
+def _compiled(args: argparse.Namespace, check_kernels: bool = False):
     from cellpipe.engine.project import compile_paths
 
-    result, root = compile_paths(args.notebooks)
+    result, root = compile_paths(args.notebooks, check_kernels=check_kernels)
     if result.errors or result.pipeline is None:
         _print_diagnostics(result.diagnostics, sys.stderr)
         print(_summary(result.diagnostics, len(args.notebooks)), file=sys.stderr)
@@ -111,8 +111,10 @@ def _overrides(args: argparse.Namespace, pipeline) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from cellpipe.cli.report import Progress, make_console, print_summary
+    from cellpipe.engine.executors.procs import reset_signals
     from cellpipe.engine.runner import Runner, RunOptions, select
-    pipeline, root = _compiled(args)
+
+    pipeline, root = _compiled(args, check_kernels=True)
     if pipeline is None:
         return EXIT_USAGE
     params = _overrides(args, pipeline)
@@ -121,6 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("-j must be at least 1")
     options = RunOptions(params=params, jobs=args.jobs or 0, only=args.only, from_steps=args.from_steps,
                          force=args.force, wait=args.wait, argv=sys.argv[1:], run_id=args.run_id)
+    reset_signals()  # started in the background (nohup, a server started so): Ctrl-C and Cancel still stop it
     _interrupt_on_sigterm()
     console = make_console(stderr=args.json)
     store = _store(args, root)
@@ -178,10 +181,11 @@ def _open_store(args: argparse.Namespace):
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from cellpipe.cli.report import make_console, runs_table
+    from cellpipe.engine.history import settled
 
     store = _open_store(args)
     try:
-        runs = store.db.runs(limit=args.limit)
+        runs = [settled(r) for r in store.db.runs(limit=args.limit)]
         metrics = {r["id"]: store.db.metrics(r["id"]) for r in runs}
     finally:
         store.close()
@@ -197,13 +201,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         make_console,
         show,  # noqa: I001
     )
-    from cellpipe.engine.history import find_run
+    from cellpipe.engine.history import find_run, settled, settled_steps
 
     store = _open_store(args)
     try:
-        run = find_run(store, args.run)
-        steps, artifacts, metrics = (store.db.step_runs(run["id"]), store.db.artifacts(run["id"]),
-                                     store.db.metrics(run["id"]))
+        run = settled(find_run(store, args.run))
+        steps, artifacts, metrics = (settled_steps(run, store.db.step_runs(run["id"])),
+                                     store.db.artifacts(run["id"]), store.db.metrics(run["id"]))
     finally:
         store.close()
     if args.json:

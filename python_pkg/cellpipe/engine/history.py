@@ -8,6 +8,42 @@ from typing import Any
 
 from cellpipe.errors import UsageError
 
+#: what a record that still says ``running`` is when its process is gone
+DEAD = "interrupted"
+
+
+def run_alive(run: dict[str, Any]) -> bool:
+    """Whether the process that recorded this run still runs it: its pid exists
+    and that process is older than the run (a pid can be reused after a crash)."""
+    pid = run.get("pid")
+    if not pid:
+        return False
+    import psutil
+
+    try:
+        created = psutil.Process(int(pid)).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.Error, OSError, ValueError):
+        return True  # another user's process: it exists, its age is not ours to read
+    return created <= (run.get("started") or 0) + 1.0
+
+
+def settled(run: dict[str, Any], alive=run_alive) -> dict[str, Any]:
+    """The run with its real state: a record still ``running`` whose process is
+    gone (killed with SIGKILL, the machine restarted) is ``interrupted``, and
+    ``alive`` says whether its process runs."""
+    is_alive = run["state"] == "running" and alive(run)
+    state = DEAD if run["state"] == "running" and not is_alive else run["state"]
+    return {**run, "state": state, "alive": is_alive}
+
+
+def settled_steps(run: dict[str, Any], steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Step rows of a settled run: those a dead run left ``running`` or ``pending`` were interrupted."""
+    if run["state"] == "running":
+        return steps
+    return [{**s, "state": DEAD} if s["state"] in ("running", "pending") else s for s in steps]
+
 
 def find_run(store, run_id: str) -> dict:
     """The run with this id (or unique id prefix); a UsageError names recent runs otherwise."""

@@ -84,14 +84,22 @@ def read_source(path: Path, root: Path) -> NotebookSource:
     return NotebookSource(name, content)
 
 
-def compile_paths(paths: Sequence[str | Path], root: Path | None = None) -> tuple[CompileResult, Path]:
-    """Compile notebook files into a pipeline (nothing is written)."""
+def compile_paths(paths: Sequence[str | Path], root: Path | None = None,
+                  check_kernels: bool = False) -> tuple[CompileResult, Path]:
+    """Compile notebook files into a pipeline (nothing is written); with
+    ``check_kernels``, a notebook whose kernel is not installed here is an error."""
     if not paths:
         raise UsageError("no notebook given: name one or more .ipynb files")
     files = [Path(p) for p in paths]
     root = resolved(root or find_root(files))
     sources = [read_source(p, root) for p in files]
     result = compile_notebooks(sources, exists=lambda p: exists(root / p))
+    if check_kernels and result.pipeline is not None:
+        from cellpipe.engine.executors.kernels import kernel_diagnostics
+
+        missing = kernel_diagnostics(result.pipeline)
+        if missing:
+            result = CompileResult(None, result.diagnostics + missing)
     return result, root
 
 

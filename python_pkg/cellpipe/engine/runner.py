@@ -30,6 +30,7 @@ from cellpipe.engine.executors.base import (
     StepEvent,
     StepTask,
 )
+from cellpipe.engine.executors.procs import clean_up_after_crashes, mark_run
 from cellpipe.engine.keys import KeyParts
 from cellpipe.engine.planner import (
     CACHED,
@@ -193,6 +194,8 @@ class Runner:
             raise UsageError(f"run id {run_id} already exists in the store")
         store = self.store
         store.lock(run_id, wait=self.options.wait)
+        clean_up_after_crashes(store.folder, run_id)  # what a killed run left running
+        unmark = mark_run(store.folder, run_id)  # every process this run starts carries the mark
         self.run_id, self.run_folder = run_id, store.run_folder(run_id)
         self.run_folder.mkdir(parents=True, exist_ok=True)
         self._create_record()
@@ -217,6 +220,7 @@ class Runner:
                 # on success every output is in the object store: the scratch space goes
                 self.executor.close(keep_scratch=state != "succeeded")
             finally:
+                unmark()
                 try:
                     store.db.finish_run(run_id, state)
                     store.publish_run(run_id)

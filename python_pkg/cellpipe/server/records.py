@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cellpipe.engine.store import STORE_ENV, Store, locate_store, pid_alive
+from cellpipe.engine.history import run_alive
+from cellpipe.engine.store import STORE_ENV, Store, locate_store
 from cellpipe.model import Pipeline
 from cellpipe.server.paths import root_relative_or_none
 from cellpipe.server.wire import IRunRecord, IStepRun, IStepState
@@ -47,10 +48,10 @@ def open_store(root: Path) -> Iterator[Store | None]:
 
 
 
-def run_state(run: dict[str, Any], alive: Callable[[int | None], bool] = pid_alive) -> str:
+def run_state(run: dict[str, Any], alive: Callable[[dict[str, Any]], bool] = run_alive) -> str:
     """The run's state; a run whose process is gone while its record says
     ``running`` was killed without cleaning up: it is ``interrupted``."""
-    if run["state"] == "running" and not alive(run.get("pid")):
+    if run["state"] == "running" and not alive(run):
         return "interrupted"
     return run["state"]
 

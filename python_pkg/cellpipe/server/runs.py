@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.overrides import resolve
-from cellpipe.engine.history import run_diff
+from cellpipe.engine.history import run_alive, run_diff
 from cellpipe.engine.runner import new_run_id, select
 from cellpipe.engine.store import Store, StoreBusy
 from cellpipe.errors import CellpipeError
@@ -28,7 +28,6 @@ from cellpipe.server.notebooks import load_pipeline
 from cellpipe.server.paths import NotFound, confine, relative
 from cellpipe.server.records import (
     open_store,
-    pid_alive,
     run_record,
     run_state,
     step_run,
@@ -40,6 +39,35 @@ from cellpipe.server.wire import IRunDetail, IRunList, IRunRecord, IStepNotebook
 
 #: how much of a failed start's log the run record quotes
 LOG_TAIL = 2000
+#: seconds a run has to stop after Cancel (its steps are interrupted, its kernels
+#: shut down) before it is stopped by force
+CANCEL_GRACE = 20.0
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the run's process group (it leads its own session), else the process."""
+    try:
+        os.killpg(pid, sig)
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _wait_gone(pid: int, live: LiveRun | None, timeout: float) -> bool:
+    if live is not None:
+        try:
+            live.process.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.TimeoutExpired:
+        return False
+    except psutil.Error:
+        pass
+    return True
 
 
 @dataclass(frozen=True)
@@ -101,6 +129,8 @@ class RunRegistry:
         self.root = root.resolve()
         self.python = python
         self.runs: dict[str, LiveRun] = {}
+        #: run id -> what happened when Cancel did not stop the run at once
+        self.cancel_notes: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def get(self, run_id: str) -> LiveRun | None:
@@ -109,10 +139,20 @@ class RunRegistry:
     def active(self) -> list[LiveRun]:
         return [live for live in self.runs.values() if live.alive()]
 
-    def alive(self, run_id: str, pid: int | None) -> bool:
-        """Whether the run's process still runs (ours by handle, others by pid)."""
-        live = self.runs.get(run_id)
-        return live.alive() if live is not None else pid_alive(pid)
+    def alive(self, run: dict[str, Any]) -> bool:
+        """Whether the run's process still runs (ours by handle, others by pid and age)."""
+        live = self.runs.get(run["id"])
+        return live.alive() if live is not None else run_alive(run)
+
+    def running_elsewhere(self) -> dict[str, Any] | None:
+        """A run of this root's store that is alive but not this server's."""
+        with open_store(self.root) as store:
+            if store is None:
+                return None
+            for run in store.db.runs(limit=20):
+                if run["state"] == "running" and run["id"] not in self.runs and run_alive(run):
+                    return run
+        return None
 
     def start(self, request: RunRequest) -> str:
         """Validate the request against the compiled pipeline, then start the run."""
@@ -123,6 +163,9 @@ class RunRegistry:
             busy = self.active()
             if busy:
                 raise StoreBusy(store_folder(self.root), {"run": busy[0].run_id, "pid": busy[0].process.pid})
+            other = self.running_elsewhere()
+            if other is not None:  # started by another server on this root, or before a restart
+                raise StoreBusy(store_folder(self.root), {"run": other["id"], "pid": other["pid"]})
             run_id = new_run_id()
             while run_id in self.runs:
                 run_id = new_run_id()
@@ -145,16 +188,42 @@ class RunRegistry:
             self.runs[run_id] = LiveRun(run_id, process, notebook, pipeline.name, params, log, time.time())
         return run_id
 
-    def cancel(self, run_id: str, sig: int = signal.SIGINT) -> None:
-        """Stop a running run: SIGINT to its process group, like Ctrl-C."""
+    def cancel(self, run_id: str, sig: int = signal.SIGINT, grace: float | None = None) -> None:
+        """Stop a running run: SIGINT to its process group, like Ctrl-C (a run
+        started by an earlier server is found by its record's pid). A run still
+        running ``grace`` seconds later is stopped by force; a run that could not
+        be stopped is reported in its record's ``error``."""
         live = self.runs.get(run_id)
-        if live is None or not live.alive():
-            raise NotFound(f"run {run_id!r} is not running in this server")
-        live.cancelled = True
+        if live is not None and live.alive():
+            pid = live.process.pid
+            live.cancelled = True
+        else:
+            with open_store(self.root) as store:
+                run = store.db.run(run_id, prefix=False) if store is not None else None
+            if run is None or run["state"] != "running" or not run_alive(run):
+                raise NotFound(f"run {run_id!r} is not running")
+            pid = int(run["pid"])
         try:
-            os.killpg(live.process.pid, sig)
+            _signal_group(pid, sig)
         except ProcessLookupError:
-            raise NotFound(f"run {run_id!r} is not running in this server") from None
+            raise NotFound(f"run {run_id!r} is not running") from None
+        self.cancel_notes.pop(run_id, None)
+        threading.Thread(target=self._see_it_stop, args=(run_id, pid, live, CANCEL_GRACE if grace is None else grace),
+                         name="cellpipe-cancel", daemon=True).start()
+
+    def _see_it_stop(self, run_id: str, pid: int, live: LiveRun | None, grace: float) -> None:
+        for sig, wait in ((None, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            if sig is not None:
+                try:
+                    _signal_group(pid, sig)
+                except ProcessLookupError:
+                    return
+                self.cancel_notes[run_id] = (f"the run did not stop within {grace:.0f} s of Cancel; "
+                                             f"it was stopped with {sig.name}")
+            if _wait_gone(pid, live, wait):
+                return
+        self.cancel_notes[run_id] = (f"Cancel could not stop the run: its process (pid {pid}) is still there "
+                                     f"after SIGKILL; stop it from a terminal (kill -9 {pid})")
 
     def stop_all(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         """Stop every run still going and wait for them (tests, shutdown)."""
@@ -172,6 +241,12 @@ class RunRegistry:
                 live.process.wait()
 
     # -- reading runs ----------------------------------------------------------
+    def _noted(self, record: IRunRecord) -> IRunRecord:
+        note = self.cancel_notes.get(record["id"])
+        if note and not record.get("error"):
+            record["error"] = note
+        return record
+
     def unrecorded(self, live: LiveRun) -> IRunRecord:
         """A run the store has no record of yet: starting, or it ended before
         writing one (the store was busy, the notebook changed...)."""
@@ -188,10 +263,10 @@ class RunRegistry:
         """The run record, its state and whether its process runs. A record still
         ``running`` whose process is gone is read again (the run may have just
         finished); if it still says ``running``, the run was killed: ``interrupted``."""
-        active = self.alive(run["id"], run.get("pid"))
+        active = self.alive(run)
         if run["state"] == "running" and not active:
             run = store.db.run(run["id"], prefix=False) or run
-        return run, run_state(run, alive=lambda pid: active), active
+        return run, run_state(run, alive=lambda _run: active), active
 
     def list(self, notebook: str | None = None, limit: int = 100) -> IRunList:
         """Recorded runs, newest first (with this server's runs that have no record
@@ -205,7 +280,7 @@ class RunRegistry:
             for run in recorded:
                 if notebook is None or notebook in (run["notebooks"] or []):
                     run, state, _ = self.settle(store, run)  # type: ignore[arg-type]
-                    runs.append(run_record(run, store.db.metrics(run["id"]), state))  # type: ignore[union-attr]
+                    runs.append(self._noted(run_record(run, store.db.metrics(run["id"]), state)))  # type: ignore[union-attr]
         pending = [self.unrecorded(live) for live in self.runs.values()
                    if live.run_id not in ids and (notebook is None or live.notebook == notebook)]
         runs = sorted(pending, key=lambda r: -(r["started"] or 0)) + runs
@@ -216,7 +291,7 @@ class RunRegistry:
             run = store.db.run(run_id, prefix=False) if store is not None else None
             if run is not None:
                 run, state, active = self.settle(store, run)  # type: ignore[arg-type]
-                record = run_record(run, store.db.metrics(run_id), state)  # type: ignore[union-attr]
+                record = self._noted(run_record(run, store.db.metrics(run_id), state))  # type: ignore[union-attr]
                 rows = with_origins(store, store.db.step_runs(run_id))  # type: ignore[arg-type]
                 steps = [step_run(row, self.root, state) for row in rows]
                 return {"run": record, "steps": steps, "active": active}

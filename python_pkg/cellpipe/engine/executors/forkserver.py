@@ -7,29 +7,46 @@ a ``fork()`` of it, so a step's own ``import pandas`` finds the module loaded.
 Every step still runs in a process of its own that no other step's code ran in:
 the server never runs user code.
 
+A forked kernel must behave as an ordinary kernel would. What the server
+changed in its own process is put back in the child (signal dispositions and
+mask, environment, working directory, ``sys.argv`` and ``sys.path[0]``,
+descriptors, standard streams: the launcher's own are passed over the socket),
+and what libraries decided at import time because no kernel existed yet is
+decided again once the kernel exists (:data:`AFTER_START`).
+
 The pieces:
 
-* the server (``python -m cellpipe.engine.executors.forkserver SOCKET MODULE...``)
-  listens on a Unix socket; for each request it forks a kernel and answers with
-  its pid;
+* the server (``python -m cellpipe.engine.executors.forkserver ADDRESS PARENT MODULE...``)
+  listens on a Linux abstract socket (no path, so no length limit; a short
+  private temporary folder elsewhere); for each request from a process of its
+  own user it forks a kernel and answers with its pid. It goes, taking its
+  kernels along, when the process that started it goes;
 * the launcher (:mod:`cellpipe.engine.executors.forklaunch`) is what jupyter_client
   starts as "the kernel": it asks the server for a kernel, forwards signals to
   it (interrupt, terminate) and exits when it ends; a kernel whose launcher
-  dies (SIGKILL) ends too.
+  dies ends too, and a launcher whose parent dies kills its kernel.
 
 Modules that must not be imported before a kernel configures them (plotting
-backends) or that are not fork-safe (GPU frameworks) are never preloaded.
+backends, progress bars that pick a front end) or that are not fork-safe (GPU
+frameworks) are never preloaded.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import secrets
 import signal
 import socket
+import struct
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+
+log = logging.getLogger("cellpipe")
 
 #: never imported ahead: plotting backends are chosen by the kernel, and GPU or
 #: thread-pool runtimes are not safe to fork after initialising
@@ -38,61 +55,148 @@ NO_PRELOAD = (
     "cupy", "ray", "dask", "distributed", "multiprocessing", "tkinter", "PyQt5", "PySide6", "wx", "pygame",
     "IPython", "ipywidgets", "cellpipe",
 )
+#: modules that choose their behaviour at import by looking for a kernel
+NO_PRELOAD_MODULES = ("tqdm.auto", "tqdm.autonotebook", "tqdm.notebook")
+#: how much of the server's stderr a failure report quotes
+STDERR_TAIL = 4000
 
 
 def preloadable(module: str) -> bool:
     root = module.split(".")[0]
-    return bool(module) and root not in NO_PRELOAD and not module.startswith("_")
+    return (bool(module) and root not in NO_PRELOAD and not module.startswith("_")
+            and not any(module == m or module.startswith(m + ".") for m in NO_PRELOAD_MODULES))
 
 
-def _reap() -> None:
-    while True:
+# -- addresses -------------------------------------------------------------------
+
+
+def new_address() -> tuple[str, str | None]:
+    """A fresh server address and the private folder holding it (None for an
+    abstract socket). ``@name`` is a Linux abstract socket."""
+    if sys.platform.startswith("linux"):
+        return f"@cellpipe-fork-{os.getpid()}-{secrets.token_hex(8)}", None
+    folder = tempfile.mkdtemp(prefix="cp-")  # short (under /tmp) and private (mode 0700)
+    return os.path.join(folder, "s"), folder
+
+
+def socket_address(address: str) -> str:
+    """The address as ``socket.bind``/``connect`` take it."""
+    return "\0" + address[1:] if address.startswith("@") else address
+
+
+# -- in the server -------------------------------------------------------------
+
+
+class _Original:
+    """What the server's process was like before it changed anything: a forked
+    kernel is put back in this state."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[int, object] = {}
+        for signum in signal.valid_signals():
+            if signum in (signal.SIGKILL, signal.SIGSTOP):
+                continue
+            try:
+                self.handlers[signum] = signal.getsignal(signum)
+            except (OSError, ValueError):
+                continue
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, []) if hasattr(signal, "pthread_sigmask") else set()
+        self.fds = _open_fds()
+
+    def restore_signals(self) -> None:
+        for signum, handler in self.handlers.items():
+            if handler is None:  # set from C: leave it
+                continue
+            try:
+                signal.signal(signum, handler)  # type: ignore[arg-type]
+            except (OSError, ValueError):
+                pass
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+
+
+def _open_fds() -> set[int]:
+    try:
+        listed = {int(n) for n in os.listdir("/proc/self/fd")}
+    except OSError:
+        return {0, 1, 2}
+    found = set()
+    for fd in listed:  # without the descriptor that listed the folder
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            os.fstat(fd)
+        except OSError:
+            continue
+        found.add(fd)
+    return found
 
 
-def _watch_launcher(launcher: int) -> None:
-    while True:
-        time.sleep(0.2)
-        try:
-            os.kill(launcher, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:
-            pass
+class _Server:
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+        self.kernels: set[int] = set()
+        self.lock = threading.Lock()
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.kernels.discard(pid)
+
+    def die(self, *_args: object) -> None:
+        """The run is gone: so are its kernels (each leads a process group of its own)."""
+        for pid in list(self.kernels):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(1)
+
+    def watch_parent(self) -> None:
+        while True:
+            if os.getppid() != self.parent:
+                self.die()
+            time.sleep(0.2)
 
 
-def _child(request: dict) -> None:
-    """In the forked process: become the kernel described by ``request``."""
-    os.setsid()
-    for key, value in (request.get("env") or {}).items():
-        os.environ[key] = value
-    if request.get("cwd"):
-        os.chdir(request["cwd"])
-    # fresh randomness: a fork would otherwise hand every kernel the same streams
-    import random
-
-    random.seed()
-    if "numpy" in sys.modules:
-        try:
-            sys.modules["numpy"].random.seed()
-        except Exception:  # noqa: BLE001 - an unusual numpy: leave its state alone
-            pass
-    threading.Thread(target=_watch_launcher, args=(int(request["launcher"]),), daemon=True).start()
-    from ipykernel.kernelapp import IPKernelApp
-
-    app = IPKernelApp.instance()
-    # no history database: parallel step kernels would contend for its lock, and
-    # a pipeline step has no use for input history across sessions
-    app.initialize(["-f", request["connection_file"], "--HistoryManager.enabled=False"])
-    app.start()
+def _peer_uid(conn: socket.socket) -> int | None:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
 
 
-def serve(path: str, modules: list[str]) -> None:
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    data, fds = b"", []
+    while not data.endswith(b"\n"):
+        chunk, got, _flags, _addr = socket.recv_fds(conn, 1 << 20, 8)
+        fds += got
+        if not chunk:
+            break
+        data += chunk
+    return (json.loads(data) if data.strip() else {}), fds
+
+
+def serve(address: str, parent: int, modules: list[str]) -> None:
+    # as ipykernel_launcher does: the working folder is not on the path (here it is
+    # the store, and preloading must never import from it)
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
+    original = _Original()
+    server_state = _Server(parent)
+    # the run goes (SIGKILL included): this process and its kernels go with it
+    from cellpipe.engine.executors.procs import die_with_parent
+
+    signal.signal(signal.SIGTERM, server_state.die)
+    if os.environ.pop("CELLPIPE_FORK_PDEATHSIG", "") == "1":
+        die_with_parent(signal.SIGTERM)
+    if os.getppid() != parent:
+        return
+    threading.Thread(target=server_state.watch_parent, daemon=True).start()
+
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401 - the point is to import it once, here
 
@@ -105,10 +209,10 @@ def serve(path: str, modules: list[str]) -> None:
                 __import__(module)
             except BaseException:  # noqa: BLE001 - a module that fails here fails in the step, where it is reported
                 pass
-    signal.signal(signal.SIGCHLD, lambda *_: _reap())
+    signal.signal(signal.SIGCHLD, lambda *_: server_state.reap())
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(16)
+    server.bind(socket_address(address))
+    server.listen(64)
     print("ready", flush=True)
     while True:
         try:
@@ -116,26 +220,120 @@ def serve(path: str, modules: list[str]) -> None:
         except InterruptedError:
             continue
         with conn:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            if not data.strip():
+            uid = _peer_uid(conn)
+            if uid is not None and uid != os.getuid():
+                continue  # an abstract socket is visible to every user: serve only our own
+            request, fds = _receive(conn)
+            if not request or request.get("stop"):
+                for fd in fds:
+                    os.close(fd)
+                if request.get("stop"):
+                    return
                 continue
-            request = json.loads(data)
-            if request.get("stop"):
-                return
             pid = os.fork()
             if pid == 0:
-                server.close()
-                conn.close()
                 try:
-                    _child(request)
+                    server.close()
+                    conn.close()
+                    _child(request, fds, original)
                 finally:
                     os._exit(0)
+            server_state.kernels.add(pid)
+            for fd in fds:
+                os.close(fd)
             conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+# -- in a forked kernel --------------------------------------------------------------
+
+
+def _reset_process(request: dict, fds: list[int], original: _Original) -> None:
+    """Undo, in the child, what the server changed in its process."""
+    os.setsid()
+    original.restore_signals()
+    # the launcher's stdin, stdout and stderr, as an ordinary kernel would have
+    for target, fd in zip((0, 1, 2), fds, strict=False):
+        os.dup2(fd, target)
+    keep = {0, 1, 2}
+    # descriptors the server had from its parent or made itself (its socket, the
+    # pipes to the runner); those opened by preloaded libraries stay theirs
+    for fd in (original.fds | set(fds)) - keep:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    os.environ.clear()
+    os.environ.update(request.get("env") or {})
+    cwd = request.get("cwd") or os.getcwd()
+    os.chdir(cwd)
+    # as ``python -m ipykernel_launcher -f FILE`` started in ``cwd`` would have them
+    import ipykernel_launcher
+
+    sys.argv = [ipykernel_launcher.__file__, "-f", request["connection_file"]]
+    # fresh randomness: a fork would otherwise hand every kernel the same streams
+    import random
+
+    random.seed()
+    if "numpy" in sys.modules:
+        try:
+            sys.modules["numpy"].random.seed()
+        except Exception:  # noqa: BLE001 - an unusual numpy: leave its state alone
+            pass
+
+
+def _pandas_display(shell) -> None:
+    """pandas sets ``display.max_columns`` at import: 0 outside a kernel (fit the
+    terminal), 20 inside one. Imported in the server, it chose 0."""
+    config_init = sys.modules.get("pandas.core.config_init")
+    if config_init is None:
+        return
+    from pandas._config import config as cf
+
+    with shell.builtin_trap:  # get_ipython() as a cell sees it
+        value = 0 if config_init.is_terminal() else 20
+    key = "display.max_columns"
+    registered = cf._registered_options.get(key)
+    if registered is not None and registered.defval != value:
+        cf._registered_options[key] = registered._replace(defval=value)
+        cf.set_option(key, value)
+
+
+#: what libraries decide at import by looking for a kernel, decided again once it exists
+AFTER_START: list[Callable[[object], None]] = [_pandas_display]
+
+
+def _watch_launcher(launcher: int) -> None:
+    while True:
+        time.sleep(0.2)
+        try:
+            os.kill(launcher, 0)
+        except ProcessLookupError:
+            # the launcher is gone (killed with its run): so is this kernel, and
+            # whatever the step's code started in its process group
+            os.killpg(0, signal.SIGKILL)
+        except PermissionError:
+            pass
+
+
+def _child(request: dict, fds: list[int], original: _Original) -> None:
+    """In the forked process: become the kernel described by ``request``."""
+    _reset_process(request, fds, original)
+    threading.Thread(target=_watch_launcher, args=(int(request["launcher"]),), daemon=True).start()
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    # no history database: parallel step kernels would contend for its lock, and
+    # a pipeline step has no use for input history across sessions
+    app.initialize(["-f", request["connection_file"], "--HistoryManager.enabled=False"])
+    for fix in AFTER_START:
+        try:
+            fix(app.shell)
+        except Exception:  # noqa: BLE001 - a library version we do not know: leave it
+            pass
+    app.start()
+
+
+# -- in the runner ---------------------------------------------------------------
 
 
 class ForkServer:
@@ -144,26 +342,62 @@ class ForkServer:
     def __init__(self, folder: str, modules: list[str]) -> None:
         import subprocess
 
-        self.path = os.path.join(folder, f"forkserver-{os.getpid()}.sock")
-        if os.path.exists(self.path):
-            os.unlink(self.path)
+        self.address, self._folder = new_address()
+        env = dict(os.environ)
+        # the parent-death signal follows the thread that starts the process: only
+        # a main thread lives as long as its process
+        if threading.current_thread() is threading.main_thread():
+            env["CELLPIPE_FORK_PDEATHSIG"] = "1"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cellpipe.engine.executors.forkserver", self.path, *sorted(set(modules))],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+            [sys.executable, "-m", "cellpipe.engine.executors.forkserver", self.address, str(os.getpid()),
+             *sorted(set(modules))],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True, env=env,
             # in the store, where no user module lives: preloading must never import the
             # project's own code (each kernel changes into its notebook's folder itself)
             cwd=folder,
         )
+        self._stderr: list[str] = []
         self._ready = threading.Event()
+        self._reported = False
         threading.Thread(target=self._wait_ready, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
 
     def _wait_ready(self) -> None:
         assert self.proc.stdout is not None
         self.proc.stdout.readline()
         self._ready.set()
 
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._stderr.append(line)
+            while sum(map(len, self._stderr)) > STDERR_TAIL and len(self._stderr) > 1:
+                self._stderr.pop(0)
+
     def wait(self, timeout: float = 120) -> bool:
-        return self._ready.wait(timeout) and self.proc.poll() is None
+        ok = self._ready.wait(timeout) and self.alive()
+        if not ok:
+            self.report("did not start")
+        return ok
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stderr(self) -> str:
+        if self.proc.poll() is not None:
+            time.sleep(0.05)  # the reader thread's last lines
+        return "".join(self._stderr)[-STDERR_TAIL:].strip()
+
+    def report(self, what: str) -> None:
+        """Say once, on the log, why fork kernels stopped being used."""
+        if self._reported:
+            return
+        self._reported = True
+        code = self.proc.poll()
+        status = "still running" if code is None else f"exit code {code}"
+        log.warning("cellpipe: the fork server %s (%s); steps use ordinary kernels from now on%s", what, status,
+                    (":\n" + self.stderr()) if self.stderr() else "")
 
     def kernel_spec(self):
         """A kernel spec whose "kernel" is the launcher talking to this server."""
@@ -172,22 +406,26 @@ class ForkServer:
         launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forklaunch.py")
         return KernelSpec(
             # -S -I: the launcher needs only the standard library, and starts faster without site
-            argv=[sys.executable, "-S", "-I", launcher, self.path, "{connection_file}"],
+            argv=[sys.executable, "-S", "-I", launcher, self.address, "{connection_file}"],
             display_name="Python 3 (cellpipe)", language="python", interrupt_mode="signal",
         )
 
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self.proc.wait()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+                os.killpg(self.proc.pid, signal.SIGTERM)  # it kills its kernels, then itself
+                self.proc.wait(5)
+            except (OSError, Exception):  # noqa: BLE001 - then by force
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.proc.wait()
+        if self._folder is not None:
+            import shutil
+
+            shutil.rmtree(self._folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2:])
+    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3:])

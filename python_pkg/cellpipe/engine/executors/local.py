@@ -74,19 +74,28 @@ def _start_kernel(kernel_name: str, warm: bool, spec=None):
         asyncio.run(wait_ready(kc, 120))
         if warm and spec is None:
             kc.execute_interactive(WARMUP, silent=True, store_history=False, timeout=120)
-    finally:
+    except BaseException:
         kc.stop_channels()
+        _shutdown(km)  # a half-started kernel is not left behind
+        raise
+    kc.stop_channels()
     return km
 
 
 class KernelPool:
-    """Keeps up to ``size`` started kernels ready; :meth:`take` hands one out."""
+    """Keeps up to ``size`` started kernels ready; :meth:`take` hands one out.
 
-    def __init__(self, kernel_name: str, size: int, warm: bool = True, spec=None) -> None:
+    With a fork server (``server``), kernels are forked from it; once it is gone
+    (killed, out of memory, never started) every kernel, those being started at
+    that moment included, is an ordinary one, and the server's last words are
+    reported once."""
+
+    def __init__(self, kernel_name: str, size: int, warm: bool = True, spec=None, server=None) -> None:
         self.kernel_name = kernel_name
         self.size = max(size, 0)
         self.warm = warm
-        self.spec = spec  # a fork server's kernel spec, or None for ordinary kernels
+        self.server = server  # a ForkServer, or None for ordinary kernels
+        self._spec = spec if spec is not None else (server.kernel_spec() if server is not None else None)
         self._ready: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._starting = 0
@@ -94,6 +103,30 @@ class KernelPool:
         self._live: set[Any] = set()
         for _ in range(self.size):
             self._spawn()
+
+    @property
+    def spec(self):
+        """The fork server's kernel spec while the server serves, else None."""
+        if self._spec is not None and self.server is not None and not self.server.alive():
+            self._fall_back("died")
+        return self._spec
+
+    def _fall_back(self, what: str) -> None:
+        with self._lock:
+            self._spec = None
+        if self.server is not None:
+            self.server.report(what)
+
+    def _start(self, warm: bool):
+        """A started kernel: forked while the server serves, else ordinary."""
+        spec = self.spec
+        if spec is None:
+            return _start_kernel(self.kernel_name, warm, None)
+        try:
+            return _start_kernel(self.kernel_name, warm, spec)
+        except Exception as exc:  # noqa: BLE001 - the server is gone or broken: ordinary kernels
+            self._fall_back(f"could not start a kernel ({exc})")
+            return _start_kernel(self.kernel_name, warm, None)
 
     def _spawn(self) -> None:
         with self._lock:
@@ -103,14 +136,7 @@ class KernelPool:
 
         def work() -> None:
             try:
-                try:
-                    km = _start_kernel(self.kernel_name, self.warm, self.spec)
-                except Exception:
-                    if self.spec is None:
-                        raise
-                    # the fork server is gone (killed, out of memory): ordinary kernels from now on
-                    self.spec = None
-                    km = _start_kernel(self.kernel_name, self.warm, None)
+                km = self._start(self.warm)
             except Exception as exc:  # noqa: BLE001 - handed to the taker, who reports it
                 self._ready.put(exc)
             else:
@@ -131,7 +157,7 @@ class KernelPool:
     def take(self):
         """A started kernel manager; a replacement starts at once."""
         if self.size == 0:
-            return _start_kernel(self.kernel_name, False, self.spec)
+            return self._start(False)
         item = self._ready.get()
         self._spawn()
         if isinstance(item, Exception):

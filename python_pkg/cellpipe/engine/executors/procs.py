@@ -1,0 +1,151 @@
+"""The processes a run starts, and what is left of them when it is killed.
+
+Every process a run starts (fork server, kernel launchers, kernels, whatever a
+step's code starts) inherits the environment variable :data:`MARK`, whose value
+names the store and the run. Each of them also watches its parent and goes
+when the run goes (see :mod:`.forkserver` and :mod:`.forklaunch`); what escaped
+anyway (a step that started a daemon of its own) is found by that mark:
+:func:`leftovers` lists the processes of runs of a store that are no longer
+running, and the next run (and ``cellpipe doctor``) stops them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: the environment variable that marks a process as started by a run: ``RUN_ID@STORE_FOLDER``
+MARK = "CELLPIPE_RUN_MARK"
+_PR_SET_PDEATHSIG = 1
+
+
+def mark_value(store_folder: Path | str, run_id: str) -> str:
+    return f"{run_id}@{os.path.realpath(store_folder)}"
+
+
+def mark_run(store_folder: Path | str, run_id: str) -> None:
+    """Mark this process's future children as belonging to ``run_id`` of this store."""
+    os.environ[MARK] = mark_value(store_folder, run_id)
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send ``signum`` to this process when the thread that started
+    it ends (``PR_SET_PDEATHSIG``). Only for a process started by a thread that
+    lives as long as its process (a main thread). False where not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reset_signals() -> None:
+    """Give this process the signal dispositions a fresh interpreter has, for the
+    signals that stop a run: a run started in the background (``nohup … &``, a
+    server started that way) inherits SIGINT ignored, and then neither Ctrl-C nor
+    the panel's Cancel would stop it. Blocked signals are unblocked too."""
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGQUIT):
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A process started by a run that is no longer running."""
+
+    pid: int
+    run_id: str
+    command: str
+
+    def describe(self) -> str:
+        return f"pid {self.pid} of run {self.run_id}: {self.command[:100]}"
+
+
+def leftovers(store_folder: Path | str, keep_run: str | None = None) -> list[Leftover]:
+    """Processes marked with a run of this store other than ``keep_run``, except
+    this process and its ancestors. Linux (and anything psutil reads environments
+    on); an empty list elsewhere."""
+    import psutil
+
+    folder = os.path.realpath(store_folder)
+    spared = {os.getpid()}
+    try:
+        spared |= {p.pid for p in psutil.Process().parents()}
+    except psutil.Error:
+        pass
+    found: list[Leftover] = []
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid in spared:
+            continue
+        try:
+            value = proc.environ().get(MARK)
+            if not value:
+                continue
+            run_id, _, where = value.partition("@")
+            if where != folder or run_id == keep_run:
+                continue
+            command = " ".join(proc.cmdline()) or proc.name()
+        except (psutil.Error, OSError):
+            continue
+        found.append(Leftover(proc.pid, run_id, command))
+    return found
+
+
+def stop(processes: list[Leftover], timeout: float = 3.0) -> list[Leftover]:
+    """SIGKILL each process; returns those still there after ``timeout``."""
+    import psutil
+
+    handles = []
+    for left in processes:
+        try:
+            proc = psutil.Process(left.pid)
+            if MARK in proc.environ():  # still the process we found (pids are reused)
+                proc.kill()
+                handles.append((left, proc))
+        except (psutil.Error, OSError):
+            continue
+    deadline = time.monotonic() + timeout
+    remaining = handles
+    while remaining and time.monotonic() < deadline:
+        remaining = [(left, p) for left, p in remaining if _running(p)]
+        if remaining:
+            time.sleep(0.05)
+    return [left for left, _ in remaining]
+
+
+def _running(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def clean_up_after_crashes(store_folder: Path | str, run_id: str) -> list[Leftover]:
+    """Stop what earlier runs of this store left running (they were killed before
+    they could stop it), and say so on the log. Called by a run holding the
+    store's lock, so no other run of this store is alive."""
+    import logging
+
+    found = leftovers(store_folder, keep_run=run_id)
+    if found:
+        left = stop(found)
+        runs = ", ".join(sorted({p.run_id for p in found}))
+        logging.getLogger("cellpipe").warning(
+            "cellpipe: stopped %d process%s left running by run%s %s, which ended without cleaning up%s",
+            len(found) - len(left), "es" * (len(found) - len(left) != 1), "s" * (len(set(runs.split(", "))) != 1),
+            runs, "" if not left else "; still running: " + "; ".join(p.describe() for p in left))
+    return found
