@@ -399,15 +399,16 @@ class ForkServer:
         log.warning("cellpipe: the fork server %s (%s); steps use ordinary kernels from now on%s", what, status,
                     (":\n" + self.stderr()) if self.stderr() else "")
 
-    def kernel_spec(self):
-        """A kernel spec whose "kernel" is the launcher talking to this server."""
+    def kernel_spec(self, env: dict[str, str] | None = None):
+        """A kernel spec whose "kernel" is the launcher talking to this server;
+        ``env``: the variables the notebook's own kernel spec sets."""
         from jupyter_client.kernelspec import KernelSpec
 
         launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forklaunch.py")
         return KernelSpec(
             # -S -I: the launcher needs only the standard library, and starts faster without site
             argv=[sys.executable, "-S", "-I", launcher, self.address, "{connection_file}"],
-            display_name="Python 3 (cellpipe)", language="python", interrupt_mode="signal",
+            display_name="Python 3 (cellpipe)", language="python", interrupt_mode="signal", env=env or {},
         )
 
     def close(self) -> None:

@@ -67,7 +67,10 @@ def same_interpreter(name: str) -> bool:
     argv = list(spec.argv or [])
     if (spec.language or "").lower() != "python" or not argv:
         return False
-    exe = argv[0]
+    exe, rest = argv[0], argv[1:]
+    if rest not in (["-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    ["-m", "ipykernel", "-f", "{connection_file}"]):
+        return False  # options of its own (interpreter flags, kernel settings): start it as it says
     # jupyter_client runs these names with its own interpreter (KernelManager.format_kernel_cmd)
     if exe in ("python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"):
         return True
@@ -86,3 +89,13 @@ def _same_interpreter_file(a: str, b: str) -> bool:
     except OSError:
         return False
     return same and os.path.dirname(os.path.abspath(a)) == os.path.dirname(os.path.abspath(b))
+
+
+def kernel_env(name: str) -> dict[str, str]:
+    """The environment variables the kernel's spec sets (``env`` in kernel.json)."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        return dict(KernelSpecManager().get_kernel_spec(name).env or {})
+    except Exception:  # noqa: BLE001 - Jupyter's native kernel, or none
+        return {}

@@ -95,7 +95,11 @@ class KernelPool:
         self.size = max(size, 0)
         self.warm = warm
         self.server = server  # a ForkServer, or None for ordinary kernels
-        self._spec = spec if spec is not None else (server.kernel_spec() if server is not None else None)
+        if spec is None and server is not None:
+            from cellpipe.engine.executors.kernels import kernel_env
+
+            spec = server.kernel_spec(kernel_env(kernel_name))
+        self._spec = spec
         self._ready: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._starting = 0
