@@ -1,6 +1,6 @@
 """The ``cellpipe`` command: parse arguments, call the library, print, exit.
 
-Exit codes: 0 ok, 1 a step failed, 2 bad input or usage.
+Exit codes: 0 ok, 1 a step failed, 2 bad input or usage, 3 a check failed (doctor).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from cellpipe._version import __version__
 from cellpipe.errors import CellpipeError, UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 
 
 def _print_diagnostics(diagnostics, stream) -> None:
@@ -276,6 +276,42 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the store; exit 0 when healthy (or repaired), 3 when a problem remains."""
+    from cellpipe.engine.doctor import PROBLEM, Finding, Report, check
+    from cellpipe.engine.store import Store, locate_store
+
+    folder, storage = locate_store(Path.cwd(), getattr(args, "store", None))
+    if not (folder / "cellpipe.db").exists():
+        raise UsageError(f"no cellpipe store at {folder}; pass --store DIR, or run from the project's root")
+    try:
+        store = Store(folder, storage, readonly=not args.repair)
+    except sqlite3.DatabaseError as exc:
+        report = Report([Finding("database integrity", PROBLEM, [str(exc)],
+                                 f"the metadata database {folder / 'cellpipe.db'} cannot be read: move the store "
+                                 "folder aside and run the pipeline again")])
+    else:
+        try:
+            report = check(store, repair=args.repair)
+        finally:
+            store.close()
+    if args.json:
+        print(json.dumps({"store": str(folder), **report.to_dict()}, indent=2))
+    else:
+        print(f"store {folder}")
+        for f in report.findings:
+            print(f"  {f.state:9} {f.check}")
+            for line in f.details[:20]:
+                print(f"            {line}")
+            if len(f.details) > 20:
+                print(f"            ... and {len(f.details) - 20} more")
+            if f.fix and f.state != "ok":
+                print(f"            -> {f.fix}")
+        print("healthy" if report.healthy else "problems found" + ("" if args.repair else
+                                                                  "; cellpipe doctor --repair repairs what is safe"))
+    return EXIT_OK if report.healthy else EXIT_CHECK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellpipe",
@@ -348,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="which run, step, code, parameters and inputs produced this file")
     p.add_argument("path", metavar="PATH")
     p.set_defaults(func=cmd_trace)
+    p = sub.add_parser("doctor", parents=[store_opts],
+                       help="check the store (database, objects, records, leftover processes); exit 3 on problems")
+    p.add_argument("--repair", action="store_true", help="repair what is safe to repair")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 
