@@ -171,6 +171,13 @@ def save_outputs(
             )
         try:
             variables[var] = save_value(namespace[var], folder, var)
+        except OSError as exc:  # the disk is full (or over quota, or a file size limit)
+            raise ArtifactError(
+                f"variable `{var}` made by step '{step}' could not be saved to {folder}: "
+                f"{exc.strerror or exc} (the disk holding cellpipe's store is full or the file is over a limit); "
+                "nothing half-written was kept",
+                fix="free space on that disk, or put the store on a larger one (--store DIR or CELLPIPE_STORE)",
+            ) from exc
         except SerializationError as exc:
             kind = type(namespace[var]).__name__
             raise ArtifactError(

@@ -59,7 +59,10 @@ def store_problems(store: Path) -> list[str]:
         check = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
         if check != ["ok"]:
             problems += check
-        outputs = [json.loads(r[0]) for r in db.execute("SELECT outputs FROM cache").fetchall()]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        # killed while the first run was creating the store: no table yet, which the next run creates
+        outputs = ([json.loads(r[0]) for r in db.execute("SELECT outputs FROM cache").fetchall()]
+                   if "cache" in tables else [])
     finally:
         db.close()
     objects = store / "objects"

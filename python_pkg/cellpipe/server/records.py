@@ -40,6 +40,10 @@ def open_store(root: Path) -> Iterator[Store | None]:
         yield None
         return
     store = Store(folder, storage, readonly=True)
+    if store.db.conn.execute("SELECT 1 FROM sqlite_master WHERE name='runs'").fetchone() is None:
+        store.close()  # the first run is creating the store at this moment
+        yield None
+        return
     try:
         yield store
     finally:
