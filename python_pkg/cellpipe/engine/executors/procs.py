@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +30,20 @@ def mark_value(store_folder: Path | str, run_id: str) -> str:
     return f"{run_id}@{os.path.realpath(store_folder)}"
 
 
-def mark_run(store_folder: Path | str, run_id: str) -> None:
-    """Mark this process's future children as belonging to ``run_id`` of this store."""
+def mark_run(store_folder: Path | str, run_id: str) -> Callable[[], None]:
+    """Mark this process's future children as belonging to ``run_id`` of this
+    store; returns what takes the mark off again (a run made in a process that
+    lives on, a test's, must not mark what that process starts later)."""
+    before = os.environ.get(MARK)
     os.environ[MARK] = mark_value(store_folder, run_id)
+
+    def unmark() -> None:
+        if before is None:
+            os.environ.pop(MARK, None)
+        else:
+            os.environ[MARK] = before
+
+    return unmark
 
 
 def die_with_parent(signum: int = signal.SIGKILL) -> bool:
