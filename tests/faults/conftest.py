@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faults_support import FIGURES  # noqa: E402
+from faults.faults_support import FIGURES
 
 LONG = os.environ.get("CELLPIPE_FAULTS") == "long"
 TRIALS = int(os.environ.get("CELLPIPE_FAULT_TRIALS", "40")) if LONG else 4

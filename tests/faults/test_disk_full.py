@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from faults_support import cellpipe, store_problems, write_notebook
+
+from faults.faults_support import cellpipe, store_problems, write_notebook
 
 pytestmark = pytest.mark.kernel
 

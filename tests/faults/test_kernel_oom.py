@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from faults_support import cellpipe, store_problems, wait_gone, write_notebook
+
+from faults.faults_support import cellpipe, store_problems, wait_gone, write_notebook
 
 pytestmark = pytest.mark.kernel
 

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from faults_support import cellpipe, record_figures, store_problems, wait_gone, write_notebook
+
+from faults.faults_support import cellpipe, record_figures, store_problems, wait_gone, write_notebook
 
 pytestmark = pytest.mark.kernel
 

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from faults_support import store_problems, wait_gone, write_notebook
 
 from cellpipe.engine.store import StoreBusy
 from cellpipe.server.paths import NotFound
 from cellpipe.server.runs import RunRegistry, RunRequest
+from faults.faults_support import store_problems, wait_gone, write_notebook
 
 pytestmark = pytest.mark.kernel
 

@@ -43,12 +43,24 @@ from cellpipe.runtime import RECORD  # noqa: E402
 # papermill warns about annotated parameters (`x: int | None = None`) it cannot parse
 logging.getLogger("papermill").setLevel(logging.ERROR)
 
+#: run in each ordinary kernel of the pool before a step gets it, in a namespace of
+#: its own (the step's stays as Run All's): import what every step imports, and watch
+#: the run: when the process that started the kernel goes (killed with SIGKILL), the
+#: kernel and whatever its step started go too (the kernel leads its process group)
 WARMUP = """\
-import cellpipe.runtime, cellpipe.engine.serialize
+exec(compile(r'''
+import os, signal, threading, time
 try:
+    import cellpipe.runtime, cellpipe.engine.serialize
     import numpy, pandas, pyarrow.parquet
 except Exception:
     pass
+def watch(parent=os.getppid()):
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=watch, name="cellpipe-watch-run", daemon=True).start()
+''', "<cellpipe warm-up>", "exec"), {})
 """
 
 
