@@ -339,20 +339,20 @@ class LocalExecutor:
         self._running[step.name] = (future, execution, task)
 
     def _start_pool(self, kernel_name: str) -> KernelPool:
-        spec = None
-        if self.fork_kernels:
+        from cellpipe.engine.executors.kernels import same_interpreter
+
+        # forked kernels only where the notebook's kernel is this very interpreter
+        if self.fork_kernels and same_interpreter(kernel_name):
             from cellpipe.engine.executors.forkserver import ForkServer
 
             self.forks = ForkServer(str(self.context.store.folder), self.context.preload())
-            if self.forks.wait():
-                spec = self.forks.kernel_spec()
-            else:
+            if not self.forks.wait():
                 self.forks.close()
                 self.forks = None
         # a few more ready kernels than parallel steps: a quick chain of steps
         # takes kernels faster than one start at a time can make them
         size = (self.context.jobs + 2) if self.warm_kernels else 0
-        return KernelPool(kernel_name, size, warm=self.warm_kernels, spec=spec)
+        return KernelPool(kernel_name, size, warm=self.warm_kernels, server=self.forks)
 
     def poll(self, timeout: float) -> list[StepEvent]:
         if not self._running:
