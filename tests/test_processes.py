@@ -51,7 +51,8 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 180
 
 
 def step_outputs(run_folder: Path) -> dict[str, list[str]]:
-    """Each step's cell outputs as text, in order (the runtime's own cells dropped)."""
+    """Each step's cell outputs as text, in order (the runtime's own cells dropped),
+    one entry per cell: how a stream is cut into messages depends on timing."""
     found: dict[str, list[str]] = {}
     for path in sorted(run_folder.glob("*.ipynb")):
         nb = json.loads(path.read_text())
@@ -60,9 +61,14 @@ def step_outputs(run_folder: Path) -> dict[str, list[str]]:
             role = ((cell.get("metadata") or {}).get("cellpipe") or {}).get("role")
             if role in ("load", "save", "parameters"):
                 continue
+            if cell.get("cell_type") != "code":
+                continue
+            shown = ""
             for out in cell.get("outputs") or []:
                 text = out.get("text") or (out.get("data") or {}).get("text/plain") or out.get("evalue") or ""
-                texts.append("".join(text) if isinstance(text, list) else text)
+                shown += "".join(text) if isinstance(text, list) else text
+            if shown:
+                texts.append(shown)
         found[path.stem] = texts
     return found
 
