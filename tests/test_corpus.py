@@ -1,6 +1,6 @@
 """The equivalence corpus, fast subset: a split notebook prints what Run All prints.
 
-The whole corpus (32 real notebooks, two splits each) runs with
+The whole corpus (30+ real notebooks, two splits each) runs with
 ``python -m tests.corpus.run --all``; here a few notebooks, one split each, plus the
 oracle's own rules (masks, fixed random splits) without kernels.
 """

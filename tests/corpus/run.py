@@ -49,7 +49,7 @@ SEED = 20261201
 #: Probability that a code cell (after the first) starts a new step in the random split.
 BOUNDARY_P = 0.4
 #: The fast subset run by tests/test_corpus.py: (notebook, split) pairs.
-QUICK_SPLITS = (("sm_glm_formula", "cells"), ("ds_text_classifier", "random"), ("sm_wls", "random"))
+QUICK_SPLITS = (("ds_functions_free_names", "cells"), ("ds_groupby_merge", "random"))
 
 #: Masks applied to every text output before comparing: (pattern, replacement).
 MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -175,8 +175,10 @@ def _strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def _env() -> dict[str, str]:
+def _env(fork: bool = True) -> dict[str, str]:
     env = dict(os.environ)
+    if not fork:
+        env["CELLPIPE_FORK"] = "0"
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     return env
@@ -215,16 +217,17 @@ def _first_error(diagnostics: Sequence[dict[str, Any]]) -> dict[str, Any] | None
 
 def run_split(
     notebook_dir: Path, name: str, kind: str, work: Path, expected: dict[int, CellOutputs],
-    unstable: set[int], timeout: int, jobs: int,
+    unstable: set[int], timeout: int, jobs: int, fork: bool = True,
 ) -> SplitResult:
-    """Split a copy of the notebook, validate and run it, compare with Run All."""
+    """Split a copy of the notebook, validate and run it (in fork kernels, or ordinary
+    ones), compare with Run All."""
     start = time.monotonic()
     folder = _copy(notebook_dir, work)
     nb_path = folder / f"{name}.ipynb"
     nb = _strip(nbformat.read(nb_path, as_version=4))
     steps = split_notebook(nb, kind, name)
     nbformat.write(nb, nb_path)
-    result = SplitResult(name, kind, "crashed", steps=steps)
+    result = SplitResult(name, kind if fork else f"{kind}/ordinary", "crashed", steps=steps)
     cli = [sys.executable, "-m", "cellpipe.cli"]
     store = work / ".cellpipe"
 
@@ -247,7 +250,7 @@ def run_split(
 
     try:
         proc = subprocess.run([*cli, "run", "--json", "-j", str(jobs), "--store", str(store), str(nb_path)],
-                              capture_output=True, text=True, env=_env(), cwd=folder, timeout=timeout)
+                              capture_output=True, text=True, env=_env(fork), cwd=folder, timeout=timeout)
     except subprocess.TimeoutExpired:
         result.detail = f"cellpipe run timed out after {timeout} s"
         result.seconds = time.monotonic() - start
@@ -296,8 +299,9 @@ def run_split(
 
 
 def check_notebook(name: str, splits: Sequence[str], timeout: int, jobs: int, runs_all: int,
-                   keep: Path | None = None) -> NotebookResult:
-    """Run All (``runs_all`` times) and every split of one corpus notebook."""
+                   keep: Path | None = None, kernels: Sequence[bool] = (True,)) -> NotebookResult:
+    """Run All (``runs_all`` times) and every split of one corpus notebook, in fork
+    kernels (``True`` in ``kernels``) and/or ordinary ones (``False``)."""
     notebook_dir = CORPUS / name
     tmp = Path(tempfile.mkdtemp(prefix=f"corpus-{name}-", dir=keep))
     try:
@@ -312,8 +316,10 @@ def check_notebook(name: str, splits: Sequence[str], timeout: int, jobs: int, ru
             result.unstable_cells += [i for i in expected if again.get(i) != expected[i]
                                       and i not in result.unstable_cells]
         for kind in splits:
-            result.splits.append(run_split(notebook_dir, name, kind, tmp / f"split-{kind}", expected,
-                                           set(result.unstable_cells), timeout, jobs))
+            for fork in kernels:
+                where = tmp / f"split-{kind}" if fork else tmp / f"split-{kind}-ordinary"
+                result.splits.append(run_split(notebook_dir, name, kind, where, expected,
+                                               set(result.unstable_cells), timeout, jobs, fork))
         return result
     finally:
         if keep is None:
@@ -331,21 +337,22 @@ def _short(text: str, n: int = 300) -> str:
 
 def report(results: Sequence[NotebookResult], splits: Sequence[str]) -> str:
     """The table and the per-split pass rates."""
-    lines = [f"{'notebook':32} " + " ".join(f"{s:10}" for s in splits) + " notes"]
+    w = max(10, *(len(s) for s in splits))
+    lines = [f"{'notebook':32} " + " ".join(f"{s:{w}}" for s in splits) + " notes"]
     for r in results:
         if not r.baseline_ok:
             lines.append(f"{r.notebook:32} Run All failed: {r.baseline_error}")
             continue
         verdicts = {s.split: s.verdict for s in r.splits}
         notes = f"nondeterministic cells {r.unstable_cells}" if r.unstable_cells else ""
-        lines.append(f"{r.notebook:32} " + " ".join(f"{verdicts.get(s, '-'):10}" for s in splits) + " " + notes)
+        lines.append(f"{r.notebook:32} " + " ".join(f"{verdicts.get(s, '-'):{w}}" for s in splits) + " " + notes)
     lines.append("")
     for s in splits:
         rows = [x for r in results for x in r.splits if x.split == s]
         if not rows:
             continue
         counts = {v: sum(1 for x in rows if x.verdict == v) for v in ("matched", "refused", "different", "crashed")}
-        lines.append(f"split {s:7}: {counts['matched']}/{len(rows)} matched ({100 * counts['matched'] / len(rows):.0f} %), "
+        lines.append(f"split {s:{w}}: {counts['matched']}/{len(rows)} matched ({100 * counts['matched'] / len(rows):.0f} %), "
                      f"{counts['refused']} refused, {counts['different']} silently different, "
                      f"{counts['crashed']} crashed")
     lines.append("")
@@ -370,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--step-jobs", type=int, default=2, help="cellpipe run -j (default 2)")
     parser.add_argument("--runs-all", type=int, default=2, help="Run Alls per notebook (default 2)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per run (default 600)")
+    parser.add_argument("--kernels", choices=("fork", "ordinary", "both"), default="fork",
+                        help="run the splits in fork kernels (cellpipe's default), ordinary ones, or both")
     parser.add_argument("--json", type=Path, help="write every result to this file")
     parser.add_argument("--keep", type=Path, help="keep the work folders under this folder")
     args = parser.parse_args(argv)
@@ -379,22 +388,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(names) - set(corpus_names()))
     if unknown:
         parser.error(f"not in the corpus: {', '.join(unknown)}")
+    kernels = {"fork": (True,), "ordinary": (False,), "both": (True, False)}[args.kernels]
     splits = args.split or list(SPLITS)
+    labels = [s if fork else f"{s}/ordinary" for s in splits for fork in kernels]
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     results: dict[str, NotebookResult] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(check_notebook, n, splits, args.timeout, args.step_jobs, args.runs_all, args.keep): n
+        futures = {pool.submit(check_notebook, n, splits, args.timeout, args.step_jobs, args.runs_all, args.keep, kernels): n
                    for n in names}
         for future in concurrent.futures.as_completed(futures):
             r = future.result()
             results[r.notebook] = r
             print(f"{r.notebook}: " + (", ".join(f"{s.split} {s.verdict}" for s in r.splits)
                                        or f"Run All failed: {r.baseline_error}"), file=sys.stderr, flush=True)
+            if args.json:  # after each notebook, so that an interrupted run keeps what it found
+                done = [asdict(results[n]) for n in names if n in results]
+                args.json.write_text(json.dumps(done, indent=1))
     ordered = [results[n] for n in names]
-    print(report(ordered, splits))
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in ordered], indent=1))
+    print(report(ordered, labels))
     return 0
 
 
