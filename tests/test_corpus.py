@@ -71,6 +71,7 @@ def test_the_corpus_has_thirty_notebooks_with_their_origin() -> None:
 
 
 @pytest.mark.kernel
+@pytest.mark.corpus
 @pytest.mark.parametrize(("name", "split"), corpus.QUICK_SPLITS, ids=[f"{n}-{s}" for n, s in corpus.QUICK_SPLITS])
 def test_split_notebook_prints_what_run_all_prints(name: str, split: str) -> None:
     # Given a real notebook, Run All with papermill; When a split of a copy runs with cellpipe

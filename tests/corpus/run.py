@@ -195,14 +195,16 @@ def run_all(notebook_dir: Path, name: str, work: Path, timeout: int) -> tuple[di
     nb_path = folder / f"{name}.ipynb"
     nbformat.write(_strip(nbformat.read(nb_path, as_version=4)), nb_path)
     out = work.parent / f"{work.name}-out.ipynb"
-    proc = subprocess.run(
-        [sys.executable, "-m", "papermill", str(nb_path), str(out), "--cwd", str(folder),
-         "-k", "python3", "--no-progress-bar", "--execution-timeout", str(timeout)],
-        capture_output=True, text=True, env=_env(), timeout=timeout * 4,
-    )
     error = ""
-    if proc.returncode != 0:
-        error = (proc.stderr.strip().splitlines() or ["papermill failed"])[-1]
+    for _attempt in range(2):  # a kernel that does not start on a loaded machine gets a second chance
+        proc = subprocess.run(
+            [sys.executable, "-m", "papermill", str(nb_path), str(out), "--cwd", str(folder), "-k", "python3",
+             "--no-progress-bar", "--start-timeout", "300", "--execution-timeout", str(timeout)],
+            capture_output=True, text=True, env=_env(), timeout=timeout * 4,
+        )
+        error = "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["papermill failed"])[-1]
+        if "kernel_info" not in error and "Kernel didn't respond" not in error:
+            break
     outputs: dict[int, CellOutputs] = {}
     if out.exists():
         done = nbformat.read(out, as_version=4)
