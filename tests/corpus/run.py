@@ -53,6 +53,9 @@ QUICK_SPLITS = (("ds_functions_free_names", "cells"), ("ds_groupby_merge", "rand
 
 #: Masks applied to every text output before comparing: (pattern, replacement).
 MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # the kernel's own logger (not the notebook) reporting a message it could not parse
+    (re.compile(r"ERROR:tornado\.general:Uncaught exception in ZMQStream callback\n"
+                r"Traceback \(most recent call last\):\n(?:[ \t^~].*\n)*\w+: .*\n?"), ""),
     (re.compile(r"CPU times:.*"), "CPU times: <masked>"),
     (re.compile(r"Wall time:.*"), "Wall time: <masked>"),
     (re.compile(r"[\d.]+ [µmnu]?s ± [\d.]+ [µmnu]?s per loop.*"), "<timeit>"),
