@@ -99,6 +99,7 @@ class SplitResult:
     detail: str = ""
     cell: int | None = None  # source cell index of the first difference or the refusal
     differing_cells: list[int] = field(default_factory=list)
+    differences: dict[int, list[str]] = field(default_factory=dict)  # cell -> [Run All, cellpipe]
     expected: str = ""
     got: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -285,10 +286,11 @@ def run_split(
         have = got.get(i)
         if have is None or have != want:
             result.differing_cells.append(i)
+            result.differences[i] = [want.render()[:4000],
+                                     have.render()[:4000] if have is not None else "(cell did not run)"]
             if result.cell is None:
                 result.cell = i
-                result.expected = want.render()
-                result.got = have.render() if have is not None else "(cell did not run)"
+                result.expected, result.got = result.differences[i]
     if proc.returncode != 0:
         failed = [s for s in summary.get("steps", []) if s.get("state") == "failed"]
         first = failed[0] if failed else {}
@@ -335,6 +337,14 @@ def corpus_names() -> list[str]:
     return sorted(p.name for p in CORPUS.iterdir() if (p / f"{p.name}.ipynb").exists())
 
 
+def first_difference(expected: str, got: str, context: int = 80) -> tuple[str, str]:
+    """The two texts around the first character where they differ."""
+    n = next((i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if a != b), min(len(expected), len(got)))
+    start = max(0, n - context)
+    return (("…" if start else "") + expected[start:n + 2 * context],
+            ("…" if start else "") + got[start:n + 2 * context])
+
+
 def _short(text: str, n: int = 300) -> str:
     text = text.replace("\n", "\\n")
     return text if len(text) <= n else text[:n] + "…"
@@ -367,8 +377,9 @@ def report(results: Sequence[NotebookResult], splits: Sequence[str]) -> str:
                 continue
             lines.append(f"- {r.notebook} [{x.split}, {x.steps} steps] {x.verdict}: {_short(x.detail, 400)}")
             if x.cell is not None and x.expected + x.got:
-                lines.append(f"    cell {x.cell} Run All: {_short(x.expected)}")
-                lines.append(f"    cell {x.cell} cellpipe: {_short(x.got)}")
+                want, have = first_difference(x.expected, x.got)
+                lines.append(f"    cell {x.cell} Run All:  {_short(want)}")
+                lines.append(f"    cell {x.cell} cellpipe: {_short(have)}")
     return "\n".join(lines)
 
 
