@@ -74,6 +74,24 @@ def cmd_dag(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from cellpipe.core.overrides import parse_assignments
+    from cellpipe.engine.export import ExportOptions, export
+
+    options = ExportOptions(image=args.image, overrides=parse_assignments(args.param or []), data_uri=args.data_uri)
+    report = export(args.kind, args.notebooks, args.output, options,
+                    on_diagnostics=lambda diags: _print_diagnostics(diags, sys.stderr))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return EXIT_OK
+    print(f"exported {report.steps} step{'s' * (report.steps != 1)} to {report.kind}: {report.path}")
+    if report.parameters:
+        print(f"  parameters: {', '.join(report.parameters)}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    return EXIT_OK
+
+
 # -- running and the store ----------------------------------------------------
 
 
@@ -353,6 +371,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wait this long for another run holding the store (default: refuse at once)")
     p.add_argument("--run-id", help=argparse.SUPPRESS)  # chosen by the server, which watches the run
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("export", help="write the pipeline for Kubeflow Pipelines (kfp) or Argo Workflows (argo)")
+    p.add_argument("kind", metavar="KIND", help="kfp or argo (or an exporter added by a plug-in)")
+    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the YAML file to write")
+    p.add_argument("--image", metavar="IMAGE",
+                   help="container image of the steps (default: cellpipe-runtime:VERSION, see the README)")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="default of a parameter in the export (NOTEBOOK.NAME=VALUE for one notebook); repeatable")
+    p.add_argument("--data-uri", metavar="URI",
+                   help="where the cluster finds the project's in: files (s3://BUCKET/PREFIX, gs://...)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func=cmd_export)
 
     # the options every command over the store takes
     store_opts = argparse.ArgumentParser(add_help=False)
