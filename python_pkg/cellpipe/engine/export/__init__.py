@@ -103,7 +103,7 @@ def write_output(path: Path, text: str) -> Path:
     """Write ``text`` atomically at ``path`` with the permissions a new file gets here."""
     import os
 
-    from cellpipe.engine.serialize import atomic_write
+    from cellpipe.engine.fileutil import atomic_write
 
     path = path.resolve()
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -24,7 +24,7 @@ from cellpipe.engine.modules import local_modules
 from cellpipe.model import Pipeline, Step
 
 #: the image every step runs in unless ``--image`` or a step's ``image:`` hint says otherwise;
-#: ``docker/Dockerfile`` builds it (see the README, "Running on Kubeflow and Argo")
+#: ``runtime-image/Dockerfile`` builds it (see the README, "Running on Kubeflow and Argo")
 DEFAULT_IMAGE = f"cellpipe-runtime:{__version__}"
 
 #: where a task's files live inside its container (the step notebook's defaults)
