@@ -14,6 +14,8 @@ import {
   IAnalyzeResponse,
   ICompileResponse,
   IDiagnostic,
+  IExportResponse,
+  ExportKind,
   IManifestStep,
   IStepRun,
   JSONValue,
@@ -283,6 +285,36 @@ export class CellpipeModel {
       this.setMessage({
         kind: 'info',
         text: `Compiled ${result.files.length} file(s) into ${result.output}.`
+      });
+      return result;
+    });
+  }
+
+  /**
+   * Export the pipeline for Kubeflow Pipelines ('kfp') or Argo Workflows
+   * ('argo'); the server writes the YAML file (default: build/<notebook>.<kind>.yaml).
+   */
+  async exportTo(
+    kind: ExportKind,
+    output?: string
+  ): Promise<IExportResponse | null> {
+    const path = this.path;
+    if (!path) {
+      return null;
+    }
+    return this._withBusy('export', async () => {
+      await this._source?.save?.();
+      const result = await postJSON<IExportResponse>(
+        'export',
+        output ? { path, kind, output } : { path, kind }
+      );
+      const engine = kind === 'kfp' ? 'Kubeflow Pipelines' : 'Argo Workflows';
+      const notes = result.notes.length
+        ? ` Note: ${result.notes.join(' ')}`
+        : '';
+      this.setMessage({
+        kind: 'info',
+        text: `Exported ${result.steps} step(s) for ${engine} to ${result.path}.${notes}`
       });
       return result;
     });

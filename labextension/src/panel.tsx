@@ -71,6 +71,7 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
         message={model.message}
         onValidate={() => void model.validate()}
         onCompile={() => void model.compile()}
+        onExport={kind => void model.exportTo(kind)}
         onRun={() => setShowRunForm(!showRunForm)}
         onCancel={() => void model.runs.cancel()}
         onDismiss={() => model.setMessage(null)}

@@ -130,6 +130,27 @@ export interface ICompileResponse {
   files: string[];
 }
 
+// ---------------------------------------------------------------- export
+
+/** The engines `cellpipe export` writes for. */
+export type ExportKind = 'kfp' | 'argo';
+
+export interface IExportRequest {
+  path: string;
+  kind: ExportKind;
+  output?: string;
+  image?: string;
+}
+
+/** What an export wrote (cellpipe.engine.export.ExportReport, path root-relative). */
+export interface IExportResponse {
+  path: string;
+  kind: string;
+  steps: number;
+  parameters: string[];
+  notes: string[];
+}
+
 // ---------------------------------------------------------------- runs
 
 export type RunState =

@@ -1,6 +1,7 @@
 import React from 'react';
 
 import { IMessage } from '../model';
+import { ExportKind } from '../tokens';
 
 export interface IToolbarProps {
   enabled: boolean;
@@ -10,12 +11,13 @@ export interface IToolbarProps {
   message: IMessage | null;
   onValidate: () => void;
   onCompile: () => void;
+  onExport: (kind: ExportKind) => void;
   onRun: () => void;
   onCancel: () => void;
   onDismiss: () => void;
 }
 
-/** Validate, Compile, Run (or Cancel during a run), and the last message. */
+/** Validate, Compile, Export, Run (or Cancel during a run), and the last message. */
 export function Toolbar(props: IToolbarProps): JSX.Element {
   const disabled = !props.enabled || props.busy !== null;
   return (
@@ -37,6 +39,23 @@ export function Toolbar(props: IToolbarProps): JSX.Element {
         >
           Compile
         </button>
+        <select
+          className="jp-mod-styled cp-Button cp-export"
+          disabled={disabled}
+          value=""
+          aria-label="Export the pipeline"
+          title="Write the pipeline for Kubeflow Pipelines or Argo Workflows (the file goes to build/)"
+          onChange={event => {
+            const kind = event.currentTarget.value as ExportKind | '';
+            if (kind) {
+              props.onExport(kind);
+            }
+          }}
+        >
+          <option value="">Export…</option>
+          <option value="kfp">Kubeflow Pipelines</option>
+          <option value="argo">Argo Workflows</option>
+        </select>
         {props.running ? (
           <button
             className="jp-Button jp-mod-styled jp-mod-warn cp-Button cp-cancel"

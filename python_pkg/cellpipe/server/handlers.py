@@ -7,6 +7,7 @@ Endpoints
 
 ``POST   /cellpipe/analyze``                  {path, content?}           -> 200 IAnalysis
 ``POST   /cellpipe/compile``                  {path, output?="build"}    -> 200 ICompileResult
+``POST   /cellpipe/export``                   {path, kind: "kfp"|"argo", output?, image?} -> 200 IExportResult
 ``POST   /cellpipe/runs``                     {path, params?, force?, only?, from?} -> 202 IRunStarted
 ``GET    /cellpipe/runs[?path=P&limit=N]``                               -> 200 IRunList
 ``GET    /cellpipe/runs/<id>``                                           -> 200 IRunDetail
@@ -33,6 +34,8 @@ IStepState     {state: IState, run_id: str, error?: IStepError, output_notebook?
 IStepError     {message: str, ename?: str, evalue?: str, role?: str, notebook?: str, cell?: int (1-based),
                 cell_id?: str}
 ICompileResult {output: str (root-relative folder), files: str[] (root-relative, pipeline.json first)}
+IExportResult  {path: str (root-relative; default build/<notebook>.<kind>.yaml), kind: str, steps: int,
+                parameters: str[], notes: str[]}   (a missing kfp/hera is a 400 naming the extra)
 IRunStarted    {run_id: str}
 IRunList       {runs: IRunRecord[]}   (newest first)
 IRunRecord     {id: str, pipeline?: str, state: IRunState, started?: float (epoch s), finished?: float,
@@ -67,6 +70,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from cellpipe.errors import CellpipeError
+from cellpipe.server.export import export_pipeline
 from cellpipe.server.notebooks import analyze, compile_build, step_status
 from cellpipe.server.paths import NotFound, PathOutsideRoot
 from cellpipe.server.runs import RunRegistry, RunRequest
@@ -179,6 +183,15 @@ class CompileHandler(CellpipeHandler):
         self.reply(await self.blocking(compile_build, self.root, body.get("path"), body.get("output") or "build"))
 
 
+class ExportHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def post(self) -> None:
+        body = self.body()
+        self.reply(await self.blocking(export_pipeline, self.root, body.get("path"), body.get("kind"),
+                                       body.get("output"), body.get("image")))
+
+
 class RunsHandler(CellpipeHandler):
     @tornado.web.authenticated
     @domain_errors
@@ -234,6 +247,7 @@ class StatusHandler(CellpipeHandler):
 ROUTES: list[tuple[str, type[CellpipeHandler]]] = [
     (r"/cellpipe/analyze", AnalyzeHandler),
     (r"/cellpipe/compile", CompileHandler),
+    (r"/cellpipe/export", ExportHandler),
     (r"/cellpipe/runs", RunsHandler),
     (r"/cellpipe/runs/([^/]+)", RunHandler),
     (r"/cellpipe/runs/([^/]+)/diff/([^/]+)", DiffHandler),
