@@ -242,3 +242,18 @@ def test_expanded_fields_are_what_ipythons_formatter_finds(text):
             expanded_fields(text)
         return
     assert expanded_fields(text) == expected
+
+
+@pytest.mark.parametrize("path", ["x" * 300, "a\x00b"])
+def test_trace_of_a_path_no_file_system_can_hold_is_a_usage_error(project, path):
+    from cellpipe.engine.store import Store
+
+    Store(project / ".cellpipe").close()
+    code_, _, err = cli("trace", path)
+    assert code_ == 2 and "is not a file" in err, err
+
+
+def test_a_notebook_path_with_a_nul_is_a_clear_error(project):
+    code_, out, err = cli("validate", "nb.ipynb", "a\x00b.ipynb")
+    assert code_ == 2 and "internal error" not in err
+    assert "a\\x00b.ipynb" in out and "cannot be read" in out

@@ -83,9 +83,16 @@ def trace(store, path: Path, shown_as: str | None = None) -> dict[str, Any]:
     from cellpipe.engine.fileutil import hash_file
 
     shown = shown_as or str(path)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL character: no such file
+        is_file = False
+    if not is_file:
         raise UsageError(f"{shown} is not a file")
-    digest = hash_file(path)
+    try:
+        digest = hash_file(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {shown}: {exc.strerror or exc}") from exc
     producers = [p for p in store.db.artifact_producers(digest) if p["kind"] == "file"]
     if not producers:
         history = store.db.file_history(_rel_to_run_root(store, path))

@@ -21,7 +21,7 @@ def resolved(path: Path) -> Path:
     link the system refuses to follow) is left as it is, for reading to report."""
     try:
         return path.resolve()
-    except (RuntimeError, OSError):  # a symlink loop: RuntimeError up to Python 3.12, OSError after
+    except (RuntimeError, OSError, ValueError):  # a symlink loop (RuntimeError up to Python 3.12); a NUL
         return Path(os.path.abspath(path))
 
 
@@ -64,6 +64,8 @@ def read_source(path: Path, root: Path) -> NotebookSource:
         return NotebookSource(name, None, "is a folder, not a notebook")
     except (OSError, UnicodeDecodeError) as exc:
         return NotebookSource(name, None, f"cannot be read ({exc})")
+    except ValueError as exc:  # a NUL character in the path
+        return NotebookSource(name.replace("\x00", "\\x00"), None, f"cannot be read ({exc})")
     try:
         content = json.loads(text)
     except json.JSONDecodeError as exc:
