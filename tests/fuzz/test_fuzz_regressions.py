@@ -257,3 +257,20 @@ def test_a_notebook_path_with_a_nul_is_a_clear_error(project):
     code_, out, err = cli("validate", "nb.ipynb", "a\x00b.ipynb")
     assert code_ == 2 and "internal error" not in err
     assert "a\\x00b.ipynb" in out and "cannot be read" in out
+
+
+def test_status_of_a_notebook_without_steps_answers(project):
+    (project / "empty.ipynb").write_text(json.dumps(notebook()))
+    code_, _, err = cli("status", "empty.ipynb")
+    assert code_ == 0 and "internal error" not in err, err
+
+
+@pytest.mark.parametrize("argv", [("show", "\ud800"), ("diff", "\udcff", "x"), ("trace", "\udcff.csv")])
+def test_arguments_of_non_utf8_bytes_are_usage_errors(project, argv):
+    from cellpipe.engine.store import Store
+
+    Store(project / ".cellpipe").close()
+    if argv[0] == "trace":
+        Path(os.fsdecode(bytes(project) + b"/\xff.csv")).write_text("x")
+    code_, _, err = cli(*argv)
+    assert code_ == 2 and "internal error" not in err, err

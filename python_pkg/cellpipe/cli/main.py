@@ -182,7 +182,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
-        width = max(len(r.step) for r in reports)
+        width = max((len(r.step) for r in reports), default=0)
         for r in reports:
             print(f"{r.step.ljust(width)}  {'up to date' if r.up_to_date else 'stale':10}  {r.reason}")
     return EXIT_OK

@@ -45,9 +45,18 @@ def settled_steps(run: dict[str, Any], steps: list[dict[str, Any]]) -> list[dict
     return [{**s, "state": DEAD} if s["state"] in ("running", "pending") else s for s in steps]
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is UTF-8 text (an argument of non-UTF-8 bytes arrives with surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def find_run(store, run_id: str) -> dict:
     """The run with this id (or unique id prefix); a UsageError names recent runs otherwise."""
-    run = store.db.run(run_id)
+    run = store.db.run(run_id) if _utf8(run_id) else None
     if run is None:
         known = ", ".join(r["id"] for r in store.db.runs(limit=5))
         raise UsageError(f"no run {run_id!r} in the store; recent runs: {known or 'none'}")
@@ -95,7 +104,8 @@ def trace(store, path: Path, shown_as: str | None = None) -> dict[str, Any]:
         raise UsageError(f"cannot read {shown}: {exc.strerror or exc}") from exc
     producers = [p for p in store.db.artifact_producers(digest) if p["kind"] == "file"]
     if not producers:
-        history = store.db.file_history(_rel_to_run_root(store, path))
+        rel = _rel_to_run_root(store, path)
+        history = store.db.file_history(rel) if _utf8(rel) else []  # runs record UTF-8 paths only
         hint = (f"; it was last produced by run {history[0]['run_id']} step {history[0]['step']}, and has "
                 "changed since" if history else "; it is not an `out:` file of any recorded run")
         raise UsageError(f"no recorded run produced the current content of {shown}{hint}")

@@ -54,7 +54,10 @@ def read_source(path: Path, root: Path) -> NotebookSource:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:  # bytes that are not UTF-8 in a file name, decoded with surrogateescape
-        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+        try:
+            shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no byte made: show its code
+            shown = name.encode("utf-8", "backslashreplace").decode("ascii")
         return NotebookSource(shown, None, "has a file name that is not UTF-8 text; rename the file")
     try:
         text = path.read_text(encoding="utf-8")
