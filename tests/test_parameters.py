@@ -269,3 +269,69 @@ METRICS = [
 @pytest.mark.parametrize("source, names", METRICS, ids=[row[0].replace("\n", "⏎") for row in METRICS])
 def test_metric_names(source, names):
     assert metric_names(source) == names
+
+
+# -- one type check, for defaults and overrides alike ----------------------------------
+
+FITS = [
+    # (value, schema, fits)
+    (3, {"type": "integer"}, True),
+    (True, {"type": "integer"}, False),
+    (3, {"type": "number"}, True),
+    ("3", {"type": "number"}, False),
+    ([1, 2], {"type": "array"}, True),
+    ({1, 2}, {"type": "array"}, True),
+    ((1, 2), {"type": "array"}, True),
+    (None, {"type": ["string", "null"]}, True),
+    ("a", {"type": ["string", "null"]}, True),
+    (1, {"type": ["string", "null"]}, False),
+    ("anything", {}, True),
+    ("anything", {"type": "a-kind-from-a-newer-cellpipe"}, True),
+]
+
+
+@pytest.mark.parametrize(("value", "schema", "expected"), FITS)
+def test_one_type_check_for_defaults_and_overrides(value, schema, expected):
+    from cellpipe.core.parameters import fits
+
+    assert fits(value, schema) is expected
+
+
+TYPED = [
+    # (annotation and default, what the user typed, value the step gets)
+    ("tag: str | None = None", "123", "123"),
+    ("tag: Optional[str] = None", "007", "007"),
+    ("tag: str = 'x'", "true", "true"),
+    ("tag: str | None = 'x'", "None", None),
+    ("n: int = 1", "123", 123),
+    ("n: int | str = 1", "123", 123),
+    ("n: int | str = 1", "abc", "abc"),
+    ("x: float = 1.0", "2", 2),
+    ("xs: list = []", "[1, 2]", [1, 2]),
+]
+
+
+@pytest.mark.parametrize(("declared", "typed", "value"), TYPED)
+def test_a_value_typed_on_the_command_line_takes_the_parameters_type(declared, typed, value):
+    from cellpipe.core.overrides import parse_assignments, resolve
+    from conftest import compile_cells
+
+    # Given a notebook whose parameter is declared with a type
+    name = declared.split(":")[0]
+    pipeline = compile_cells(("nb.ipynb", [("from typing import Optional", ("imports",)),
+                                           (declared, ("parameters",)), (f"print({name})", ("step:show",))])).pipeline
+    # When the user sets it with -p NAME=TEXT
+    values = resolve(pipeline, parse_assignments([f"{name}={typed}"]))
+    # Then the step gets the value of the parameter's type
+    assert values["nb.ipynb"][name] == value and type(values["nb.ipynb"][name]) is type(value)
+
+
+def test_a_value_that_fits_no_declared_type_is_refused_naming_the_types():
+    from cellpipe.core.overrides import parse_assignments, resolve
+    from cellpipe.errors import UsageError
+    from conftest import compile_cells
+
+    pipeline = compile_cells(("nb.ipynb", [("n: int | None = 1", ("parameters",)),
+                                           ("print(n)", ("step:show",))])).pipeline
+    with pytest.raises(UsageError, match=r"expects integer or null, got 'abc' \(str\)"):
+        resolve(pipeline, parse_assignments(["n=abc"]))

@@ -299,6 +299,20 @@ async def test_missing_notebooks_and_runs_are_404(api, method, parts, body, para
 # -- runs ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("value, accepted", [("123", True), (None, True), (123, False)])
+async def test_an_optional_string_parameter_takes_text_that_looks_like_a_number(api, jp_root_dir, value, accepted):
+    # Given a notebook with an optional string parameter
+    write_notebook(jp_root_dir / "tagged.ipynb", [("tag: str | None = None", ("parameters",)),
+                                                   ("label = str(tag)", ("step:label",))])
+    # When the panel asks with the value the run form sends for what the user typed
+    code, reply = await api("GET", "status", params={"path": "tagged.ipynb", "params": json.dumps({"tag": value})})
+    # Then text (even "123") and null are taken; a number is refused, naming the types
+    if accepted:
+        assert code == 200, reply
+    else:
+        assert code == 400 and "expects string or null" in reply["message"], reply
+
+
 @pytest.mark.parametrize("body, message", [
     ({"params": {"nope": 1}}, "unknown parameter 'nope'"),
     ({"params": {"n": "three"}}, "parameter 'n' of flow.ipynb expects integer"),

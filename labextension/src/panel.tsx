@@ -33,7 +33,7 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
   const actions = host.actions;
 
   const jumpToDiagnostic = (d: IDiagnostic) => {
-    if (path && !sameNotebook(d.notebook, path)) {
+    if (path && d.notebook && !sameNotebook(d.notebook, path)) {
       host.openFile(d.notebook);
       return;
     }

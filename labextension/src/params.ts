@@ -2,14 +2,47 @@
  * Run parameters: the fields the run form offers (from the manifest) and the
  * conversion between what a user types and the JSON value sent to the server.
  */
-import { IManifest, JSONValue } from './tokens';
+import { IManifest, IParameterSchema, JSONValue } from './tokens';
 
 /** A run parameter the form offers, with its default. */
 export interface IParameterField {
   notebook: string;
   name: string;
+  /** The JSON types it takes (`[]`: any), from the manifest's schema. */
+  types: string[];
+  /** The types for people: `integer`, `string or null`, `any`. */
   type: string;
   default: JSONValue;
+}
+
+/** The JSON types a parameter schema allows; `[]` allows any value. */
+export function schemaTypes(schema: IParameterSchema | undefined): string[] {
+  const declared = schema?.type;
+  if (declared === undefined || declared === null || declared === '') {
+    return [];
+  }
+  return Array.isArray(declared) ? declared.map(String) : [String(declared)];
+}
+
+const MATCHES: { [kind: string]: (value: JSONValue) => boolean } = {
+  integer: v => typeof v === 'number' && Number.isInteger(v),
+  number: v => typeof v === 'number',
+  string: v => typeof v === 'string',
+  boolean: v => typeof v === 'boolean',
+  null: v => v === null,
+  array: v => Array.isArray(v),
+  object: v => typeof v === 'object' && v !== null && !Array.isArray(v)
+};
+
+/**
+ * Whether a value is of one of the types: the server's check
+ * (`cellpipe.core.parameters.fits`); an unknown type accepts anything.
+ */
+export function fitsTypes(value: JSONValue, types: string[]): boolean {
+  return (
+    types.length === 0 ||
+    types.some(kind => (MATCHES[kind] ? MATCHES[kind](value) : true))
+  );
 }
 
 /** Every parameter of every notebook of the pipeline, with its default. */
@@ -17,10 +50,12 @@ export function parametersOf(manifest: IManifest | null): IParameterField[] {
   const fields: IParameterField[] = [];
   for (const notebook of manifest?.notebooks ?? []) {
     for (const [name, spec] of Object.entries(notebook.parameters ?? {})) {
+      const types = schemaTypes(spec?.schema);
       fields.push({
         notebook: notebook.path,
         name,
-        type: String(spec?.schema?.type ?? ''),
+        types,
+        type: types.join(' or ') || 'any',
         default: spec?.default ?? null
       });
     }
@@ -29,28 +64,37 @@ export function parametersOf(manifest: IManifest | null): IParameterField[] {
 }
 
 /**
- * Turn what a user typed in the run form into a parameter value: text for a
- * string parameter, otherwise JSON (numbers, booleans, lists), Python's
- * True/False/None accepted, and plain text when nothing else fits.
+ * Turn what a user typed in the run form into a parameter value of one of the
+ * parameter's types, as `cellpipe run -p NAME=TEXT` does: JSON (numbers,
+ * booleans, lists) with Python's True/False/None accepted; kept as text when
+ * that value is not of a type the parameter takes but text is (an optional
+ * string typed as `123` stays the string "123"), or when nothing parses.
  */
-export function parseParameter(text: string, type: string): JSONValue {
+export function parseParameter(
+  text: string,
+  types: string | string[]
+): JSONValue {
+  const allowed = typeof types === 'string' ? (types ? [types] : []) : types;
   const trimmed = text.trim();
-  if (type === 'string' || type === 'str') {
-    return text;
-  }
   const python: { [key: string]: JSONValue } = {
     True: true,
     False: false,
     None: null
   };
+  let value: JSONValue;
   if (trimmed in python) {
-    return python[trimmed];
+    value = python[trimmed];
+  } else {
+    try {
+      value = JSON.parse(trimmed) as JSONValue;
+    } catch {
+      return text;
+    }
   }
-  try {
-    return JSON.parse(trimmed) as JSONValue;
-  } catch {
+  if (!fitsTypes(value, allowed) && allowed.includes('string')) {
     return text;
   }
+  return value;
 }
 
 /** Show a parameter value in a text field. */

@@ -2,7 +2,10 @@
  * Identifiers and the wire types of the cellpipe server extension.
  *
  * The interfaces mirror the JSON the Python handlers under `<baseUrl>/cellpipe/`
- * send and receive, with the same field names (snake_case on the wire).
+ * send and receive, with the same names and fields (snake_case on the wire) as
+ * the TypedDicts in `python_pkg/cellpipe/server/wire.py`; `tests/test_wire.py`
+ * fails when the two sides drift. `StepState` and `RunState` are the values of
+ * the Python enums `cellpipe.model.StepState` and `RunState`.
  */
 
 /** The plugin id, also the prefix of command ids. */
@@ -35,26 +38,37 @@ export interface IDiagnostic {
   severity: Severity;
   code: string;
   message: string;
-  notebook: string;
+  /** Null for a problem of the whole pipeline. */
+  notebook: string | null;
   /** 0-based index of the cell in the notebook, or null for notebook-wide problems. */
   cell: number | null;
   /** 1-based cell number, as printed by the CLI. */
   cell_number: number | null;
   cell_id: string | null;
   line: number | null;
-  fix: string | null;
+  fix: string;
+}
+
+export interface IParameterSchema {
+  /** Absent: any value; else one JSON type or several (`["string", "null"]`). */
+  type?: string | string[];
 }
 
 export interface IParameterSpec {
   default: JSONValue;
-  schema: { type: string; [key: string]: JSONValue };
+  schema: IParameterSchema;
+  /** The annotation as written in the parameters cell. */
+  annotation?: string;
 }
 
 export interface IManifestNotebook {
   path: string;
   parameters: { [name: string]: IParameterSpec };
-  shared_cells: JSONValue;
-  [key: string]: unknown;
+  /** 0-based index of the parameters cell. */
+  parameters_cell: number | null;
+  /** 0-based indexes of the `imports` and `functions` cells, in order. */
+  shared_cells: number[];
+  settings: { [key: string]: JSONValue };
 }
 
 export interface IStepCell {
@@ -76,30 +90,49 @@ export interface IVariableOutput {
   to: string[];
 }
 
+export interface IStepInputs {
+  variables: IVariableInput[];
+  files: string[];
+}
+
+export interface IStepOutputs {
+  variables: IVariableOutput[];
+  files: string[];
+}
+
 export interface IManifestStep {
   name: string;
   notebook: string;
+  /** The compiled step notebook, relative to the build folder. */
+  notebook_file: string;
   cells: IStepCell[];
-  inputs: { variables: IVariableInput[]; files: string[] };
-  outputs: { variables: IVariableOutput[]; files: string[] };
+  code_hash: string;
+  inputs: IStepInputs;
+  outputs: IStepOutputs;
+  /** Inputs the step changes in place, as the analysis sees it. */
+  changes_inputs: string[];
+  after: string[];
   depends_on: string[];
   parameters: string[];
   metrics: string[];
+  imports: string[];
   nocache: boolean;
   hints: { [key: string]: JSONValue };
 }
 
 /** The compiled pipeline manifest (`pipeline.json`). */
 export interface IManifest {
+  cellpipe_manifest: number;
   name: string;
   notebooks: IManifestNotebook[];
   steps: IManifestStep[];
+  settings: { [key: string]: JSONValue };
 }
 
 /** The last run of a step, as reported by `analyze`. */
 export interface IStepLastRun {
-  state: StepState | null;
-  run_id: string | null;
+  state: StepState;
+  run_id: string;
   error: IStepError | null;
   output_notebook: string | null;
 }
@@ -187,7 +220,7 @@ export interface IMetric {
 
 export interface IRunRecord {
   id: string;
-  pipeline: string;
+  pipeline: string | null;
   state: RunState;
   /** Seconds since the epoch. */
   started: number | null;
@@ -198,7 +231,7 @@ export interface IRunRecord {
   git_commit: string | null;
   notebooks: string[];
   /** Why a run ended before writing its record. */
-  error?: string | null;
+  error: string | null;
 }
 
 export interface IStepError {
@@ -216,8 +249,9 @@ export interface IStepRun {
   step: string;
   notebook: string;
   state: StepState;
-  started: string | number | null;
-  finished: string | number | null;
+  /** Seconds since the epoch. */
+  started: number | null;
+  finished: number | null;
   seconds: number | null;
   error: IStepError | null;
   /** Output notebook, relative to the server root. */
@@ -246,6 +280,13 @@ export interface IRunDiff {
   metrics: { [key: string]: [JSONValue, JSONValue] };
   /** Keyed "step:kind:name", values are content hashes. */
   artifacts: { [key: string]: [JSONValue, JSONValue] };
+}
+
+/** A step's output notebook, as the server read it. */
+export interface IStepNotebook {
+  /** Relative to the server root. */
+  path: string;
+  content: { [key: string]: JSONValue };
 }
 
 /** The body of an error answer (400, 403, 404). */

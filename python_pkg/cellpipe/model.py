@@ -4,9 +4,54 @@ CLI and server. No I/O here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
+
+
+class StepState(str, Enum):
+    """A step's state in a run: the one list shared by the runner, the CLI's
+    report, the store's records, the server and (checked by a test) the
+    TypeScript wire type ``StepState`` in ``labextension/src/tokens.ts``.
+
+    A member is its string value (``StepState.DONE == "done"``), so records and
+    JSON keep plain strings.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    CACHED = "cached"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def terminal(self) -> bool:
+        """Whether a step in this state is settled for the run."""
+        return self not in (StepState.PENDING, StepState.RUNNING)
+
+
+class RunState(str, Enum):
+    """A run's state (``starting`` only for a run the server launched that has
+    not written its record yet); mirrored by the TypeScript ``RunState``."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: the states in which a step is settled for its run
+TERMINAL_STEP_STATES = frozenset(s for s in StepState if s.terminal)
 
 
 @dataclass(frozen=True)

@@ -73,24 +73,42 @@ describe('what the panel sends and shows', () => {
   it('lists every notebook’s parameters with defaults', () => {
     expect(
       parametersOf({
+        cellpipe_manifest: 1,
         name: 'p',
+        settings: {},
         steps: [],
         notebooks: [
           {
             path: 'a.ipynb',
             parameters: { n: { default: 1, schema: { type: 'integer' } } },
-            shared_cells: []
+            parameters_cell: 0,
+            shared_cells: [],
+            settings: {}
           },
           {
             path: 'b.ipynb',
             parameters: { n: { default: 2, schema: { type: 'integer' } } },
-            shared_cells: []
+            parameters_cell: 0,
+            shared_cells: [],
+            settings: {}
           }
         ]
       })
     ).toEqual([
-      { notebook: 'a.ipynb', name: 'n', type: 'integer', default: 1 },
-      { notebook: 'b.ipynb', name: 'n', type: 'integer', default: 2 }
+      {
+        notebook: 'a.ipynb',
+        name: 'n',
+        types: ['integer'],
+        type: 'integer',
+        default: 1
+      },
+      {
+        notebook: 'b.ipynb',
+        name: 'n',
+        types: ['integer'],
+        type: 'integer',
+        default: 2
+      }
     ]);
     expect(parametersOf(null)).toEqual([]);
   });
@@ -118,7 +136,8 @@ describe('what the panel sends and shows', () => {
         params: {},
         metrics: [],
         git_commit: null,
-        notebooks: []
+        notebooks: [],
+        error: null
       },
       steps: [
         step('load', 'cached'),

@@ -31,7 +31,9 @@ function analysis(overrides: Partial<IAnalyzeResponse> = {}): IAnalyzeResponse {
     diagnostics: [],
     steps: {},
     pipeline: {
+      cellpipe_manifest: 1,
       name: 'demo',
+      settings: {},
       notebooks: [
         {
           path: 'nb/demo.ipynb',
@@ -39,19 +41,26 @@ function analysis(overrides: Partial<IAnalyzeResponse> = {}): IAnalyzeResponse {
             n: { default: 3, schema: { type: 'integer' } },
             label: { default: 'x', schema: { type: 'string' } }
           },
-          shared_cells: []
+          parameters_cell: 0,
+          shared_cells: [],
+          settings: {}
         }
       ],
       steps: [
         {
           name: 'load',
           notebook: 'nb/demo.ipynb',
+          notebook_file: 'steps/load.ipynb',
           cells: [{ index: 1, number: 2, id: 'c1', type: 'code' }],
+          code_hash: 'h',
           inputs: { variables: [], files: [] },
           outputs: { variables: [{ name: 'df', to: ['train'] }], files: [] },
+          changes_inputs: [],
+          after: [],
           depends_on: [],
           parameters: ['n'],
           metrics: [],
+          imports: [],
           nocache: false,
           hints: {}
         }
@@ -88,7 +97,8 @@ function detail(active: boolean, steps: IStepRun[]): IRunDetail {
       params: {},
       metrics: [],
       git_commit: null,
-      notebooks: ['nb/demo.ipynb']
+      notebooks: ['nb/demo.ipynb'],
+      error: null
     },
     steps,
     active
@@ -172,7 +182,7 @@ describe('following a notebook', () => {
             cell_number: 1,
             cell_id: 'c0',
             line: 1,
-            fix: null
+            fix: ''
           }
         ]
       })
@@ -282,8 +292,20 @@ describe('runs', () => {
     model.setSource(new FakeNotebook());
     await flush();
     expect(model.parameters).toEqual([
-      { notebook: 'nb/demo.ipynb', name: 'n', type: 'integer', default: 3 },
-      { notebook: 'nb/demo.ipynb', name: 'label', type: 'string', default: 'x' }
+      {
+        notebook: 'nb/demo.ipynb',
+        name: 'n',
+        types: ['integer'],
+        type: 'integer',
+        default: 3
+      },
+      {
+        notebook: 'nb/demo.ipynb',
+        name: 'label',
+        types: ['string'],
+        type: 'string',
+        default: 'x'
+      }
     ]);
     model.dispose();
   });
@@ -502,7 +524,14 @@ describe('parseParameter', () => {
     ['None', 'null', null],
     ['[1, 2]', 'array', [1, 2]],
     ['hello', 'integer', 'hello'],
-    ['42', 'string', '42']
+    ['42', 'string', '42'],
+    ['42', ['string', 'null'], '42'],
+    ['007', ['string', 'null'], '007'],
+    ['None', ['string', 'null'], null],
+    ['true', ['string'], 'true'],
+    ['123', ['integer', 'string'], 123],
+    ['abc', ['integer', 'string'], 'abc'],
+    ['[1]', [], [1]]
   ])('%p as %p is %p', (text, type, value) => {
     expect(parseParameter(text, type)).toEqual(value);
   });

@@ -36,7 +36,7 @@ export function RunForm(props: IRunFormProps): JSX.Element {
       const key = keyOf(field);
       const text = values[key];
       if (text !== formatParameter(field.default)) {
-        params[key] = parseParameter(text, field.type);
+        params[key] = parseParameter(text, field.types);
       }
     }
     props.onSubmit(params, { force, ...(only ? { only: [only] } : {}) });

@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from cellpipe.model import RunState, StepState
+
 STATE_STYLE = {
-    "pending": "dim", "running": "cyan", "cached": "green", "done": "bold green",
-    "failed": "bold red", "skipped": "yellow", "interrupted": "magenta",
+    StepState.PENDING: "dim", StepState.RUNNING: "cyan", StepState.CACHED: "green", StepState.DONE: "bold green",
+    StepState.FAILED: "bold red", StepState.SKIPPED: "yellow", StepState.INTERRUPTED: "magenta",
 }
 
 
@@ -64,14 +66,15 @@ class Progress:
         table.add_column("")
         for name in self.steps:
             st = self.states.get(name)
-            state = st.state if st else "pending"
+            state = st.state if st else StepState.PENDING
             note = ""
             if st is not None:
-                if st.state == "failed" and st.error:
+                if st.state == StepState.FAILED and st.error:
                     note = st.error.get("message", "")[:100]
-                elif st.state in ("running", "skipped") or (st.state == "cached" and "stale" in st.reason):
-                    note = st.reason if st.state != "running" else (st.reason or "")
-                elif st.state == "done":
+                elif st.state in (StepState.RUNNING, StepState.SKIPPED) or (
+                        st.state == StepState.CACHED and "stale" in st.reason):
+                    note = st.reason if st.state != StepState.RUNNING else (st.reason or "")
+                elif st.state == StepState.DONE:
                     note = st.reason
             table.add_row(name, f"[{STATE_STYLE.get(state, '')}]{state}[/]",
                           _seconds(st.seconds if st else None), note)
@@ -81,13 +84,13 @@ class Progress:
         self.states[st.name] = st
         if self.live is not None:
             self.live.refresh()
-        elif not self.quiet or st.state in ("failed", "interrupted"):
-            if st.state == "pending":
+        elif not self.quiet or st.state in (StepState.FAILED, StepState.INTERRUPTED):
+            if st.state == StepState.PENDING:
                 return
             extra = ""
-            if st.state == "failed" and st.error:
+            if st.state == StepState.FAILED and st.error:
                 extra = f"  {st.error.get('message', '')}"
-            elif st.reason and st.state != "done":
+            elif st.reason and st.state != StepState.DONE:
                 extra = f"  ({st.reason})"
             elif st.state == "done":
                 extra = f"  {_seconds(st.seconds)} ({st.reason})" if st.reason else f"  {_seconds(st.seconds)}"
@@ -119,7 +122,7 @@ def print_summary(console: Console, result: Any, quiet: bool) -> None:
         counts[st.state] = counts.get(st.state, 0) + 1
     for line in failure_lines(result):
         console.print(line, style="red" if " failed" in line else "yellow", highlight=False)
-    if quiet and result.state == "succeeded":
+    if quiet and result.state == RunState.SUCCEEDED:
         return
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     console.print(f"run {result.run_id} {result.state}: {summary}", highlight=False)

@@ -362,7 +362,8 @@ class _Visitor(ast.NodeVisitor):
     def visit_Global(self, node: ast.Global) -> None:  # top level: no effect
         return
 
-    visit_Nonlocal = visit_Global
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:  # top level: no effect (a syntax error there)
+        return
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for deco in node.decorator_list:
@@ -652,8 +653,7 @@ def _function_free_names(
     global_binds = inner.binds & declared_global
     global_mutates = {n for n in inner.mutates if n not in local}
     changed = {n for n in inner.mutates & params if n not in inner.binds}
-    seen: set[str] = set()
-    ordered = [n for n in free if not (n in seen or seen.add(n))]
+    ordered = list(dict.fromkeys(free))  # first occurrence of each, in order
     return ordered, global_binds, global_mutates, changed
 
 

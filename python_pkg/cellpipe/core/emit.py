@@ -123,8 +123,7 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
     used_ids: set[str] = set()
 
     def new_id(wanted: str | None, fallback: str) -> str:
-        ok = isinstance(wanted, str) and _CELL_ID.match(wanted) and wanted not in used_ids
-        cid = wanted if ok else fallback
+        cid = wanted if isinstance(wanted, str) and _CELL_ID.match(wanted) and wanted not in used_ids else fallback
         n = 1
         base = cid
         while cid in used_ids:

@@ -6,8 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cellpipe.core.parameters import describe_types, fits, schema_types
 from cellpipe.errors import UsageError
 from cellpipe.model import Pipeline
+
+
+class TypedText(str):
+    """A value as a user typed it (``-p NAME=VALUE``): its type is decided against
+    the parameter it sets (:func:`typed_value`), so ``-p tag=123`` sets a string
+    parameter to the text ``"123"`` and an integer parameter to the number 123."""
 
 
 def parse_value(text: str) -> Any:
@@ -31,34 +38,26 @@ def parse_value(text: str) -> Any:
     return text
 
 
+def typed_value(text: str, schema: dict[str, Any]) -> Any:
+    """The value ``text`` stands for, given the parameter's schema: typed like
+    :func:`parse_value`, but kept as text when that type does not fit and the
+    parameter takes a string (an ``Optional[str]`` typed as ``123``)."""
+    text = str(text)  # plain text from here on
+    value = parse_value(text)
+    if not fits(value, schema) and "string" in schema_types(schema):
+        return text
+    return value
+
+
 def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` items as typed text, keyed by NAME (or NOTEBOOK.NAME)."""
     values: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"-p {item!r}: write parameters as NAME=VALUE (or NOTEBOOK.NAME=VALUE)")
-        values[name.strip()] = parse_value(value)
+        values[name.strip()] = TypedText(value)
     return values
-
-
-_JSON_TYPES = {
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "array": lambda v: isinstance(v, (list, tuple)),
-    "object": lambda v: isinstance(v, dict),
-}
-
-
-def check_type(value: Any, schema: dict[str, Any]) -> bool:
-    kinds = schema.get("type")
-    if not kinds:
-        return True
-    if isinstance(kinds, str):
-        kinds = [kinds]
-    return any(_JSON_TYPES.get(k, lambda v: True)(value) for k in kinds)
 
 
 def _stem(path: str) -> str:
@@ -92,14 +91,13 @@ def resolve(pipeline: Pipeline, overrides: dict[str, Any]) -> dict[str, dict[str
                 )
         for nb, param in targets:
             assert param is not None
-            if not check_type(value, param.schema):
-                kinds = param.schema.get("type")
-                expected = " or ".join(kinds) if isinstance(kinds, list) else kinds
+            typed = typed_value(value, param.schema) if isinstance(value, TypedText) else value
+            if not fits(typed, param.schema):
                 raise UsageError(
-                    f"parameter {param.name!r} of {nb.path} expects {expected}, "
-                    f"got {value!r} ({type(value).__name__})"
+                    f"parameter {param.name!r} of {nb.path} expects {describe_types(param.schema)}, "
+                    f"got {typed!r} ({type(typed).__name__})"
                 )
-            values[nb.path][param.name] = value
+            values[nb.path][param.name] = typed
     return values
 
 

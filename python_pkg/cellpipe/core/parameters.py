@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cellpipe.core.analysis import dotted_name
@@ -73,7 +74,7 @@ _ANNOTATION_TO_SCHEMA = {
     "Dict": "object",
     "Any": "any",
 }
-_MATCHES = {
+_MATCHES: dict[str, Callable[[object], bool]] = {
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "string": lambda v: isinstance(v, str),
@@ -82,6 +83,31 @@ _MATCHES = {
     "array": lambda v: isinstance(v, (list, tuple, set, frozenset)),
     "object": lambda v: isinstance(v, dict),
 }
+
+
+def schema_types(schema: Mapping[str, object]) -> list[str]:
+    """The JSON types a parameter's schema allows; ``[]`` allows any value."""
+    declared = schema.get("type")
+    if not declared:
+        return []
+    if isinstance(declared, str):
+        return [declared]
+    return [str(kind) for kind in declared] if isinstance(declared, (list, tuple)) else []
+
+
+def fits(value: object, schema: Mapping[str, object]) -> bool:
+    """Whether ``value`` is of a type the schema allows: the one parameter type check.
+
+    A kind this cellpipe does not know (a schema written by a newer one) accepts
+    every value rather than refusing a run it cannot judge.
+    """
+    kinds = schema_types(schema)
+    return not kinds or any(_MATCHES.get(kind, lambda v: True)(value) for kind in kinds)
+
+
+def describe_types(schema: Mapping[str, object]) -> str:
+    """The allowed types for a message: ``integer``, ``string or null``, ``any``."""
+    return " or ".join(schema_types(schema)) or "any"
 
 
 def _schema_of_value(value: object) -> dict[str, object]:
@@ -157,14 +183,6 @@ def _jsonable(value: object) -> object:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return value
-
-
-def _fits(value: object, schema: dict[str, object]) -> bool:
-    kinds = schema.get("type")
-    if not kinds:
-        return True
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    return any(_MATCHES[k](value) for k in kinds)  # type: ignore[union-attr]
 
 
 def _is_json(value: object) -> bool:
@@ -266,7 +284,7 @@ def parse_parameters(source: str) -> ParametersCell:
                 )
                 continue
             schema = _schema_of_annotation(annotation) if annotation is not None else None
-            if schema is not None and not _fits(val, schema):
+            if schema is not None and not fits(val, schema):
                 if val is None:  # `path: str = None`: None is allowed, as in old-style hints
                     kinds = schema["type"]
                     schema = {"type": [*(kinds if isinstance(kinds, list) else [kinds]), "null"]}

@@ -28,7 +28,7 @@ def _scan() -> dict[str, Any]:
 
     versions: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.name
         if name:
             versions[name.lower()] = dist.version
     modules = {

@@ -11,7 +11,7 @@ from typing import Any
 from cellpipe.core.compiler import CompileResult, NotebookSource, compile_notebooks
 from cellpipe.core.emit import dumps_manifest, step_notebook
 from cellpipe.core.overrides import parse_params_text
-from cellpipe.engine.fileutil import atomic_write
+from cellpipe.engine.fileutil import atomic_write_text
 from cellpipe.errors import UsageError
 from cellpipe.model import Pipeline
 
@@ -133,7 +133,7 @@ def write_build(pipeline: Pipeline, out: Path, root: Path) -> list[Path]:
         nb = step_notebook(pipeline, step, artifacts=artifacts, workdir=workdir)
         path = steps_dir / f"{step.name}.ipynb"
         text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-        atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        atomic_write_text(path, text)
         written.append(path)
         names.add(path.name)
     for old in steps_dir.glob("*.ipynb"):
@@ -147,7 +147,7 @@ def write_build(pipeline: Pipeline, out: Path, root: Path) -> list[Path]:
             old.unlink()
     manifest_path = out / "pipeline.json"
     text = dumps_manifest(pipeline)
-    atomic_write(manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write_text(manifest_path, text)
     written.insert(0, manifest_path)
     return written
 

@@ -156,7 +156,7 @@ def fingerprint(value: Any) -> str | None:
             import numpy as np
 
             h.update(repr((value.shape, str(value.dtype))).encode())
-            h.update(memoryview(np.ascontiguousarray(value)).cast("B"))
+            h.update(np.ascontiguousarray(value).tobytes())
             return h.hexdigest()
         if _is_pandas(value, "DataFrame") or _is_pandas(value, "Series"):
             import pandas as pd

@@ -5,54 +5,27 @@ is refused. Every body, request and reply, is JSON.
 Endpoints
 =========
 
-``POST   /cellpipe/analyze``                  {path, content?}           -> 200 IAnalysis
-``POST   /cellpipe/compile``                  {path, output?="build"}    -> 200 ICompileResult
+``POST   /cellpipe/analyze``                  {path, content?}           -> 200 IAnalyzeResponse
+``POST   /cellpipe/compile``                  {path, output?="build"}    -> 200 ICompileResponse
 ``POST   /cellpipe/export``                   {path, kind: "kfp"|"argo", output?, image?} -> 200 IExportResult
 ``POST   /cellpipe/runs``                     {path, params?, force?, only?, from?} -> 202 IRunStarted
-``GET    /cellpipe/runs[?path=P&limit=N]``                               -> 200 IRunList
+``GET    /cellpipe/runs[?path=P&limit=N]``                               -> 200 IRunsResponse
 ``GET    /cellpipe/runs/<id>``                                           -> 200 IRunDetail
 ``DELETE /cellpipe/runs/<id>``                                           -> 202 {run_id}
 ``GET    /cellpipe/runs/<a>/diff/<b>``                                   -> 200 IRunDiff
 ``GET    /cellpipe/runs/<id>/steps/<step>/notebook``                     -> 200 IStepNotebook
-``GET    /cellpipe/status?path=P[&params=JSON]``                         -> 200 IStatus
+``GET    /cellpipe/status?path=P[&params=JSON]``                         -> 200 IStatusResponse
 
 Errors: 400 (bad JSON, bad input, a CellpipeError such as an invalid pipeline or
 an unknown parameter), 403 (a path outside the root, or no token), 404 (no such
 notebook or run). Their body is IError; 500 only for cellpipe's own bugs.
 
-Wire types (TypeScript names; ``?`` marks a field that may be null)
-===================================================================
+Wire types
+==========
 
-IError         {message: str, diagnostics?: IDiagnostic[]}   (diagnostics: invalid pipeline, unreadable notebook)
-IDiagnostic    {severity: "error"|"warning", code: str, message: str, notebook?: str,
-                cell?: int (0-based), cell_number?: int (1-based), cell_id?: str, line?: int, fix: str}
-IAnalysis      {path: str (root-relative), pipeline?: IManifest (cellpipe.core.emit.manifest, null when nothing
-                compiled), diagnostics: IDiagnostic[], steps: {[step]: IStepState}, ok: bool}
-                (steps holds only steps that have run; a step absent from it never ran)
-IStepState     {state: IState, run_id: str, error?: IStepError, output_notebook?: str (root-relative)}
-                (a cached step's output_notebook is that of the run it was cached from)
-IStepError     {message: str, ename?: str, evalue?: str, role?: str, notebook?: str, cell?: int (1-based),
-                cell_id?: str}
-ICompileResult {output: str (root-relative folder), files: str[] (root-relative, pipeline.json first)}
-IExportResult  {path: str (root-relative; default build/<notebook>.<kind>.yaml), kind: str, steps: int,
-                parameters: str[], notes: str[]}   (a missing kfp/hera is a 400 naming the extra)
-IRunStarted    {run_id: str}
-IRunList       {runs: IRunRecord[]}   (newest first)
-IRunRecord     {id: str, pipeline?: str, state: IRunState, started?: float (epoch s), finished?: float,
-                params: {[notebook]: {[name]: any}}, metrics: IMetric[], git_commit?: str,
-                notebooks: str[], error?: str (why a run ended before writing its record)}
-IMetric        {step: str, name: str, value: any}
-IRunDetail     {run: IRunRecord, steps: IStepRun[], active: bool (the run's process is alive)}
-IStepRun       {step: str, notebook: str, state: IState, started?: float, finished?: float, seconds?: float,
-                error?: IStepError, output_notebook?: str (root-relative; a cached step's is the one of the
-                run it was cached from), cached_from?: str (run id), warnings: str[]}
-IStepNotebook  {path: str (root-relative), content: nbformat JSON}
-IRunDiff       {a: str, b: str, params: {["nb:name"]: [a, b]}, metrics: {["step.name"]: [a, b]},
-                artifacts: {["step:kind:name"]: [hash_a, hash_b]}}   (only what differs)
-IStatus        {steps: IStepReport[]}
-IStepReport    {step: str, notebook: str, up_to_date: bool, reason: str, last_run?: str}
-IRunState      "starting" | "running" | "succeeded" | "failed" | "interrupted"
-IState         "pending" | "running" | "cached" | "done" | "failed" | "skipped" | "interrupted"
+Declared once per side with the same names: :mod:`cellpipe.server.wire` (Python
+TypedDicts) and ``labextension/src/tokens.ts`` (TypeScript interfaces);
+``tests/test_wire.py`` fails when the two drift apart.
 """
 
 from __future__ import annotations

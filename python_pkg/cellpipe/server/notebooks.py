@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cellpipe.core.compiler import NotebookSource, compile_notebooks
 from cellpipe.core.emit import manifest
@@ -20,7 +20,14 @@ from cellpipe.errors import CellpipeError, PipelineInvalid
 from cellpipe.model import Diagnostic, Pipeline
 from cellpipe.server.paths import NotFound, confine, exists_under, is_file, notebook_file, relative
 from cellpipe.server.records import last_states, open_store
-from cellpipe.server.wire import IAnalysis, ICompileResult, IStatus
+from cellpipe.server.wire import (
+    IAnalyzeResponse,
+    ICompileResponse,
+    IDiagnostic,
+    IManifest,
+    IStatusResponse,
+    IStepStatus,
+)
 
 #: the compiler's code for "this file cannot be read as a notebook"
 UNREADABLE = "CP001"
@@ -45,7 +52,7 @@ def load_pipeline(root: Path, path: str) -> tuple[Pipeline, str]:
     return result.pipeline, rel
 
 
-def analyze(root: Path, path: str, content: Any = None) -> IAnalysis:
+def analyze(root: Path, path: str, content: Any = None) -> IAnalyzeResponse:
     """Diagnostics, manifest and last-run step states for a notebook: the unsaved
     ``content`` from the editor when given, else the saved file."""
     file = confine(root, path)
@@ -66,14 +73,14 @@ def analyze(root: Path, path: str, content: Any = None) -> IAnalysis:
                 steps = last_states(store, result.pipeline, root)
     return {
         "path": rel,
-        "pipeline": manifest(result.pipeline) if result.pipeline is not None else None,
-        "diagnostics": [d.to_dict() for d in result.diagnostics],
+        "pipeline": cast(IManifest, manifest(result.pipeline)) if result.pipeline is not None else None,
+        "diagnostics": [cast(IDiagnostic, d.to_dict()) for d in result.diagnostics],
         "steps": steps,
         "ok": result.ok,
     }
 
 
-def compile_build(root: Path, path: str, output: str = "build") -> ICompileResult:
+def compile_build(root: Path, path: str, output: str = "build") -> ICompileResponse:
     """Write ``pipeline.json`` and the step notebooks into ``output`` (root-relative)."""
     out = confine(root, output)
     pipeline, _ = load_pipeline(root, path)
@@ -81,7 +88,7 @@ def compile_build(root: Path, path: str, output: str = "build") -> ICompileResul
     return {"output": relative(out, root), "files": [relative(p, root) for p in written]}
 
 
-def step_status(root: Path, path: str, params: dict[str, Any] | None = None) -> IStatus:
+def step_status(root: Path, path: str, params: dict[str, Any] | None = None) -> IStatusResponse:
     """``cellpipe status`` for one notebook: each step up to date or stale, and why.
 
     Before the first run there is no store; the answer then comes from an empty
@@ -99,4 +106,4 @@ def step_status(root: Path, path: str, params: dict[str, Any] | None = None) -> 
                     reports = status(pipeline, root.resolve(), empty, values)
                 finally:
                     empty.close()
-    return {"steps": [r.to_dict() for r in reports]}
+    return {"steps": [cast(IStepStatus, r.to_dict()) for r in reports]}

@@ -14,12 +14,12 @@ from typing import Any
 
 from cellpipe.engine.history import run_alive
 from cellpipe.engine.store import STORE_ENV, Store, locate_store
-from cellpipe.model import Pipeline
+from cellpipe.model import Pipeline, RunState, StepState
 from cellpipe.server.paths import root_relative_or_none
-from cellpipe.server.wire import IRunRecord, IStepRun, IStepState
+from cellpipe.server.wire import IRunRecord, IStepLastRun, IStepRun
 
 #: step states that a run left behind when its process died
-UNFINISHED = ("running", "pending")
+UNFINISHED = (StepState.RUNNING, StepState.PENDING)
 
 
 def store_folder(root: Path) -> Path:
@@ -50,21 +50,20 @@ def open_store(root: Path) -> Iterator[Store | None]:
         store.close()
 
 
-
-
-def run_state(run: dict[str, Any], alive: Callable[[dict[str, Any]], bool] = run_alive) -> str:
+def run_state(run: dict[str, Any], alive: Callable[[dict[str, Any]], bool] = run_alive) -> RunState:
     """The run's state; a run whose process is gone while its record says
     ``running`` was killed without cleaning up: it is ``interrupted``."""
-    if run["state"] == "running" and not alive(run):
-        return "interrupted"
-    return run["state"]
+    if run["state"] == RunState.RUNNING and not alive(run):
+        return RunState.INTERRUPTED
+    return RunState(run["state"])
 
 
 def run_record(run: dict[str, Any], metrics: list[dict[str, Any]], state: str | None = None) -> IRunRecord:
+    """A run's record on the wire; ``state`` when it differs from the stored one."""
     return {
         "id": run["id"],
         "pipeline": run.get("pipeline"),
-        "state": state or run["state"],
+        "state": RunState(state or run["state"]),
         "started": run.get("started"),
         "finished": run.get("finished"),
         "params": run.get("params") or {},
@@ -75,10 +74,11 @@ def run_record(run: dict[str, Any], metrics: list[dict[str, Any]], state: str | 
     }
 
 
-def step_state(row: dict[str, Any], run_state: str) -> str:
-    if row["state"] in UNFINISHED and run_state not in ("running", "starting"):
-        return "interrupted"
-    return row["state"]
+def step_state(row: dict[str, Any], run_state: str) -> StepState:
+    """A step's state; one left unfinished by a run that is no longer going was interrupted."""
+    if row["state"] in UNFINISHED and run_state not in (RunState.RUNNING, RunState.STARTING):
+        return StepState.INTERRUPTED
+    return StepState(row["state"])
 
 
 def step_run(row: dict[str, Any], root: Path, run_state: str, now: float | None = None) -> IStepRun:
@@ -86,7 +86,7 @@ def step_run(row: dict[str, Any], root: Path, run_state: str, now: float | None 
     started, finished = row.get("started"), row.get("finished")
     seconds = None
     if started is not None:
-        end = finished if finished is not None else (now or time.time()) if state == "running" else None
+        end = finished if finished is not None else (now or time.time()) if state == StepState.RUNNING else None
         seconds = None if end is None else round(end - started, 3)
     return {
         "step": row["step"],
@@ -115,7 +115,7 @@ def with_origins(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any
     return out
 
 
-def last_states(store: Store, pipeline: Pipeline, root: Path, lookback: int = 50) -> dict[str, IStepState]:
+def last_states(store: Store, pipeline: Pipeline, root: Path, lookback: int = 50) -> dict[str, IStepLastRun]:
     """Each step's state in the latest run that included it.
 
     A step is matched by name
@@ -123,7 +123,7 @@ def last_states(store: Store, pipeline: Pipeline, root: Path, lookback: int = 50
     root, and two notebooks may both have a step called ``load``.
     """
     wanted = {s.name: s.notebook for s in pipeline.steps}
-    states: dict[str, IStepState] = {}
+    states: dict[str, IStepLastRun] = {}
     for run in store.db.runs(limit=lookback):
         state = run_state(run)
         for row in with_origins(store, store.db.step_runs(run["id"])):

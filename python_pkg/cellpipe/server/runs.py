@@ -24,6 +24,7 @@ from cellpipe.engine.history import run_alive, run_diff
 from cellpipe.engine.runner import new_run_id, select
 from cellpipe.engine.store import Store, StoreBusy
 from cellpipe.errors import CellpipeError
+from cellpipe.model import RunState
 from cellpipe.server.notebooks import load_pipeline
 from cellpipe.server.paths import NotFound, confine, relative
 from cellpipe.server.records import (
@@ -35,7 +36,7 @@ from cellpipe.server.records import (
     store_location,
     with_origins,
 )
-from cellpipe.server.wire import IRunDetail, IRunList, IRunRecord, IStepNotebook
+from cellpipe.server.wire import IRunDetail, IRunRecord, IRunsResponse, IStepNotebook
 
 #: how much of a failed start's log the run record quotes
 LOG_TAIL = 2000
@@ -150,7 +151,7 @@ class RunRegistry:
             if store is None:
                 return None
             for run in store.db.runs(limit=20):
-                if run["state"] == "running" and run["id"] not in self.runs and run_alive(run):
+                if run["state"] == RunState.RUNNING and run["id"] not in self.runs and run_alive(run):
                     return run
         return None
 
@@ -200,7 +201,7 @@ class RunRegistry:
         else:
             with open_store(self.root) as store:
                 run = store.db.run(run_id, prefix=False) if store is not None else None
-            if run is None or run["state"] != "running" or not run_alive(run):
+            if run is None or run["state"] != RunState.RUNNING or not run_alive(run):
                 raise NotFound(f"run {run_id!r} is not running")
             pid = int(run["pid"])
         try:
@@ -251,9 +252,9 @@ class RunRegistry:
         """A run the store has no record of yet: starting, or it ended before
         writing one (the store was busy, the notebook changed...)."""
         if live.alive():
-            state, error = "starting", None
+            state, error = RunState.STARTING, None
         else:
-            state = "interrupted" if live.cancelled else "failed"
+            state = RunState.INTERRUPTED if live.cancelled else RunState.FAILED
             error = live.log_tail() or f"the run's process exited with code {live.process.returncode}"
         return {"id": live.run_id, "pipeline": live.pipeline, "state": state, "started": live.started,
                 "finished": None, "params": live.params, "metrics": [], "git_commit": None,
@@ -264,11 +265,11 @@ class RunRegistry:
         ``running`` whose process is gone is read again (the run may have just
         finished); if it still says ``running``, the run was killed: ``interrupted``."""
         active = self.alive(run)
-        if run["state"] == "running" and not active:
+        if run["state"] == RunState.RUNNING and not active:
             run = store.db.run(run["id"], prefix=False) or run
         return run, run_state(run, alive=lambda _run: active), active
 
-    def list(self, notebook: str | None = None, limit: int = 100) -> IRunList:
+    def list(self, notebook: str | None = None, limit: int = 100) -> IRunsResponse:
         """Recorded runs, newest first (with this server's runs that have no record
         yet); only those that include ``notebook`` when given."""
         if notebook is not None:
@@ -278,9 +279,9 @@ class RunRegistry:
             recorded = store.db.runs(limit=limit) if store is not None else []
             ids = {r["id"] for r in recorded}
             for run in recorded:
-                if notebook is None or notebook in (run["notebooks"] or []):
-                    run, state, _ = self.settle(store, run)  # type: ignore[arg-type]
-                    runs.append(self._noted(run_record(run, store.db.metrics(run["id"]), state)))  # type: ignore[union-attr]
+                if store is not None and (notebook is None or notebook in (run["notebooks"] or [])):
+                    run, state, _ = self.settle(store, run)
+                    runs.append(self._noted(run_record(run, store.db.metrics(run["id"]), state)))
         pending = [self.unrecorded(live) for live in self.runs.values()
                    if live.run_id not in ids and (notebook is None or live.notebook == notebook)]
         runs = sorted(pending, key=lambda r: -(r["started"] or 0)) + runs
@@ -289,10 +290,10 @@ class RunRegistry:
     def detail(self, run_id: str) -> IRunDetail:
         with open_store(self.root) as store:
             run = store.db.run(run_id, prefix=False) if store is not None else None
-            if run is not None:
-                run, state, active = self.settle(store, run)  # type: ignore[arg-type]
-                record = self._noted(run_record(run, store.db.metrics(run_id), state))  # type: ignore[union-attr]
-                rows = with_origins(store, store.db.step_runs(run_id))  # type: ignore[arg-type]
+            if store is not None and run is not None:
+                run, state, active = self.settle(store, run)
+                record = self._noted(run_record(run, store.db.metrics(run_id), state))
+                rows = with_origins(store, store.db.step_runs(run_id))
                 steps = [step_run(row, self.root, state) for row in rows]
                 return {"run": record, "steps": steps, "active": active}
         live = self.runs.get(run_id)

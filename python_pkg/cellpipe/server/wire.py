@@ -1,41 +1,149 @@
-"""The wire types of the REST API, named like the TypeScript interfaces in
-``labextension/src/tokens.ts``. The JSON shapes are documented in
-:mod:`cellpipe.server.handlers`; the builders live beside the logic that fills
-them (:mod:`.notebooks`, :mod:`.runs`)."""
+"""The wire types of the REST API, declared with the names and fields of the
+TypeScript interfaces in ``labextension/src/tokens.ts``; ``tests/test_wire.py``
+fails when the two sides drift. The builders live beside the logic that fills
+them (:mod:`.notebooks`, :mod:`.runs`, :func:`cellpipe.core.emit.manifest`).
+
+A field typed ``X | None`` may be null; a field of a ``total=False`` class may be absent.
+States are the values of :class:`cellpipe.model.StepState` and
+:class:`cellpipe.model.RunState`.
+"""
 
 from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from cellpipe.model import RunState, Severity, StepState
 
-class IStepError(TypedDict, total=False):
+#: a JSON value (TypeScript ``JSONValue``)
+JSONValue = Any
+
+
+# ---------------------------------------------------------------- analyze
+
+
+class IDiagnostic(TypedDict):
+    severity: Severity
+    code: str
     message: str
-    ename: str | None
-    evalue: str | None
-    role: str | None
+    notebook: str | None
+    cell: int | None
+    cell_number: int | None
+    cell_id: str | None
+    line: int | None
+    fix: str
+
+
+class IParameterSchema(TypedDict, total=False):
+    #: absent: any value; else a JSON type or a list of them (``["string", "null"]``)
+    type: str | list[str]
+
+
+class _IParameterSpec(TypedDict):
+    default: JSONValue
+    schema: IParameterSchema
+
+
+class IParameterSpec(_IParameterSpec, total=False):
+    annotation: str
+
+
+class IManifestNotebook(TypedDict):
+    path: str
+    parameters: dict[str, IParameterSpec]
+    parameters_cell: int | None
+    shared_cells: list[int]
+    settings: dict[str, JSONValue]
+
+
+class IStepCell(TypedDict):
+    index: int
+    number: int
+    id: str | None
+    type: str
+
+
+#: a variable a step loads, and the step that produces it
+IVariableInput = TypedDict("IVariableInput", {"name": str, "from": str})
+
+
+class IVariableOutput(TypedDict):
+    name: str
+    to: list[str]
+
+
+class IStepInputs(TypedDict):
+    variables: list[IVariableInput]
+    files: list[str]
+
+
+class IStepOutputs(TypedDict):
+    variables: list[IVariableOutput]
+    files: list[str]
+
+
+class IManifestStep(TypedDict):
+    name: str
+    notebook: str
+    notebook_file: str
+    cells: list[IStepCell]
+    code_hash: str
+    inputs: IStepInputs
+    outputs: IStepOutputs
+    changes_inputs: list[str]
+    after: list[str]
+    depends_on: list[str]
+    parameters: list[str]
+    metrics: list[str]
+    imports: list[str]
+    nocache: bool
+    hints: dict[str, JSONValue]
+
+
+class IManifest(TypedDict):
+    cellpipe_manifest: int
+    name: str
+    notebooks: list[IManifestNotebook]
+    steps: list[IManifestStep]
+    settings: dict[str, JSONValue]
+
+
+class _IStepError(TypedDict):
+    message: str
     notebook: str | None
     cell: int | None
     cell_id: str | None
 
 
-class IStepState(TypedDict):
-    state: str
+class IStepError(_IStepError, total=False):
+    ename: str | None
+    evalue: str | None
+    role: str | None
+
+
+class IStepLastRun(TypedDict):
+    state: StepState
     run_id: str
     error: IStepError | None
     output_notebook: str | None
 
 
-class IAnalysis(TypedDict):
+class IAnalyzeResponse(TypedDict):
     path: str
-    pipeline: dict[str, Any] | None
-    diagnostics: list[dict[str, Any]]
-    steps: dict[str, IStepState]
+    pipeline: IManifest | None
+    diagnostics: list[IDiagnostic]
+    steps: dict[str, IStepLastRun]
     ok: bool
 
 
-class ICompileResult(TypedDict):
+# ---------------------------------------------------------------- compile
+
+
+class ICompileResponse(TypedDict):
     output: str
     files: list[str]
+
+
+# ---------------------------------------------------------------- runs
 
 
 class IRunStarted(TypedDict):
@@ -45,30 +153,30 @@ class IRunStarted(TypedDict):
 class IMetric(TypedDict):
     step: str
     name: str
-    value: Any
+    value: JSONValue
 
 
 class IRunRecord(TypedDict):
     id: str
     pipeline: str | None
-    state: str
+    state: RunState
     started: float | None
     finished: float | None
-    params: dict[str, dict[str, Any]]
+    params: dict[str, dict[str, JSONValue]]
     metrics: list[IMetric]
     git_commit: str | None
     notebooks: list[str]
     error: str | None
 
 
-class IRunList(TypedDict):
+class IRunsResponse(TypedDict):
     runs: list[IRunRecord]
 
 
 class IStepRun(TypedDict):
     step: str
     notebook: str
-    state: str
+    state: StepState
     started: float | None
     finished: float | None
     seconds: float | None
@@ -84,15 +192,37 @@ class IRunDetail(TypedDict):
     active: bool
 
 
+class IRunDiff(TypedDict):
+    a: str
+    b: str
+    params: dict[str, list[JSONValue]]
+    metrics: dict[str, list[JSONValue]]
+    artifacts: dict[str, list[JSONValue]]
+
+
 class IStepNotebook(TypedDict):
     path: str
-    content: dict[str, Any]
+    content: dict[str, JSONValue]
 
 
-class IStatus(TypedDict):
-    steps: list[dict[str, Any]]
-
-
-class IError(TypedDict, total=False):
+class _IError(TypedDict):
     message: str
-    diagnostics: list[dict[str, Any]]
+
+
+class IError(_IError, total=False):
+    diagnostics: list[IDiagnostic]
+
+
+# ---------------------------------------------------------------- status
+
+
+class IStepStatus(TypedDict):
+    step: str
+    notebook: str
+    up_to_date: bool
+    reason: str
+    last_run: str | None
+
+
+class IStatusResponse(TypedDict):
+    steps: list[IStepStatus]

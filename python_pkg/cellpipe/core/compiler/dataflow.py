@@ -33,10 +33,10 @@ class DataFlow(Collector):
         shared_modules: set[str] = set()
         star = False
         for i in nb.info.shared_cells:
-            f = nb.facts.get(i, CodeFacts())
-            shared_binds |= f.binds
-            shared_modules |= {name for name, _ in f.imports}
-            star = star or f.star_import
+            sf = nb.facts.get(i, CodeFacts())
+            shared_binds |= sf.binds
+            shared_modules |= {name for name, _ in sf.imports}
+            star = star or sf.star_import
         # shared cells run in every step: what they read when they run, every step
         # needs; what a shared function reads, only the steps that call it
         eager_reads, shared_uses = _shared_uses([cells[i].source for i in nb.info.shared_cells])

@@ -89,6 +89,8 @@ def _language(content: dict) -> str:
 
 @dataclass
 class StepDraft:
+    """A step as the compiler builds it, before it becomes a frozen :class:`Step`."""
+
     name: str
     notebook: str
     first_cell: int
@@ -116,6 +118,8 @@ class StepDraft:
 
 @dataclass
 class NotebookDraft:
+    """A notebook as the compiler builds it: its info, cell tags, step drafts and code facts."""
+
     info: NotebookInfo
     tags: list[CellTags]
     steps: list[StepDraft]
@@ -126,11 +130,62 @@ class NotebookDraft:
     also: dict[int, list[str]] = field(default_factory=dict)
 
 
+@dataclass
+class _Layout:
+    """Which cells make which step: the state of the cell-assignment pass."""
+
+    path: str
+    has_steps: bool
+    default_step: str
+    steps: dict[str, StepDraft] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    cell_step: dict[int, str] = field(default_factory=dict)
+    also: dict[int, list[str]] = field(default_factory=dict)  # cells that belong to further steps too
+    pending: list[int] = field(default_factory=list)  # cells before the first step
+    pending_code: list[int] = field(default_factory=list)
+    params_cell: int | None = None
+    shared: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+    def step_for(self, name: str, cell: int) -> StepDraft:
+        """The draft of step ``name``, created at ``cell`` when it is new."""
+        if name not in self.steps:
+            self.steps[name] = StepDraft(name, self.path, cell)
+            self.order.append(name)
+        return self.steps[name]
+
+
 class Reader(Collector):
-    """Reads a notebook's cells into step drafts (first pass of the compiler)."""
+    """Reads a notebook's cells into step drafts (first pass of the compiler).
+
+    :meth:`read_notebook` runs named passes in order: check the file is a
+    Python notebook, read cells and tags, assign cells to steps, place the
+    cells before the first step, drop or report empty steps, read the
+    parameters cell, analyze the code cells.
+    """
 
     # -- one notebook ----------------------------------------------------------
     def read_notebook(self, src: NotebookSource) -> NotebookDraft | None:
+        """The notebook's draft, or None when it cannot be compiled (reported)."""
+        content = self._readable(src)
+        if content is None:
+            return None
+        path = src.path
+        cells, tags = self._read_cells(path, content)
+        has_steps = any(t.step for t in tags)
+        stem = posixpath.splitext(posixpath.basename(path))[0]
+        layout = _Layout(path, has_steps, suggest_step_name(stem))
+        self._assign_cells(layout, cells, tags)
+        self._place_pending(layout, cells, tags)
+        self._drop_empty_steps(layout, cells)
+        parameters = self._read_parameters(path, cells, layout.params_cell)
+        facts = self._analyze_code(path, cells, layout)
+        info = _notebook_info(path, content, cells, parameters, layout)
+        return NotebookDraft(info, tags, [layout.steps[n] for n in layout.order], facts, layout.cell_step,
+                             layout.skipped, layout.also)
+
+    def _readable(self, src: NotebookSource) -> dict[str, Any] | None:
+        """The notebook's JSON when it is an nbformat 4 Python notebook; else None, reported."""
         path = src.path
         if src.read_error:
             self.error("CP001", f"the notebook {src.read_error}", path, fix=_read_error_fix(src.read_error))
@@ -140,12 +195,15 @@ class Reader(Collector):
             self.error("CP001", f"this file {problem}", path,
                        fix="open the notebook in JupyterLab and save it, or restore it from version control")
             return None
-        content: dict = src.content
+        content: dict[str, Any] = src.content
         if _language(content) != "python":
             self.error("CP002", f"the notebook's kernel language is {_language(content)!r}; cellpipe compiles Python notebooks", path,
                        fix="use a Python kernel")
             return None
+        return content
 
+    def _read_cells(self, path: str, content: dict[str, Any]) -> tuple[list[SourceCell], list[CellTags]]:
+        """Each cell and what its tags say; tag problems are reported."""
         cells: list[SourceCell] = []
         tags: list[CellTags] = []
         for i, raw in enumerate(content["cells"]):
@@ -158,48 +216,30 @@ class Reader(Collector):
                 # markdown carries no code: it has no metrics to record
                 parsed = replace(parsed, roles=parsed.roles - {"metrics"})
             tags.append(parsed)
-            for problem in parsed.problems:
-                code = "CP102" if problem.message.startswith("bad step name") else "CP101"
-                self.error(code, problem.message, path, i, fix=problem.fix, cell_id=cell.id)
+            for tag_problem in parsed.problems:
+                code = "CP102" if tag_problem.message.startswith("bad step name") else "CP101"
+                self.error(code, tag_problem.message, path, i, fix=tag_problem.fix, cell_id=cell.id)
+        return cells, tags
 
-        has_steps = any(t.step for t in tags)
-        file_stem = posixpath.splitext(posixpath.basename(path))[0]
-        default_step = suggest_step_name(file_stem)
-
-        steps: dict[str, StepDraft] = {}
-        order: list[str] = []
-        cell_step: dict[int, str] = {}
-        also: dict[int, list[str]] = {}  # cells that belong to further steps too
-        pending: list[int] = []  # cells before the first step
-        pending_code: list[int] = []
-        context: str | None = None if has_steps else default_step
-        params_cell: int | None = None
-        shared: list[int] = []
-        skipped: list[int] = []
-        facts: dict[int, CodeFacts] = {}
-
-        def step_for(name: str, cell: int) -> StepDraft:
-            if name not in steps:
-                steps[name] = StepDraft(name, path, cell)
-                order.append(name)
-            return steps[name]
-
+    def _assign_cells(self, layout: _Layout, cells: list[SourceCell], tags: list[CellTags]) -> None:
+        """Walk the cells in order: each joins the step its tags (or the cell above) say,
+        or the shared, parameters, skipped or pending cells."""
+        path = layout.path
+        context: str | None = None if layout.has_steps else layout.default_step
         for cell, t in zip(cells, tags, strict=True):
             i = cell.index
             if t.step:
-                if t.step in steps and t.step != context:
-                    steps[t.step].reentered.append(i)
+                if t.step in layout.steps and t.step != context:
+                    layout.steps[t.step].reentered.append(i)
                 context = t.step
             if cell.cell_type != "code":
                 if t.role == "skip":
                     continue
                 if context is None:
-                    pending.append(i)
+                    layout.pending.append(i)
                 else:
-                    draft = step_for(context, i)
-                    draft.cells.append(i)
-                    self._add_to_step(draft, t, None, path, index=i)
-                    cell_step[i] = context
+                    self._add_to_step(layout.step_for(context, i), t, None, path, index=i, position=True)
+                    layout.cell_step[i] = context
                 continue
             if t.injected_parameters:
                 self.warn("CP110", "papermill's injected-parameters cell is ignored", path, i,
@@ -207,131 +247,129 @@ class Reader(Collector):
                 continue
             role = t.role
             if role == "skip":
-                skipped.append(i)
+                layout.skipped.append(i)
                 continue
             if role == "parameters":
-                if params_cell is not None:
-                    self.error("CP120", f"a second parameters cell (the first is cell {params_cell + 1})", path, i,
-                               fix="merge the two into one cell tagged `parameters`", cell_id=cell.id)
+                if layout.params_cell is not None:
+                    self.error("CP120", f"a second parameters cell (the first is cell {layout.params_cell + 1})",
+                               path, i, fix="merge the two into one cell tagged `parameters`", cell_id=cell.id)
                     continue
-                params_cell = i
-                self._attach_step_tags(t, context, steps, path, i, step_for)
+                layout.params_cell = i
+                self._attach_step_tags(t, context, layout, i)
                 continue
             if role in ("imports", "functions"):
-                shared.append(i)
-                self._attach_step_tags(t, context, steps, path, i, step_for)
+                layout.shared.append(i)
+                self._attach_step_tags(t, context, layout, i)
                 continue
             if context is None:
-                pending.append(i)
-                pending_code.append(i)
+                layout.pending.append(i)
+                layout.pending_code.append(i)
                 continue
-            draft = step_for(context, i)
-            self._add_to_step(draft, t, cell, path)
-            cell_step[i] = context
+            self._add_to_step(layout.step_for(context, i), t, cell, path)
+            layout.cell_step[i] = context
             for extra in t.also_steps:  # Kale: the cell's code runs in each named step
-                self._add_to_step(step_for(extra, i), t, cell, path)
-                also[i] = [*also.get(i, []), extra]
+                self._add_to_step(layout.step_for(extra, i), t, cell, path)
+                layout.also[i] = [*layout.also.get(i, []), extra]
 
-        if pending:
-            if order:
-                first = steps[order[0]]
-                first.cells[:0] = pending
-                code = [i for i in pending if i in pending_code]
-                first.code_cells[:0] = code
-                for i in pending:
-                    cell_step[i] = first.name
-                if code:
-                    self.warn("CP111", f"cell {code[0] + 1} comes before the first step tag; it joins step '{first.name}'",
-                              path, code[0], fix=f"tag it `step:{first.name}`, `imports`, `functions` or `skip` to say so",
-                              cell_id=cells[code[0]].id)
-                for i in pending:
-                    self._add_to_step(first, tags[i], None, path, index=i)
-            else:
-                for i in pending:
-                    cell_step[i] = default_step
-                draft = step_for(default_step, pending[0])
-                draft.cells = pending
-                draft.code_cells = [i for i in pending if i in pending_code]
-                for i in pending:
-                    self._add_to_step(draft, tags[i], None, path, index=i)
+    def _place_pending(self, layout: _Layout, cells: list[SourceCell], tags: list[CellTags]) -> None:
+        """Cells before the first step tag join the first step (with a warning for
+        code); without any step tag they are the notebook's one step."""
+        pending, path = layout.pending, layout.path
+        if not pending:
+            return
+        if layout.order:
+            first = layout.steps[layout.order[0]]
+            first.cells[:0] = pending
+            code = [i for i in pending if i in layout.pending_code]
+            first.code_cells[:0] = code
+            for i in pending:
+                layout.cell_step[i] = first.name
+            if code:
+                self.warn("CP111", f"cell {code[0] + 1} comes before the first step tag; it joins step '{first.name}'",
+                          path, code[0], fix=f"tag it `step:{first.name}`, `imports`, `functions` or `skip` to say so",
+                          cell_id=cells[code[0]].id)
+            for i in pending:
+                self._add_to_step(first, tags[i], None, path, index=i)
+        else:
+            for i in pending:
+                layout.cell_step[i] = layout.default_step
+            draft = layout.step_for(layout.default_step, pending[0])
+            draft.cells = pending
+            draft.code_cells = [i for i in pending if i in layout.pending_code]
+            for i in pending:
+                self._add_to_step(draft, tags[i], None, path, index=i)
 
-        for name in list(order):
-            draft = steps[name]
-            draft.implicit = not has_steps
+    def _drop_empty_steps(self, layout: _Layout, cells: list[SourceCell]) -> None:
+        """A tagged step without code is an error; the implicit one is dropped."""
+        path = layout.path
+        for name in list(layout.order):
+            draft = layout.steps[name]
+            draft.implicit = not layout.has_steps
             if not any(cells[i].source.strip() and not _only_comments(cells[i].source) for i in draft.code_cells):
                 if draft.implicit:  # nothing to run, and no tag asked for a step: not an error
-                    order.remove(name)
-                    cell_step.clear()
+                    layout.order.remove(name)
+                    layout.cell_step.clear()
                     continue
-                cell = draft.first_cell
-                self.error("CP130", f"step '{name}' has no code", path, cell,
-                           fix=f"add code to the step, or remove the `step:{name}` tag", cell_id=cells[cell].id)
-        if not order:
+                first = draft.first_cell
+                self.error("CP130", f"step '{name}' has no code", path, first,
+                           fix=f"add code to the step, or remove the `step:{name}` tag", cell_id=cells[first].id)
+        if not layout.order:
             self.warn("CP131", "the notebook has no code outside `parameters`, `imports`, `functions` and `skip` "
                       "cells: it adds no step to the pipeline", path,
                       fix="add code cells, tag one `step:NAME`, or leave the notebook out of the pipeline")
 
-        # parameters
-        parameters: list[Parameter] = []
-        if params_cell is not None:
-            parsed = parse_parameters(cells[params_cell].source)
-            for p in parsed.problems:
-                self.error("CP121", f"parameters cell: {p.message}", path, params_cell, fix=p.fix, line=p.line,
-                           cell_id=cells[params_cell].id)
-            by_name: dict[str, Parameter] = {}
-            for p in parsed.params:  # a name assigned twice takes its last value, as running the cell would
-                if p.name in by_name:
-                    self.warn("CP122", f"parameter `{p.name}` is assigned twice (lines {by_name[p.name].line} and "
-                              f"{p.line}); like Python, cellpipe takes the last value, {p.default!r}, as its default",
-                              path, params_cell, line=p.line, fix="keep one assignment per parameter")
-                by_name.pop(p.name, None)
-                by_name[p.name] = Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation, p.literal)
-            parameters = list(by_name.values())
+    def _read_parameters(self, path: str, cells: list[SourceCell], params_cell: int | None) -> list[Parameter]:
+        """The parameters cell's assignments, a name assigned twice taking its last value."""
+        if params_cell is None:
+            return []
+        declared = parse_parameters(cells[params_cell].source)
+        for param_problem in declared.problems:
+            self.error("CP121", f"parameters cell: {param_problem.message}", path, params_cell,
+                       fix=param_problem.fix, line=param_problem.line, cell_id=cells[params_cell].id)
+        by_name: dict[str, Parameter] = {}
+        for p in declared.params:  # a name assigned twice takes its last value, as running the cell would
+            if p.name in by_name:
+                self.warn("CP122", f"parameter `{p.name}` is assigned twice (lines {by_name[p.name].line} and "
+                          f"{p.line}); like Python, cellpipe takes the last value, {p.default!r}, as its default",
+                          path, params_cell, line=p.line, fix="keep one assignment per parameter")
+            by_name.pop(p.name, None)
+            by_name[p.name] = Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation, p.literal)
+        return list(by_name.values())
 
+    def _analyze_code(self, path: str, cells: list[SourceCell], layout: _Layout) -> dict[int, CodeFacts]:
+        """What each code cell of a step or shared cell binds and reads; syntax errors reported."""
+        facts: dict[int, CodeFacts] = {}
         for i, cell in enumerate(cells):
-            if cell.cell_type == "code" and (i in cell_step or i in shared):
+            if cell.cell_type == "code" and (i in layout.cell_step or i in layout.shared):
                 f = analysis.analyze(cell.source)
                 if f.syntax_error:
                     line, msg = f.syntax_error
                     self.error("CP140", f"syntax error: {msg}", path, i, line=line,
                                fix="fix the Python syntax (the cell must run in a kernel)", cell_id=cell.id)
                 facts[i] = f
+        return facts
 
-        meta = content.get("metadata") or {}
-        settings = dict(meta.get("cellpipe") or {})
-        kale = meta.get("kubeflow_notebook") or {}
-        if kale.get("pipeline_name") and "name" not in settings:
-            settings["name"] = kale["pipeline_name"]
-        if kale.get("docker_image") and "image" not in settings:
-            settings["image"] = kale["docker_image"]
-        info = NotebookInfo(
-            path=path,
-            cells=tuple(cells),
-            parameters=tuple(parameters),
-            parameters_cell=params_cell,
-            shared_cells=tuple(shared),
-            kernelspec=dict(meta.get("kernelspec") or {"name": "python3", "display_name": "Python 3", "language": "python"}),
-            language_info=dict(meta.get("language_info") or {"name": "python"}),
-            settings=settings,
-        )
-        return NotebookDraft(info, tags, [steps[n] for n in order], facts, cell_step, skipped, also)
-
-    def _attach_step_tags(self, t: CellTags, context, steps, path, i, step_for) -> None:
+    def _attach_step_tags(self, t: CellTags, context: str | None, layout: _Layout, i: int) -> None:
+        """The step tags (in:, out:, after:, ...) of a shared or parameters cell go to the current step."""
         if not (t.after or t.inputs or t.outputs or t.nocache or t.hints):
             return
         if context is None:
             self.warn("CP112", "in:/out:/after:/nocache tags on a shared or parameters cell before any step are ignored",
-                      path, i, fix="move these tags to a cell of the step they describe")
+                      layout.path, i, fix="move these tags to a cell of the step they describe")
             return
-        self._add_to_step(step_for(context, i), t, None, path, index=i)
+        self._add_to_step(layout.step_for(context, i), t, None, layout.path, index=i)
 
     def _add_to_step(self, draft: StepDraft, t: CellTags, cell: SourceCell | None, path: str,
-                     position_only: bool = False, index: int | None = None) -> None:
+                     index: int | None = None, position: bool = False) -> None:
+        """Add a code ``cell`` to the step (or, without one, only the tags of cell
+        ``index``; ``position`` also lists that cell among the step's cells)."""
         i = cell.index if cell is not None else index
         assert i is not None
-        if cell is not None and not position_only:
+        if cell is not None:
             draft.cells.append(i)
             draft.code_cells.append(i)
+        elif position:
+            draft.cells.append(i)
         if "metrics" in t.roles:
             draft.metric_cells.append(i)
         folder = posixpath.dirname(path)
@@ -340,6 +378,28 @@ class Reader(Collector):
         draft.outputs.extend((_join(folder, p), i) for p in t.outputs)
         draft.nocache = draft.nocache or t.nocache
         draft.hints.extend(t.hints)
+
+
+def _notebook_info(path: str, content: dict[str, Any], cells: list[SourceCell], parameters: list[Parameter],
+                   layout: _Layout) -> NotebookInfo:
+    """The notebook as the pipeline keeps it; settings from ``metadata.cellpipe`` (and Kale's)."""
+    meta = content.get("metadata") or {}
+    settings = dict(meta.get("cellpipe") or {})
+    kale = meta.get("kubeflow_notebook") or {}
+    if kale.get("pipeline_name") and "name" not in settings:
+        settings["name"] = kale["pipeline_name"]
+    if kale.get("docker_image") and "image" not in settings:
+        settings["image"] = kale["docker_image"]
+    return NotebookInfo(
+        path=path,
+        cells=tuple(cells),
+        parameters=tuple(parameters),
+        parameters_cell=layout.params_cell,
+        shared_cells=tuple(layout.shared),
+        kernelspec=dict(meta.get("kernelspec") or {"name": "python3", "display_name": "Python 3", "language": "python"}),
+        language_info=dict(meta.get("language_info") or {"name": "python"}),
+        settings=settings,
+    )
 
 
 def _only_comments(source: str) -> bool:

@@ -127,7 +127,7 @@ class FsspecStorage(Storage):
             return None
 
     def open(self, key: str) -> IO[bytes]:
-        return self.fs.open(self._full(key), "rb")  # type: ignore[no-any-return]
+        return self.fs.open(self._full(key), "rb")
 
     def _commit(self, tmp: str, key: str) -> None:
         try:

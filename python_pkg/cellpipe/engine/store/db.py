@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cellpipe.errors import CellpipeError
+from cellpipe.model import RunState, StepState
 
 #: the schema this cellpipe writes; ``PRAGMA user_version`` of the file
 SCHEMA_VERSION = 3
@@ -212,17 +213,17 @@ class Database:
         with self.transaction() as c:
             c.execute("UPDATE runs SET state=?, finished=? WHERE id=?", (state, time.time(), run_id))
 
-    def mark_abandoned_runs(self, alive) -> list[str]:
+    def mark_abandoned_runs(self, alive: Callable[[int | None], bool]) -> list[str]:
         """Runs left 'running' by a process that no longer exists become 'interrupted'."""
-        rows = self.conn.execute("SELECT id, pid FROM runs WHERE state='running'").fetchall()
+        rows = self.conn.execute("SELECT id, pid FROM runs WHERE state=?", (RunState.RUNNING.value,)).fetchall()
         dead = [r["id"] for r in rows if not alive(r["pid"])]
         if dead:
             with self.transaction() as c:
                 for run_id in dead:
-                    c.execute("UPDATE runs SET state='interrupted' WHERE id=?", (run_id,))
+                    c.execute("UPDATE runs SET state=? WHERE id=?", (RunState.INTERRUPTED.value, run_id))
                     c.execute(
-                        "UPDATE step_runs SET state='interrupted' WHERE run_id=? AND state IN ('running','pending')",
-                        (run_id,),
+                        "UPDATE step_runs SET state=? WHERE run_id=? AND state IN (?, ?)",
+                        (StepState.INTERRUPTED.value, run_id, StepState.RUNNING.value, StepState.PENDING.value),
                     )
         return dead
 
@@ -359,7 +360,7 @@ class Database:
         row = self.conn.execute(
             "SELECT inode, mtime_ns, size, hash FROM statcache WHERE path=?", (path,)
         ).fetchone()
-        return tuple(row) if row else None  # type: ignore[return-value]
+        return (row[0], row[1], row[2], row[3]) if row else None
 
     def stat_put(self, path: str, inode: int, mtime_ns: int, size: int, digest: str) -> None:
         if self.readonly:  # a reader never writes, not even the stat cache
