@@ -334,8 +334,8 @@ def parse_code(source: str) -> ast.Module:
     except IPythonSyntaxError:
         raise
     except Exception:  # noqa: BLE001 - IPython could not rewrite it: Python's own error stands
-        if error is None:
-            _parse_python(source)  # raises the error Python sees (IPython rewrites what Python parses)
+        if error is None:  # Python's own parse was skipped: its answer (an error, or the code) stands
+            return _parse_python(source)
         raise error from None
     return _parse_python(python)
 

@@ -25,9 +25,9 @@ class DataFlow(Collector):
         params = {p.name for p in nb.info.parameters}
         eff = effects.resolve(nb.facts, nb.info.shared_cells)
         for i, extra in eff.mutates.items():
-            f = nb.facts[i]
-            nb.facts[i] = replace(f, mutates=f.mutates | set(extra),
-                                  lines=tuple(sorted({**extra, **dict(f.lines)}.items())))
+            old = nb.facts[i]
+            nb.facts[i] = replace(old, mutates=old.mutates | set(extra),
+                                  lines=tuple(sorted({**extra, **dict(old.lines)}.items())))
         self._check_global_draws(nb, eff)
         shared_binds: set[str] = set()
         shared_modules: set[str] = set()
@@ -134,7 +134,7 @@ class DataFlow(Collector):
                 continue
             draft.replayed.append((s.cell, s.statement))
             for name in analysis.analyze(s.statement).reads:
-                self._need(need[0], need[1], name, s.cell + 1, *need[2:], star=True, late=True)
+                self._need(need[0], need[1], name, s.cell + 1, *need[2:], star=True, late=True)  # type: ignore[misc]
 
     def _check_global_draws(self, nb: NotebookDraft, eff: effects.Effects) -> None:
         """Drawing from a seeded global generator in a step after another step drew from it."""
@@ -144,12 +144,12 @@ class DataFlow(Collector):
         drawers: dict[str, list[tuple[int, str]]] = {}
         warned: set[tuple[str, str]] = set()
         shared = set(nb.info.shared_cells)
-        for cell, line, kind, event in events:
+        for cell, line, _, event in events:
             step = nb.cell_step.get(cell)
-            if kind == 0:
-                gen = event.seed
-                seeded[gen] = (cell, step)
-                drawers[gen] = []
+            if isinstance(event, effects.Setting):
+                assert event.seed is not None  # only seeding settings are events
+                seeded[event.seed] = (cell, step)
+                drawers[event.seed] = []
                 continue
             gen = event.generator
             if step is None or cell in shared or gen not in seeded:
