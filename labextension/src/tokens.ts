@@ -100,6 +100,13 @@ export interface IStepOutputs {
   files: string[];
 }
 
+/** A process-wide setting made by an earlier step, run again before this one. */
+export interface IReplayedSetting {
+  /** 1-based number of the cell that made it. */
+  cell: number;
+  statement: string;
+}
+
 export interface IManifestStep {
   name: string;
   notebook: string;
@@ -116,6 +123,7 @@ export interface IManifestStep {
   parameters: string[];
   metrics: string[];
   imports: string[];
+  replays_settings: IReplayedSetting[];
   nocache: boolean;
   hints: { [key: string]: JSONValue };
 }

@@ -61,6 +61,7 @@ function analysis(overrides: Partial<IAnalyzeResponse> = {}): IAnalyzeResponse {
           parameters: ['n'],
           metrics: [],
           imports: [],
+          replays_settings: [],
           nocache: false,
           hints: {}
         }

@@ -81,6 +81,12 @@ class IStepOutputs(TypedDict):
     files: list[str]
 
 
+class IReplayedSetting(TypedDict):
+    #: 1-based number of the earlier cell that made the setting
+    cell: int
+    statement: str
+
+
 class IManifestStep(TypedDict):
     name: str
     notebook: str
@@ -95,6 +101,7 @@ class IManifestStep(TypedDict):
     parameters: list[str]
     metrics: list[str]
     imports: list[str]
+    replays_settings: list[IReplayedSetting]
     nocache: bool
     hints: dict[str, JSONValue]
 
