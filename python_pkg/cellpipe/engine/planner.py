@@ -18,13 +18,15 @@ from typing import Any, Literal, Protocol
 
 from cellpipe.core import cachekey
 from cellpipe.core.graph import pipeline_deps, select, upstream
-from cellpipe.model import Pipeline, Step
+from cellpipe.model import TERMINAL_STEP_STATES, Pipeline, Step, StepState
 
+# the states are model.StepState's (one enum for runner, report, store, server and tokens.ts)
 PENDING, RUNNING, CACHED, DONE, FAILED, SKIPPED, INTERRUPTED = (
-    "pending", "running", "cached", "done", "failed", "skipped", "interrupted",
+    StepState.PENDING, StepState.RUNNING, StepState.CACHED, StepState.DONE, StepState.FAILED,
+    StepState.SKIPPED, StepState.INTERRUPTED,
 )
 #: a step in one of these states is settled for this run
-TERMINAL = frozenset({CACHED, DONE, FAILED, SKIPPED, INTERRUPTED})
+TERMINAL = TERMINAL_STEP_STATES
 #: an upstream step in one of these states leaves nothing to run on
 BROKEN = (FAILED, SKIPPED, INTERRUPTED)
 

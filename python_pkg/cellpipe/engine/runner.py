@@ -48,7 +48,7 @@ from cellpipe.engine.planner import (
 from cellpipe.engine.store import Store
 from cellpipe.engine.store import artifacts as artifacts_mod
 from cellpipe.errors import UsageError
-from cellpipe.model import Pipeline, Step
+from cellpipe.model import Pipeline, RunState, Step
 
 __all__ = ["Runner", "RunOptions", "RunResult", "StepStatus", "new_run_id", "select",
            "PENDING", "RUNNING", "CACHED", "DONE", "FAILED", "SKIPPED", "INTERRUPTED", "TERMINAL"]
@@ -114,7 +114,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.state == "succeeded" else 1
+        return 0 if self.state == RunState.SUCCEEDED else 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "state": self.state, "exit_code": self.exit_code,
@@ -202,23 +202,23 @@ class Runner:
         jobs = self.options.jobs or os.cpu_count() or 1
         self.executor.open(RunContext(run_id, self.pipeline, self.root, store, self.run_folder, jobs,
                                       preload=self.keys.preload_modules))
-        state = "succeeded"
+        state = RunState.SUCCEEDED
         try:
             self._loop(jobs)
         except KeyboardInterrupt:
-            state = "interrupted"
+            state = RunState.INTERRUPTED
             self._interrupt()
         except BaseException:
-            state = "failed"  # an error of cellpipe's own: the record must not say succeeded
+            state = RunState.FAILED  # an error of cellpipe's own: the record must not say succeeded
             raise
         finally:
-            if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
-                state = "failed"
-            if state == "succeeded" and any(s.state not in TERMINAL for s in self.status.values()):
-                state = "failed"
+            if state == RunState.SUCCEEDED and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
+                state = RunState.FAILED
+            if state == RunState.SUCCEEDED and any(s.state not in TERMINAL for s in self.status.values()):
+                state = RunState.FAILED
             try:
                 # on success every output is in the object store: the scratch space goes
-                self.executor.close(keep_scratch=state != "succeeded")
+                self.executor.close(keep_scratch=state != RunState.SUCCEEDED)
             finally:
                 unmark()
                 try:
@@ -235,7 +235,7 @@ class Runner:
         self.store.db.create_run({
             "id": self.run_id, "pipeline": self.pipeline.name, "root": str(self.root),
             "notebooks": [nb.path for nb in self.pipeline.notebooks], "started": time.time(),
-            "state": "running", "params": all_params, "argv": self.options.argv, "git_commit": commit,
+            "state": RunState.RUNNING.value, "params": all_params, "argv": self.options.argv, "git_commit": commit,
             "git_dirty": None if dirty is None else int(dirty),
             "env": {**environment.python_info(), "packages": self.keys.installed()["versions"]},
             "pid": os.getpid(),

@@ -130,7 +130,7 @@ class _Client(PapermillNotebookClient):
 
             info = self.km.get_connection_info(session=True)
             self.kc = AsyncKernelClient(**info, connection_file=self.km.connection_file, parent=self.km)
-            await ensure_async(self.kc.start_channels())
+            self.kc.start_channels()  # synchronous: it only opens the sockets
             await wait_ready(self.kc, self.startup_timeout)
         except Exception:
             await self._async_cleanup_kernel()  # nbclient's own clean-up (private) on a failed start
@@ -151,7 +151,7 @@ class CellpipeEngine(NBClientEngine):
     """
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,  # type: ignore[no-untyped-def]
+    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
                                  stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
         kwargs = remove_args(["input_path"], **kwargs)
         safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
