@@ -195,7 +195,7 @@ def build_workflow(pipeline: Pipeline, root: Path, options: ExportOptions) -> tu
                      "--data-uri s3://BUCKET/PREFIX")
     templates = _Templates(hw, plan, pipeline, options, names, notes)
     step_templates = {t.step: templates.build(t) for t in plan.tasks}
-    tasks = []
+    tasks: list[Any] = []
     for task in plan.tasks:
         deps = {p for _, p in task.var_inputs} | {f.producer for f in task.file_inputs if f.producer} | set(task.after)
         tasks.append(hw.Task(name=names[task.step], template=step_templates[task.step],

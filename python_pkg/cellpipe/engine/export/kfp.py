@@ -276,7 +276,7 @@ def export_kfp(pipeline: Pipeline, root: Path, output: Path, options: ExportOpti
                     getattr(module, _function_name(task)), base_image=_image(task, pipeline, options),
                     packages_to_install=[], install_kfp_package=False, embedded_artifact_path=str(asset),
                 )
-            module._CELLPIPE = _Builder(plan, components, notes)
+            vars(module)["_CELLPIPE"] = _Builder(plan, components, notes)  # read by the generated module
             func = dsl.pipeline(name=pipeline_name(plan.name),
                                 description=f"cellpipe pipeline {plan.name!r}, exported from "
                                 + ", ".join(nb.path for nb in pipeline.notebooks))(module.cellpipe_pipeline)
