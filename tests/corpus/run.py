@@ -103,6 +103,7 @@ class SplitResult:
     expected: str = ""
     got: str = ""
     warnings: list[str] = field(default_factory=list)
+    warned: bool = False  # different, but a validate warning named a cell at or above the difference
     seconds: float = 0.0
 
 
@@ -301,7 +302,10 @@ def run_split(
         result.verdict = "matched"
     else:
         result.verdict = "different"
-        result.detail = f"cells {result.differing_cells} differ"
+        # a validate warning about a cell at or above the first difference told the user beforehand
+        result.warned = any(d.get("severity") == "warning" and "repeats the import" not in str(d.get("message"))
+                            and isinstance(d.get("cell"), int) and d["cell"] <= result.cell for d in diagnostics)
+        result.detail = f"cells {result.differing_cells} differ" + (" (validate warned)" if result.warned else "")
     return result
 
 
@@ -352,13 +356,13 @@ def _short(text: str, n: int = 300) -> str:
 
 def report(results: Sequence[NotebookResult], splits: Sequence[str]) -> str:
     """The table and the per-split pass rates."""
-    w = max(10, *(len(s) for s in splits))
+    w = max(11, *(len(s) for s in splits))
     lines = [f"{'notebook':32} " + " ".join(f"{s:{w}}" for s in splits) + " notes"]
     for r in results:
         if not r.baseline_ok:
             lines.append(f"{r.notebook:32} Run All failed: {r.baseline_error}")
             continue
-        verdicts = {s.split: s.verdict for s in r.splits}
+        verdicts = {s.split: "diff/warned" if s.verdict == "different" and s.warned else s.verdict for s in r.splits}
         notes = f"nondeterministic cells {r.unstable_cells}" if r.unstable_cells else ""
         lines.append(f"{r.notebook:32} " + " ".join(f"{verdicts.get(s, '-'):{w}}" for s in splits) + " " + notes)
     lines.append("")
@@ -367,9 +371,10 @@ def report(results: Sequence[NotebookResult], splits: Sequence[str]) -> str:
         if not rows:
             continue
         counts = {v: sum(1 for x in rows if x.verdict == v) for v in ("matched", "refused", "different", "crashed")}
+        warned = sum(1 for x in rows if x.verdict == "different" and x.warned)
         lines.append(f"split {s:{w}}: {counts['matched']}/{len(rows)} matched ({100 * counts['matched'] / len(rows):.0f} %), "
-                     f"{counts['refused']} refused, {counts['different']} silently different, "
-                     f"{counts['crashed']} crashed")
+                     f"{counts['refused']} refused, {counts['different'] - warned} silently different, "
+                     f"{warned} different after a validate warning, {counts['crashed']} crashed")
     lines.append("")
     for r in results:
         for x in r.splits:
