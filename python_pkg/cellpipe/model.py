@@ -169,6 +169,9 @@ class Step:
     #: (source cell index, statement): process-wide settings made by earlier
     #: steps, run again at the start of this step, in notebook order
     replayed: tuple[tuple[int, str], ...] = ()
+    #: (variable, run id): inputs an earlier run saw this step change in place,
+    #: which the analysis did not see; the step passes them on
+    learned: tuple[tuple[str, str], ...] = ()
     nocache: bool = False
     hints: tuple[tuple[str, str], ...] = ()
 

@@ -105,7 +105,7 @@ def _store(args: argparse.Namespace, root: Path):
 def _compiled(args: argparse.Namespace, check_kernels: bool = False):
     from cellpipe.engine.project import compile_paths
 
-    result, root = compile_paths(args.notebooks, check_kernels=check_kernels)
+    result, root = compile_paths(args.notebooks, check_kernels=check_kernels, store=getattr(args, "store", None))
     if result.errors or result.pipeline is None:
         _print_diagnostics(result.diagnostics, sys.stderr)
         print(_summary(result.diagnostics, len(args.notebooks)), file=sys.stderr)

@@ -44,7 +44,8 @@ def key_parts(
         # what the step must hand on: the same code may feed other consumers elsewhere
         "produces": {"variables": list(step.var_outputs), "files": list(step.file_outputs)},
         "where": {"code": [i + 1 for i in code_cells], "shared": [i + 1 for i in nb.shared_cells],
-                  "producers": {v.name: v.producer for v in step.var_inputs}},
+                  "producers": {v.name: v.producer for v in step.var_inputs},
+                  "learned": dict(step.learned)},
     }
 
 
@@ -105,6 +106,12 @@ def explain(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
     if reason:
         return reason
     if old.get("produces") != new.get("produces"):
+        learned = where.get("learned", {})
+        before = (old.get("produces") or {}).get("variables", [])
+        fresh = [v for v in (new.get("produces") or {}).get("variables", []) if v not in before and v in learned]
+        if fresh:
+            return (f"it changes {fresh[0]} in place (learned from run {learned[fresh[0]]}), "
+                    "so it now passes it on")
         return "the variables or files it must save changed"
     old_env, new_env = old.get("env", {}), new.get("env", {})
     for name in sorted(set(old_env) | set(new_env)):

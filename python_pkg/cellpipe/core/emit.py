@@ -65,6 +65,7 @@ def manifest(pipeline: Pipeline) -> dict[str, Any]:
                 "depends_on": list(step.depends_on),
                 "after": list(step.after),
                 "imports": list(step.imports),
+                "learned_changes": [{"name": var, "run": run} for var, run in step.learned],
                 "replays_settings": [{"cell": index + 1, "statement": statement}
                                      for index, statement in step.replayed],
                 "metrics": list(step.metrics),

@@ -129,11 +129,14 @@ def select(pipeline: Pipeline, only: list[str], from_steps: list[str]) -> set[st
 
 def _edge_labels(pipeline: Pipeline) -> dict[tuple[str, str], list[str]]:
     labels: dict[tuple[str, str], list[str]] = {}
+    learned = {s.name: dict(s.learned) for s in pipeline.steps}
     for step in pipeline.steps:
         for dep in step.depends_on:
             labels.setdefault((dep, step.name), [])
         for var in step.var_inputs:
-            labels.setdefault((var.producer, step.name), []).append(var.name)
+            run = learned.get(var.producer, {}).get(var.name)
+            label = f"{var.name} (learned from run {run})" if run else var.name
+            labels.setdefault((var.producer, step.name), []).append(label)
         for path in step.file_inputs:
             for other in pipeline.steps:
                 if other.name != step.name and any(

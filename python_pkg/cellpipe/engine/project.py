@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from cellpipe.core.compiler import CompileResult, NotebookSource, compile_notebo
 from cellpipe.core.emit import dumps_manifest, step_notebook
 from cellpipe.core.overrides import parse_params_text
 from cellpipe.engine.fileutil import atomic_write_text
-from cellpipe.errors import UsageError
+from cellpipe.errors import CellpipeError, UsageError
 from cellpipe.model import Pipeline
 
 
@@ -90,15 +91,22 @@ def read_source(path: Path, root: Path) -> NotebookSource:
 
 
 def compile_paths(paths: Sequence[str | Path], root: Path | None = None,
-                  check_kernels: bool = False) -> tuple[CompileResult, Path]:
+                  check_kernels: bool = False, store: str | None = None,
+                  learned: bool = True) -> tuple[CompileResult, Path]:
     """Compile notebook files into a pipeline (nothing is written); with
-    ``check_kernels``, a notebook whose kernel is not installed here is an error."""
+    ``check_kernels``, a notebook whose kernel is not installed here is an error.
+
+    With ``learned``, what earlier runs recorded in the project's store (``store``
+    names it, as ``--store`` does) about in-place changes the analysis did not
+    see is part of the pipeline (:func:`learned_changes`).
+    """
     if not paths:
         raise UsageError("no notebook given: name one or more .ipynb files")
     files = [Path(p) for p in paths]
     root = resolved(root or find_root(files))
     sources = [read_source(p, root) for p in files]
-    result = compile_notebooks(sources, exists=lambda p: exists(root / p))
+    known = learned_changes(root, store) if learned else {}
+    result = compile_notebooks(sources, exists=lambda p: exists(root / p), learned=known)
     if check_kernels and result.pipeline is not None:
         from cellpipe.engine.executors.kernels import kernel_diagnostics
 
@@ -106,6 +114,28 @@ def compile_paths(paths: Sequence[str | Path], root: Path | None = None,
         if missing:
             result = CompileResult(None, result.diagnostics + missing)
     return result, root
+
+
+def learned_changes(root: Path, store: str | None = None) -> dict[str, dict[str, dict[str, str]]]:
+    """What runs saw steps change in place, from the project's store (read-only; {} without one)."""
+    from cellpipe.engine.store import locate_store
+    from cellpipe.engine.store.db import Database
+
+    try:
+        folder, _ = locate_store(root, store)
+    except CellpipeError:
+        return {}
+    path = folder / "cellpipe.db"
+    if not path.is_file():
+        return {}
+    try:
+        db = Database(path, readonly=True)
+    except (CellpipeError, sqlite3.Error):
+        return {}
+    try:
+        return db.learned()
+    finally:
+        db.close()
 
 
 def write_build(pipeline: Pipeline, out: Path, root: Path) -> list[Path]:

@@ -5,6 +5,6 @@ Its passes, each a module: ``structure`` (cells -> step drafts), ``dataflow``
 problems), ``join`` (joining notebooks into one pipeline).
 """
 
-from cellpipe.core.compiler.join import CompileResult, NotebookSource, compile_notebooks
+from cellpipe.core.compiler.join import CompileResult, Learned, NotebookSource, compile_notebooks
 
-__all__ = ["CompileResult", "NotebookSource", "compile_notebooks"]
+__all__ = ["CompileResult", "Learned", "NotebookSource", "compile_notebooks"]

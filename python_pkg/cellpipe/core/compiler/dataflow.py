@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from cellpipe.core import analysis
@@ -14,9 +14,14 @@ from cellpipe.core.compiler import effects
 from cellpipe.core.compiler.diagnostics import Collector
 from cellpipe.core.compiler.structure import NotebookDraft, StepDraft
 
+#: what runs saw that the analysis did not: notebook -> step -> variable changed in place -> run id
+Learned = Mapping[str, Mapping[str, Mapping[str, str]]]
+
 
 class DataFlow(Collector):
     """Finds producers and consumers (second pass of the compiler)."""
+
+    learned: Learned = {}
 
     # -- data flow inside one notebook ----------------------------------------
     def analyze_flow(self, nb: NotebookDraft) -> None:
@@ -24,6 +29,7 @@ class DataFlow(Collector):
         cells = nb.info.cells
         params = {p.name for p in nb.info.parameters}
         eff = effects.resolve(nb.facts, nb.info.shared_cells)
+        self._apply_learned(nb, eff)
         for i, extra in eff.mutates.items():
             old = nb.facts[i]
             nb.facts[i] = replace(old, mutates=old.mutates | set(extra),
@@ -112,6 +118,19 @@ class DataFlow(Collector):
                                import_stmt, warned_imports, steps_by_name, star=step_star, late=True)
             # inputs the step changes in place, as the analysis sees it (function bodies included)
             draft.mutated_inputs = changed_unbound & set(draft.var_inputs)
+
+    def _apply_learned(self, nb: NotebookDraft, eff: effects.Effects) -> None:
+        """A step an earlier run saw change a variable in place changes it, at the
+        first of its cells that reads it."""
+        for draft in nb.steps:
+            for var, run in sorted(self.learned.get(nb.info.path, {}).get(draft.name, {}).items()):
+                cells = [i for i in draft.code_cells if i in nb.facts]
+                if not cells:
+                    continue
+                cell = next((i for i in cells if var in nb.facts[i].reads or var in nb.facts[i].late_reads),
+                            cells[0])
+                eff.mutates.setdefault(cell, {}).setdefault(var, 1)
+                draft.learned[var] = run
 
     def _replay_settings(self, draft: StepDraft, eff: effects.Effects, nb: NotebookDraft, need: tuple) -> None:
         """Settings made by earlier steps' cells run again at the start of this step."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cellpipe.core import graph
-from cellpipe.core.compiler.dataflow import DataFlow
+from cellpipe.core.compiler.dataflow import DataFlow, Learned
 from cellpipe.core.compiler.structure import NotebookDraft, NotebookSource, Reader, StepDraft
 from cellpipe.core.digest import digest_json
 from cellpipe.core.parameters import metric_names
@@ -28,7 +28,7 @@ from cellpipe.model import (
     VariableInput,
 )
 
-__all__ = ["CompileResult", "NotebookSource", "compile_notebooks"]
+__all__ = ["CompileResult", "Learned", "NotebookSource", "compile_notebooks"]
 
 
 @dataclass
@@ -160,6 +160,7 @@ class _Compiler(Reader, DataFlow):
                     metrics=tuple(metrics),
                     imports=tuple(draft.imports),
                     replayed=tuple(draft.replayed),
+                    learned=tuple(sorted(draft.learned.items())),
                     nocache=draft.nocache,
                     hints=tuple(draft.hints),
                 )
@@ -188,9 +189,17 @@ def _code_hash(nb: NotebookInfo, draft: StepDraft) -> str:
     return digest_json(payload)
 
 
-def compile_notebooks(sources: Sequence[NotebookSource], exists: Callable[[str], bool] = lambda p: False) -> CompileResult:
-    """Compile notebooks into one pipeline, collecting every problem on the way."""
+def compile_notebooks(sources: Sequence[NotebookSource], exists: Callable[[str], bool] = lambda p: False,
+                      learned: Learned | None = None) -> CompileResult:
+    """Compile notebooks into one pipeline, collecting every problem on the way.
+
+    ``learned`` holds what earlier runs saw and the analysis did not: notebook
+    -> step -> variable it changes in place -> the run that saw it (see
+    :meth:`cellpipe.engine.store.db.Database.learned`). Those steps are taken as
+    changing those variables, like any change the analysis sees.
+    """
     compiler = _Compiler(exists)
+    compiler.learned = learned or {}
     drafts: list[NotebookDraft] = []
     seen: set[str] = set()
     for src in sources:

@@ -114,6 +114,8 @@ class StepDraft:
     outputs_vars: dict[str, set[str]] = field(default_factory=dict)  # var -> consumers
     #: (cell, statement): process-wide settings of earlier steps, run again at the start of this step
     replayed: list[tuple[int, str]] = field(default_factory=list)
+    #: variables an earlier run saw this step change in place -> that run's id
+    learned: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

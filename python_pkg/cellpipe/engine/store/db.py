@@ -20,7 +20,7 @@ from cellpipe.errors import CellpipeError
 from cellpipe.model import RunState, StepState
 
 #: the schema this cellpipe writes; ``PRAGMA user_version`` of the file
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: the largest integer SQLite stores (64-bit signed)
 SQLITE_MAX_INT = 2**63 - 1
 
@@ -86,6 +86,14 @@ CREATE TABLE IF NOT EXISTS cache (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cache_step ON cache(step, notebook, created);
+CREATE TABLE IF NOT EXISTS learned (
+    notebook TEXT NOT NULL,
+    step TEXT NOT NULL,
+    var TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (notebook, step, var)
+);
 CREATE TABLE IF NOT EXISTS statcache (
     path TEXT PRIMARY KEY,
     inode INTEGER NOT NULL,
@@ -176,6 +184,7 @@ class Database:
                     self.conn.execute("ALTER TABLE cache ADD COLUMN notebook TEXT NOT NULL DEFAULT ''")
                 self.conn.execute("DROP INDEX IF EXISTS cache_step")
                 self.conn.execute("CREATE INDEX cache_step ON cache(step, notebook, created)")
+            # schema 4: the `learned` table (created above)
             # schema 3: keys are BLAKE2b-256 (core.digest); older entries stay and simply never match
             self.conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -354,6 +363,23 @@ class Database:
     def cache_drop(self, key: str) -> None:
         with self.transaction() as c:
             c.execute("DELETE FROM cache WHERE key=?", (key,))
+
+    # -- what runs learned -----------------------------------------------------------
+    def learn(self, notebook: str, step: str, var: str, run_id: str) -> None:
+        """Remember that ``step`` changes its input ``var`` in place (seen in ``run_id``)."""
+        with self.transaction() as c:
+            c.execute("INSERT OR IGNORE INTO learned VALUES (?,?,?,?,?)", (notebook, step, var, run_id, time.time()))
+
+    def learned(self) -> dict[str, dict[str, dict[str, str]]]:
+        """notebook -> step -> variable it changes in place -> the run that saw it."""
+        try:
+            rows = self.conn.execute("SELECT notebook, step, var, run_id FROM learned ORDER BY created").fetchall()
+        except sqlite3.OperationalError:  # a store older than schema 4, opened read-only
+            return {}
+        out: dict[str, dict[str, dict[str, str]]] = {}
+        for row in rows:
+            out.setdefault(row["notebook"], {}).setdefault(row["step"], {})[row["var"]] = row["run_id"]
+        return out
 
     # -- stat cache --------------------------------------------------------------
     def stat_get(self, path: str) -> tuple[int, int, int, str] | None:
