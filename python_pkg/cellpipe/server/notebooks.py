@@ -13,7 +13,7 @@ from typing import Any, cast
 from cellpipe.core.compiler import NotebookSource, compile_notebooks
 from cellpipe.core.emit import manifest
 from cellpipe.core.overrides import resolve
-from cellpipe.engine.project import read_source, write_build
+from cellpipe.engine.project import learned_changes, read_source, write_build
 from cellpipe.engine.status import status
 from cellpipe.engine.store import Store
 from cellpipe.errors import CellpipeError, PipelineInvalid
@@ -46,7 +46,8 @@ class NotANotebook(CellpipeError):
 def load_pipeline(root: Path, path: str) -> tuple[Pipeline, str]:
     """The pipeline of the notebook saved at ``path``; PipelineInvalid lists its errors."""
     file, rel = notebook_file(root, path)
-    result = compile_notebooks([read_source(file, root.resolve())], exists=exists_under(root))
+    result = compile_notebooks([read_source(file, root.resolve())], exists=exists_under(root),
+                               learned=learned_changes(root.resolve()))
     if not result.ok or result.pipeline is None:
         raise PipelineInvalid(result.diagnostics)
     return result.pipeline, rel
@@ -63,7 +64,7 @@ def analyze(root: Path, path: str, content: Any = None) -> IAnalyzeResponse:
         source = read_source(file, root.resolve())
     else:
         source = NotebookSource(rel, content)
-    result = compile_notebooks([source], exists=exists_under(root))
+    result = compile_notebooks([source], exists=exists_under(root), learned=learned_changes(root.resolve()))
     if any(d.code == UNREADABLE for d in result.diagnostics):
         raise NotANotebook(result.diagnostics)
     steps = {}
