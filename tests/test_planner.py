@@ -200,3 +200,58 @@ def test_a_nocache_step_a_selected_step_needs_runs_even_when_not_selected():
     result = compile_cells(("flow.ipynb", [("a = 1", ("step:fetch", "nocache")), ("b = a", ("step:use",))]))
     decision = Planner(result.pipeline, Ledger(), only=["use"]).decide("fetch", {"fetch": PENDING, "use": PENDING})
     assert (decision.action, decision.reason) == ("run", "nocache")
+
+
+# -- a change the analysis did not see: who must get the changed value, what is decided again -----
+
+from cellpipe.core.compiler import compile_notebooks  # noqa: E402
+from cellpipe.engine.planner import readers_after, replan  # noqa: E402
+
+# 'sneaky' changes df through a helper module; 'early' reads df before it, 'report' after it
+UNSEEN = [
+    ("import helpers", ("imports",)),
+    ("df = {'x': 1}", ("step:load",)),
+    ("print(df)", ("step:early",)),
+    ("helpers.bump(df)", ("step:sneaky",)),
+    ("print(df)", ("step:report",)),
+    ("summary = str(df)", ("step:after_report",)),
+    ("print(summary)", ("step:show",)),
+]
+
+
+def test_only_steps_after_the_change_in_the_notebook_read_the_changed_value() -> None:
+    p = compile_cells(("nb.ipynb", UNSEEN)).pipeline
+    assert readers_after(p, "sneaky", "df") == ["report", "after_report"]
+    assert readers_after(p, "report", "df") == ["after_report"]
+    assert readers_after(p, "show", "summary") == []  # not an input it loaded
+
+
+def learned_pipeline(cells: list, learned: dict) -> Pipeline:
+    import json
+
+    import nbformat
+
+    from cellpipe.core.compiler import NotebookSource
+    from conftest import build_notebook
+
+    source = NotebookSource("nb.ipynb", json.loads(nbformat.writes(build_notebook(cells))))
+    result = compile_notebooks([source], learned={"nb.ipynb": learned})
+    assert result.pipeline is not None
+    return result.pipeline
+
+
+def test_a_learned_change_routes_the_value_through_the_step_that_made_it() -> None:
+    p = learned_pipeline(UNSEEN, {"sneaky": {"df": "R1"}})
+    assert {v.name: v.producer for v in p.step("report").var_inputs} == {"df": "sneaky"}
+    assert {v.name: v.producer for v in p.step("early").var_inputs} == {"df": "load"}
+    assert p.step("sneaky").learned == (("df", "R1"),)
+
+
+def test_replan_decides_again_the_readers_and_what_depends_on_them_not_the_rest() -> None:
+    old = compile_cells(("nb.ipynb", UNSEEN)).pipeline
+    new = learned_pipeline(UNSEEN, {"sneaky": {"df": "R1"}})
+    states = {"load": DONE, "early": DONE, "sneaky": DONE, "report": DONE, "after_report": RUNNING,
+              "show": PENDING}
+    again, running = replan(old, new, states)
+    assert again == {"report"}
+    assert running == {"after_report"}

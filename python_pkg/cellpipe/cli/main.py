@@ -145,9 +145,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     _interrupt_on_sigterm()
     console = make_console(stderr=args.json)
     store = _store(args, root)
+
+    def recompile():
+        from cellpipe.engine.project import compile_paths
+
+        again, _ = compile_paths(args.notebooks, root, store=getattr(args, "store", None))
+        return again.pipeline if again.ok else None
+
     try:
         with Progress(console, pipeline.step_names, quiet=args.quiet or args.json) as progress:
-            result = Runner(pipeline, root, store, options, on_change=progress.update).run()
+            result = Runner(pipeline, root, store, options, on_change=progress.update,
+                            recompile=recompile).run()
     finally:
         store.close()
     if args.json:

@@ -8,6 +8,10 @@ and a test answers from a dict. What it decides is a :class:`Decision` the
 runner carries out (restore files, drop dead cache entries, record, submit).
 So cache, selection (``--only``/``--from``/``--force``, ``nocache``) and the
 skip-downstream rule are testable without a kernel or a disk.
+
+It also decides what a run does when a step changed an input in place that
+the analysis took as read-only (:func:`readers_after`, :func:`replan`): the
+steps after it that read that input must get the changed value, as in Run All.
 """
 
 from __future__ import annotations
@@ -143,3 +147,50 @@ class Planner:
             latest = ledger.latest(step)
             reason = unusable or cachekey.explain(latest["parts"] if latest else None, parts) or "changed"
         return Decision("run", reason, key, parts, forget=forget)
+
+
+# -- what a run learns: an input changed in place that the analysis did not see ------------------
+
+
+def readers_after(pipeline: Pipeline, name: str, var: str) -> list[str]:
+    """The steps Run All gives the value ``name`` changed in place: they load
+    ``var`` from the step ``name`` loaded it from, and come after ``name`` in
+    its notebook. None: the change reaches no later step, and is no problem."""
+    step = pipeline.step(name)
+    producer = next((v.producer for v in step.var_inputs if v.name == var), None)
+    if producer is None or not step.cells:
+        return []
+    first = min(c.index for c in step.cells)
+    return [other.name for other in pipeline.steps
+            if other.name != name and other.notebook == step.notebook and other.cells
+            and min(c.index for c in other.cells) > first
+            and any(v.name == var and v.producer == producer for v in other.var_inputs)]
+
+
+def _what_it_computes(step: Step) -> tuple:
+    """What decides a step's result (what it passes on is left out)."""
+    return (step.code_hash, step.var_inputs, step.parameters, step.file_inputs, step.imports, step.replayed)
+
+
+def replan(old: Pipeline, new: Pipeline, states: Mapping[str, str]) -> tuple[set[str], set[str]]:
+    """After a run learned a change and the pipeline was compiled again: the
+    settled steps that must be decided again (back to pending), and the running
+    ones that must run again once they finish. A step counts when what it
+    computes from changed, and so does every step downstream of one."""
+    before = {s.name: s for s in old.steps}
+    changed = {s.name for s in new.steps
+               if s.name not in before or _what_it_computes(before[s.name]) != _what_it_computes(s)}
+    deps = pipeline_deps(new)
+    dependents: dict[str, set[str]] = {}
+    for step, ds in deps.items():
+        for d in ds:
+            dependents.setdefault(d, set()).add(step)
+    todo, seen = list(changed), set(changed)
+    while todo:
+        for child in dependents.get(todo.pop(), ()):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    again = {n for n in seen if states.get(n) in (DONE, CACHED)}
+    running = {n for n in seen if states.get(n) == RUNNING}
+    return again, running

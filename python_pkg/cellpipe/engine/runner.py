@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core import cachekey
 from cellpipe.core.graph import select
 from cellpipe.engine import environment, executors
 from cellpipe.engine.executors.base import (
@@ -44,6 +45,8 @@ from cellpipe.engine.planner import (
     Decision,
     Entry,
     Planner,
+    readers_after,
+    replan,
 )
 from cellpipe.engine.store import Store
 from cellpipe.engine.store import artifacts as artifacts_mod
@@ -167,8 +170,12 @@ class Runner:
 
     def __init__(self, pipeline: Pipeline, root: Path, store: Store, options: RunOptions,
                  on_change: Callable[[StepStatus], None] | None = None,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None,
+                 recompile: Callable[[], Pipeline | None] | None = None) -> None:
         self.pipeline = pipeline
+        #: compiles the notebooks again (with what the store has learned); without
+        #: it, a run that learns a change fails and asks to run again
+        self.recompile = recompile
         self.root = root
         self.store = store
         self.options = options
@@ -184,6 +191,9 @@ class Runner:
         self.force_rerun: set[str] = set()  # steps whose stored outputs turned out corrupt
         self.executor = executor or executors.create(options.executor, **options.executor_options)
         self.running: set[str] = set()  # submitted to the executor, not finished
+        self.to_run: set[str] = set()  # decided to execute, waiting for a free slot
+        self.run_again: set[str] = set()  # running on a stale value: to run again once finished
+        self.unresolved = False  # a learned change this run could not act on
         self.run_id = ""
         self.run_folder = Path()
 
@@ -216,6 +226,8 @@ class Runner:
                 state = RunState.FAILED
             if state == RunState.SUCCEEDED and any(s.state not in TERMINAL for s in self.status.values()):
                 state = RunState.FAILED
+            if state == RunState.SUCCEEDED and self.unresolved:
+                state = RunState.FAILED
             try:
                 # on success every output is in the object store: the scratch space goes
                 self.executor.close(keep_scratch=state != RunState.SUCCEEDED)
@@ -243,12 +255,12 @@ class Runner:
 
     def _loop(self, jobs: int) -> None:
         """Settle or submit every ready step, in notebook order; collect what finishes."""
-        planner, states = self.planner, self.states
-        to_run: set[str] = set()  # decided to execute, waiting for a free slot
+        states, to_run = self.states, self.to_run
         while True:
             progressed = True
             while progressed:
                 progressed = False
+                planner = self.planner  # a run that learns a change plans again
                 for name in planner.order:
                     if not planner.ready(name, states):
                         continue
@@ -263,7 +275,7 @@ class Runner:
                     self._submit(name)
                     progressed = True
             if not self.running:
-                if planner.finished(states):
+                if self.planner.finished(states):
                     break
                 continue
             for event in self.executor.poll(0.25):
@@ -363,14 +375,14 @@ class Runner:
             result = event.result
             self.outputs[st.name] = result.outputs
             st.metrics = result.metrics
-            for var in result.changed_inputs:
-                st.warnings.append(
-                    f"changed its input {var} in place, which the analysis did not see; later steps "
-                    f"get {var} from step {(st.parts or {}).get('where', {}).get('producers', {}).get(var)}, "
-                    f"not the changed value (assign it to {var} explicitly)")
             self._change(st, DONE)
             self.store.db.record_success(self.run_id, self._step_row(st), result.outputs, st.metrics,
                                          cache_it=not step.nocache)
+            if st.name in self.run_again:  # it read a value a step changed meanwhile: once more
+                self.run_again.discard(st.name)
+                self._change(st, PENDING, "reads a value another step changed in place")
+            if result.changed_inputs:
+                self._learn(st, result.changed_inputs)
             return
         failure = event.failure
         assert failure is not None
@@ -381,6 +393,65 @@ class Runner:
         st.error = {"message": message, "ename": failure.ename, "evalue": failure.evalue, **where}
         self._change(st, INTERRUPTED if failure.message == CANCELLED else FAILED)
         self._record(st)
+
+    # -- a change the analysis did not see ------------------------------------------------
+    def _learn(self, st: StepStatus, changed: list[str]) -> None:
+        """``st`` changed inputs in place that the analysis took as read-only. When a
+        later step reads one, the store remembers it, the notebooks are compiled
+        again with it, and the readers run after ``st`` with its value, in this run;
+        without a way to compile again, the run fails and says to run again."""
+        step = self.steps[st.name]
+        readers = {var: readers_after(self.pipeline, st.name, var) for var in changed}
+        readers = {var: names for var, names in readers.items() if names}
+        if not readers:
+            return  # no later step reads what it changed: Run All gives them nothing else
+        for var in readers:
+            self.store.db.learn(step.notebook, st.name, var, self.run_id)
+        new = self.recompile() if self.recompile is not None else None
+        learned = new is not None and all(
+            any(v.name == var and v.producer == st.name for v in new.step(r).var_inputs)
+            for var, names in readers.items() for r in names)
+        for var, names in readers.items():
+            who = ", ".join(names)
+            producer = next((v.producer for v in step.var_inputs if v.name == var), "?")
+            if learned:
+                st.warnings.append(
+                    f"changed its input {var} in place, which the analysis did not see; cellpipe learned it "
+                    f"(run {self.run_id}): step {who} now get{'s' if len(names) == 1 else ''} {var} from "
+                    f"{st.name} and run{'s' if len(names) == 1 else ''} after it")
+            else:
+                st.warnings.append(
+                    f"changed its input {var} in place, which the analysis did not see; step {who} got "
+                    f"{var} from step {producer}, not the changed value. cellpipe has learned it: run "
+                    f"again, and {var} goes from {st.name} to {who}")
+        if not learned:
+            self.unresolved = True
+            return
+        assert new is not None
+        self._replan(new, st.name)
+
+    def _replan(self, new: Pipeline, learner: str) -> None:
+        """Carry on with ``new``: steps whose inputs changed are decided again."""
+        again, running = replan(self.pipeline, new, self.states)
+        self.pipeline = new
+        self.steps = {s.name: s for s in new.steps}
+        self.keys.pipeline = new
+        self.planner = Planner(new, _StoreLedger(self), self.options.only, self.options.from_steps,
+                               self.options.force)
+        self.to_run -= again | running | {s.name for s in new.steps if self.status[s.name].state == PENDING}
+        self.run_again |= running
+        for name in sorted(again):
+            st = self.status[name]
+            self.outputs.pop(name, None)
+            st.key = st.parts = st.cached_from = None
+            self._change(st, PENDING, "reads a value another step changed in place")
+        # the step that changed it now passes it on: its entry under its new key is
+        # this run's outputs (they hold the changed value), so the next run reuses it
+        st = self.status[learner]
+        parts = self.keys.parts(self.steps[learner], self.outputs, self.options.params.get(st.notebook))
+        st.key, st.parts = cachekey.key_of(parts), parts
+        self.store.db.record_success(self.run_id, self._step_row(st), self.outputs[learner], st.metrics,
+                                     cache_it=not self.steps[learner].nocache)
 
     # -- the interrupt policy ------------------------------------------------------------
     def _interrupt(self) -> None:
