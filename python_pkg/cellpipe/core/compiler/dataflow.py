@@ -152,6 +152,12 @@ class DataFlow(Collector):
                               "tagged `imports` so that every step runs it")
                 continue
             draft.replayed.append((s.cell, s.statement))
+            # it runs after the step that made the setting, as Run All does (a folder
+            # `os.chdir` enters, a module `sys.path` points at, may be that step's work)
+            # (not when that step comes back after this one starts: that would be a cycle)
+            maker = next(d for d in nb.steps if d.name == nb.cell_step[s.cell])
+            if all(c < first for c in maker.code_cells) and (maker.name, s.cell) not in draft.after:
+                draft.after.append((maker.name, s.cell))
             for name in analysis.analyze(s.statement).reads:
                 self._need(need[0], need[1], name, s.cell + 1, *need[2:], star=True, late=True)  # type: ignore[misc]
 
