@@ -365,7 +365,7 @@ async def test_a_run_completes_records_its_steps_and_a_second_run_is_cached(api,
     code, detail = await api("GET", "runs", first)
     assert code == 200 and detail["run"]["state"] in ("starting", "running", "succeeded")
     detail = await wait_for_run(api, first, finished)
-    assert detail["run"]["state"] == "succeeded", detail
+    assert detail["run"]["state"] == "succeeded", json.dumps(detail)
     assert {s["step"]: s["state"] for s in detail["steps"]} == {"load": "done", "total": "done", "double": "done"}
     assert detail["run"]["params"] == {"flow.ipynb": {"n": 4}}
     assert detail["run"]["metrics"] == [{"step": "total", "name": "total", "value": 6}]
@@ -397,7 +397,7 @@ async def test_a_run_completes_records_its_steps_and_a_second_run_is_cached(api,
     second = body["run_id"]
     detail = await wait_for_run(api, second, finished)
     # Then every step is cached from the first run, and links to the notebook that made its values
-    assert detail["run"]["state"] == "succeeded", detail
+    assert detail["run"]["state"] == "succeeded", json.dumps(detail)
     assert {s["step"]: (s["state"], s["cached_from"]) for s in detail["steps"]} == {
         "load": ("cached", first), "total": ("cached", first), "double": ("cached", first)}
     assert {s["output_notebook"] for s in detail["steps"] if s["step"] == "load"} == {load["output_notebook"]}

@@ -1,6 +1,6 @@
 """The ``cellpipe`` command: parse arguments, call the library, print, exit.
 
-Exit codes: 0 ok, 1 a step failed, 2 bad input or usage, 3 a check failed (doctor).
+Exit codes: 0 ok, 1 a step failed, 2 bad input or usage, 3 a check failed (doctor), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -140,9 +140,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j must be at least 1")
     options = RunOptions(params=params, jobs=args.jobs or 0, only=args.only, from_steps=args.from_steps,
-                         force=args.force, wait=args.wait, argv=sys.argv[1:], run_id=args.run_id)
+                         force=args.force, wait=args.wait, argv=sys.argv[1:])
     reset_signals()  # started in the background (nohup, a server started so): Ctrl-C and Cancel still stop it
-    _interrupt_on_sigterm()
     console = make_console(stderr=args.json)
     store = _store(args, root)
 
@@ -162,17 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print_summary(console, result, args.quiet)
-    return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
-
-
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM (a CI timeout, the panel's Cancel) stops a run like Ctrl-C does."""
-    import signal
-
-    def handler(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
+    return result.exit_code  # 0 ok, 1 a step failed, 130 interrupted
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -377,7 +366,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="DIR", help="the store folder (default: .cellpipe beside the notebooks)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run holding the store (default: refuse at once)")
-    p.add_argument("--run-id", help=argparse.SUPPRESS)  # chosen by the server, which watches the run
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("export", help="write the pipeline for Kubeflow Pipelines (kfp) or Argo Workflows (argo)")

@@ -13,10 +13,11 @@ killed run leaves only whole objects and whole records behind.
 from __future__ import annotations
 
 import os
-import secrets
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,84 +49,19 @@ from cellpipe.engine.planner import (
     readers_after,
     replan,
 )
+from cellpipe.engine.runstate import RunOptions, RunResult, StepStatus, new_run_id
 from cellpipe.engine.store import Store
 from cellpipe.engine.store import artifacts as artifacts_mod
 from cellpipe.errors import UsageError
-from cellpipe.model import Pipeline, RunState, Step
+from cellpipe.model import Pipeline, Step
 
 __all__ = ["Runner", "RunOptions", "RunResult", "StepStatus", "new_run_id", "select",
            "PENDING", "RUNNING", "CACHED", "DONE", "FAILED", "SKIPPED", "INTERRUPTED", "TERMINAL"]
 
 #: how long cancelled steps get to stop before they are killed
 CANCEL_GRACE = 5.0
-
-
-@dataclass
-class RunOptions:
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # {notebook: {name: value}}
-    jobs: int = 0  # 0: the machine's cores
-    only: list[str] = field(default_factory=list)
-    from_steps: list[str] = field(default_factory=list)
-    force: bool = False
-    wait: float = 0.0
-    argv: list[str] = field(default_factory=list)
-    run_id: str | None = None
-    #: the executor's registered name, and its options (local: warm_kernels, fork_kernels)
-    executor: str = "local"
-    executor_options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class StepStatus:
-    name: str
-    notebook: str
-    state: str = PENDING
-    reason: str = ""
-    started: float | None = None
-    finished: float | None = None
-    error: dict[str, Any] | None = None
-    output_notebook: str | None = None
-    log: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    key: str | None = None
-    parts: dict[str, Any] | None = None
-    cached_from: str | None = None
-    selected: bool = True
-
-    @property
-    def seconds(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.finished or time.time()) - self.started
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.name, "notebook": self.notebook, "state": self.state, "reason": self.reason,
-            "seconds": None if self.seconds is None else round(self.seconds, 3), "error": self.error,
-            "output_notebook": self.output_notebook, "metrics": self.metrics, "warnings": self.warnings,
-            "cached_from": self.cached_from,
-        }
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    state: str
-    steps: dict[str, StepStatus]
-    run_folder: Path
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.state == RunState.SUCCEEDED else 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run_id, "state": self.state, "exit_code": self.exit_code,
-                "run_folder": str(self.run_folder), "steps": [s.to_dict() for s in self.steps.values()]}
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
+#: the signals that stop a run like Ctrl-C: a CI timeout and the panel's Cancel send SIGTERM
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _States(Mapping[str, str]):
@@ -196,49 +132,80 @@ class Runner:
         self.unresolved = False  # a learned change this run could not act on
         self.run_id = ""
         self.run_folder = Path()
+        self._signalled = False  # a Ctrl-C or SIGTERM came
+        self._hurry = False  # a further one came while cancelling: stop waiting
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> RunResult:
+        """Run the pipeline. Ctrl-C or SIGTERM (in the main thread) stops it: the run
+        is recorded ``interrupted`` at once, then its steps are cancelled."""
         run_id = self.options.run_id or new_run_id()
         if self.store.db.run(run_id, prefix=False) is not None:
             raise UsageError(f"run id {run_id} already exists in the store")
         store = self.store
-        store.lock(run_id, wait=self.options.wait)
-        clean_up_after_crashes(store.folder, run_id)  # what a killed run left running
-        unmark = mark_run(store.folder, run_id)  # every process this run starts carries the mark
-        self.run_id, self.run_folder = run_id, store.run_folder(run_id)
-        self.run_folder.mkdir(parents=True, exist_ok=True)
-        self._create_record()
-        jobs = self.options.jobs or os.cpu_count() or 1
-        self.executor.open(RunContext(run_id, self.pipeline, self.root, store, self.run_folder, jobs,
-                                      preload=self.keys.preload_modules))
-        state = RunState.SUCCEEDED
-        try:
-            self._loop(jobs)
-        except KeyboardInterrupt:
-            state = RunState.INTERRUPTED
-            self._interrupt()
-        except BaseException:
-            state = RunState.FAILED  # an error of cellpipe's own: the record must not say succeeded
-            raise
-        finally:
-            if state == RunState.SUCCEEDED and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
-                state = RunState.FAILED
-            if state == RunState.SUCCEEDED and any(s.state not in TERMINAL for s in self.status.values()):
-                state = RunState.FAILED
-            if state == RunState.SUCCEEDED and self.unresolved:
-                state = RunState.FAILED
+        self._signalled = self._hurry = False
+        with _stop_on(signal.SIGTERM):
+            store.lock(run_id, wait=self.options.wait)
+            self.run_id, self.run_folder = run_id, store.run_folder(run_id)
+            state = "succeeded"
+            unmark: Callable[[], None] = lambda: None  # noqa: E731
             try:
-                # on success every output is in the object store: the scratch space goes
-                self.executor.close(keep_scratch=state != RunState.SUCCEEDED)
+                clean_up_after_crashes(store.folder, run_id)  # what a killed run left running
+                unmark = mark_run(store.folder, run_id)  # every process this run starts carries the mark
+                self.run_folder.mkdir(parents=True, exist_ok=True)
+                self._create_record()
+                jobs = self.options.jobs or os.cpu_count() or 1
+                self.executor.open(RunContext(run_id, self.pipeline, self.root, store, self.run_folder, jobs,
+                                              preload=self.keys.preload_modules))
+                self._loop(jobs)
+            except KeyboardInterrupt:
+                state = "interrupted"
+                self._signalled = True
+                with self._signals_deferred():
+                    store.db.finish_run(run_id, state)  # at once: the cancelling below may take seconds
+                    self._interrupt()
+            except BaseException:
+                state = "failed"  # an error of cellpipe's own: the record must not say succeeded
+                raise
             finally:
-                unmark()
-                try:
-                    store.db.finish_run(run_id, state)
-                    store.publish_run(run_id)
-                finally:
-                    store.unlock()
-        return RunResult(run_id, state, self.status, self.run_folder)
+                with self._signals_deferred():
+                    state = self._final_state(state)
+                    try:
+                        store.db.finish_run(run_id, state)
+                        # on success every output is in the object store: the scratch space goes
+                        self.executor.close(keep_scratch=state != "succeeded")
+                        store.publish_run(run_id)
+                    finally:
+                        unmark()
+                        store.unlock()
+        return RunResult(run_id, state, self.status, self.run_folder, signalled=self._signalled)
+
+    def _final_state(self, state: str) -> str:
+        if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
+            return "failed"
+        if state == "succeeded" and any(s.state not in TERMINAL for s in self.status.values()):
+            return "failed"
+        if state == "succeeded" and self.unresolved:  # a learned change this run could not act on
+            return "failed"
+        return state
+
+    @contextmanager
+    def _signals_deferred(self) -> Iterator[None]:
+        """While the run records and cleans up, a further Ctrl-C or SIGTERM does not
+        break off the bookkeeping: it is noted (and cuts the cancel grace short)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            self._signalled = self._hurry = True
+
+        previous = {sig: signal.signal(sig, note) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _create_record(self) -> None:
         commit, dirty = environment.git_info(self.root)
@@ -247,7 +214,7 @@ class Runner:
         self.store.db.create_run({
             "id": self.run_id, "pipeline": self.pipeline.name, "root": str(self.root),
             "notebooks": [nb.path for nb in self.pipeline.notebooks], "started": time.time(),
-            "state": RunState.RUNNING.value, "params": all_params, "argv": self.options.argv, "git_commit": commit,
+            "state": "running", "params": all_params, "argv": self.options.argv, "git_commit": commit,
             "git_dirty": None if dirty is None else int(dirty),
             "env": {**environment.python_info(), "packages": self.keys.installed()["versions"]},
             "pid": os.getpid(),
@@ -460,8 +427,9 @@ class Runner:
         its result."""
         for name in list(self.running):
             self.executor.cancel(name)
+        self._hurry = False  # set by a second Ctrl-C: stop waiting
         deadline = time.monotonic() + CANCEL_GRACE
-        while self.running and time.monotonic() < deadline:
+        while self.running and time.monotonic() < deadline and not self._hurry:
             for event in self.executor.poll(min(0.25, max(deadline - time.monotonic(), 0.0))):
                 if event.state == "finished" and event.result is None:
                     self.running.discard(event.step)
@@ -504,3 +472,20 @@ class Runner:
                 "started": st.started, "finished": st.finished, "output_notebook": st.output_notebook,
                 "log": st.log, "error": st.error, "cached_from": st.cached_from, "warnings": st.warnings}
 
+
+@contextmanager
+def _stop_on(sig: int) -> Iterator[None]:
+    """While running, ``sig`` stops the run as Ctrl-C does (main thread only; an
+    inherited "ignore" of SIGINT is the caller's to reset: see :mod:`.launch`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        signal.signal(sig, previous)

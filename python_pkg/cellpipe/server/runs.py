@@ -1,9 +1,10 @@
 """Runs live outside the server process: the server validates a request, starts
-``python -m cellpipe.cli run`` in its own session, keeps the process in a
-registry, and answers questions by reading the store the run writes as it goes.
+the run through the engine's launcher (:mod:`cellpipe.engine.launch`, a process
+in a session of its own), keeps the process in a registry, and answers questions
+by reading the store the run writes as it goes.
 
-Cancelling sends SIGINT to the run's process group; the CLI then stops its
-kernels and records the run as ``interrupted``.
+Cancelling sends SIGINT to the run's process group; the run then records itself
+``interrupted``, stops its kernels and exits 130.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from cellpipe.core.overrides import resolve
 from cellpipe.engine.history import run_alive, run_diff
+from cellpipe.engine.launch import LaunchRequest, spawn
 from cellpipe.engine.runner import new_run_id, select
 from cellpipe.engine.store import Store, StoreBusy
 from cellpipe.errors import CellpipeError
@@ -172,20 +174,10 @@ class RunRegistry:
                 run_id = new_run_id()
             folder = store_folder(self.root) / "server"
             folder.mkdir(parents=True, exist_ok=True)
-            params_file = folder / f"{run_id}.params.json"
-            params_file.write_text(json.dumps(request.params, indent=1, sort_keys=True), encoding="utf-8")
             log = folder / f"{run_id}.log"
-            command = [self.python, "-m", "cellpipe.cli", "run", notebook, "--run-id", run_id, "--json",
-                       "--params", str(params_file), "--store", store_location(self.root)]
-            if request.force:
-                command.append("--force")
-            for step in request.only:
-                command += ["--only", step]
-            for step in request.from_steps:
-                command += ["--from", step]
-            with open(log, "wb") as out:
-                process = subprocess.Popen(command, cwd=self.root, stdin=subprocess.DEVNULL, stdout=out,
-                                           stderr=subprocess.STDOUT, start_new_session=True)
+            launch = LaunchRequest((notebook,), dict(request.params), tuple(request.only),
+                                   tuple(request.from_steps), request.force, store_location(self.root), run_id)
+            process = spawn(launch, self.root, log, self.python)
             self.runs[run_id] = LiveRun(run_id, process, notebook, pipeline.name, params, log, time.time())
         return run_id
 
