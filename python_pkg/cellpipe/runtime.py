@@ -219,9 +219,180 @@ def save_outputs(
         "metrics_not_scalar": skipped,
         "changed_inputs": changed,
         "input_fingerprints": {k: v for k, v in ctx.get("fingerprints", {}).items() if v},
+        "files_opened": files_opened(stop=True),
     }
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / RECORD, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str)))
     if recorded:
         print("metrics: " + ", ".join(f"{k}={v}" for k, v in recorded.items()))
     return record
+
+
+# -- files the step opens without declaring them -------------------------------
+#
+# Kale and papermill notebooks never declare files, so the step's kernel records
+# what it opens: Python's audit hook on ``open`` (builtin ``open``, ``os.open``,
+# pathlib, and so pandas, numpy, joblib, pickle...) plus wrappers around the
+# pyarrow functions that open files in C++ (``rules.NATIVE_FILE_FUNCTIONS``).
+# Only files under the project root, or under a path the step names itself, count;
+# the interpreter's, site-packages' and cellpipe's own files never do.
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+_SKIP_PARTS = ("__pycache__", ".ipynb_checkpoints", ".cellpipe", ".git")
+
+
+class _FileWatch:
+    """The files one step opened, relative to the project root (absolute when
+    outside it and named by the step)."""
+
+    def __init__(self, root: str, ignore: list[str], named: list[str]) -> None:
+        self.root = os.path.join(root, "")
+        self.ignore = tuple(os.path.join(p, "") for p in ignore)
+        self.named = tuple(named)
+        self.read: dict[str, None] = {}
+        self.written: dict[str, None] = {}
+
+    def key(self, path: Any) -> str | None:
+        try:
+            path = os.fspath(path)
+        except TypeError:
+            return None
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not path or "://" in path:
+            return None
+        full = os.path.abspath(path)
+        if full.startswith(self.ignore):
+            return None
+        if full.startswith(self.root):
+            key = full[len(self.root):].replace(os.sep, "/")
+            if any(part in _SKIP_PARTS for part in key.split("/")):
+                return None
+            return key
+        if any(full == n or full.startswith(os.path.join(n, "")) for n in self.named):
+            return full
+        return None
+
+    def see(self, path: Any, write: bool) -> None:
+        key = self.key(path)
+        if key is None:
+            return
+        if write:
+            self.written[key] = None
+        elif key not in self.written:
+            self.read[key] = None
+
+    def renamed(self, src: Any, dst: Any) -> None:
+        key = self.key(src)
+        if key is not None:
+            self.written.pop(key, None)
+        self.see(dst, True)
+
+
+_WATCH: _FileWatch | None = None
+_HOOKED = False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """The audit hook: cheap for every other event, never raises."""
+    if event == "open":
+        watch = _WATCH
+        if watch is not None and not isinstance(args[0], int):
+            try:
+                flags = args[2]
+                watch.see(args[0], isinstance(flags, int) and bool(flags & _WRITE_FLAGS))
+            except Exception:  # noqa: BLE001 - a hook that raises would fail the user's open()
+                pass
+    elif event == "os.rename":
+        watch = _WATCH
+        if watch is not None:
+            try:
+                watch.renamed(args[0], args[1])
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _native_wrapper(mode: str, position: int, keyword: str):
+    def wrapper(wrapped, instance, args, kwargs):  # noqa: ARG001 - wrapt's signature
+        watch = _WATCH
+        if watch is not None:
+            try:
+                target = kwargs[keyword] if keyword in kwargs else args[position] if len(args) > position else None
+                fs = kwargs.get("filesystem")
+                write = mode == "w"
+                if mode == "mode":
+                    how = kwargs["mode"] if "mode" in kwargs else args[position + 1] if len(args) > position + 1 else "r"
+                    write = any(c in str(how) for c in "wax+")
+                if fs is None or type(fs).__name__ == "LocalFileSystem":
+                    for path in target if isinstance(target, (list, tuple)) else (target,):
+                        if isinstance(path, (str, os.PathLike)):
+                            watch.see(path, write)
+            except Exception:  # noqa: BLE001 - tracking never breaks the user's call
+                pass
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def _wrap_native_functions() -> None:
+    """Wrap pyarrow's C++ file openers, now or when their module is first imported."""
+    import wrapt
+
+    from cellpipe.core.rules import NATIVE_FILE_FUNCTIONS
+
+    def patcher(functions: dict[str, tuple[str, int, str]]):
+        def patch(module: Any) -> None:
+            for name, (mode, position, keyword) in functions.items():
+                try:
+                    wrapt.wrap_function_wrapper(module, name, _native_wrapper(mode, position, keyword))
+                except (AttributeError, ImportError, TypeError):
+                    continue  # not in this pyarrow version
+        return patch
+
+    for module, functions in NATIVE_FILE_FUNCTIONS.items():
+        wrapt.register_post_import_hook(patcher(functions), module)
+
+
+def _interpreter_folders() -> list[str]:
+    import site
+
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    try:
+        folders.update(site.getsitepackages())
+        folders.add(site.getusersitepackages())
+    except AttributeError:  # a virtualenv's old site.py
+        pass
+    return [os.path.abspath(f) for f in folders if f]
+
+
+def watch_files(root: str, artifacts: str | None = None, named: list[Any] | tuple[Any, ...] = ()) -> None:
+    """Record the files the step opens from now on (see :func:`files_opened`).
+
+    ``root`` is the project root (relative paths: from the working directory);
+    files outside it count only under ``named`` (absolute or ``~`` paths the step
+    names: literal strings of its code, string parameter values).
+    """
+    global _WATCH, _HOOKED
+    top = os.path.abspath(root)
+    ignore = [f for f in _interpreter_folders() if not (top == f or top.startswith(os.path.join(f, "")))]
+    if artifacts:
+        ignore.append(os.path.abspath(artifacts))
+    paths = [os.path.abspath(os.path.expanduser(n)) for n in named
+             if isinstance(n, str) and n.startswith(("/", "~")) and "\n" not in n]
+    _WATCH = _FileWatch(top, ignore, [p for p in paths if p != os.sep])
+    if not _HOOKED:
+        sys.addaudithook(_audit)  # audit hooks cannot be removed: one per kernel, switched by _WATCH
+        _HOOKED = True
+        _wrap_native_functions()
+
+
+def files_opened(stop: bool = False) -> dict[str, list[str]]:
+    """The files opened since :func:`watch_files`: ``read`` (not written by the
+    step before) and ``written``; ``stop`` ends the watch."""
+    global _WATCH
+    watch = _WATCH
+    if stop:
+        _WATCH = None
+    if watch is None:
+        return {"read": [], "written": []}
+    return {"read": [p for p in watch.read if p not in watch.written], "written": list(watch.written)}

@@ -185,10 +185,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_store(args: argparse.Namespace):
+def _open_store(args: argparse.Namespace, near: Path | None = None):
+    """The store of the project holding ``near`` (default: the working directory),
+    found upward as for notebooks; ``--store``/``CELLPIPE_STORE`` win."""
+    from cellpipe.engine.project import project_root_of
     from cellpipe.engine.store import Store, locate_store
 
-    folder, storage = locate_store(Path.cwd(), getattr(args, "store", None))
+    start = (near or Path.cwd()).resolve()
+    folder, storage = locate_store(project_root_of(start) or start, getattr(args, "store", None))
     if not (folder / "cellpipe.db").exists():
         raise UsageError(f"no cellpipe store at {folder}; run `cellpipe run NOTEBOOK` first, or pass --store DIR")
     return Store(folder, storage, readonly=True)
@@ -258,7 +262,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from cellpipe.engine.history import trace
 
-    store = _open_store(args)
+    store = _open_store(args, Path(args.path).resolve().parent)
     try:
         info = trace(store, Path(args.path), shown_as=args.path)
     finally:
@@ -272,7 +276,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     print(f"  commit {info['git_commit'] or '-'}{' with uncommitted changes' if info['git_dirty'] else ''}")
     print(f"  step key {info['code_key']}")
     for label, key in (("parameters", "parameters"), ("input variables", "input_variables"),
-                       ("input files", "input_files"), ("local modules", "modules"), ("environment", "environment")):
+                       ("input files", "input_files"), ("files read at run time", "files_read"), ("local modules", "modules"), ("environment", "environment")):
         values = info[key] or {}
         text = ", ".join(f"{k}={str(v)[:12] if key != 'parameters' else v}" for k, v in values.items()) or "none"
         print(f"  {label}: {text}")
@@ -363,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="run the selected steps even when cached")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
-    p.add_argument("--store", metavar="DIR", help="the store folder (default: .cellpipe beside the notebooks)")
+    p.add_argument("--store", metavar="DIR",
+                   help="the store folder (default: .cellpipe in the project's root; or CELLPIPE_STORE)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run holding the store (default: refuse at once)")
     p.set_defaults(func=cmd_run)
@@ -383,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # the options every command over the store takes
     store_opts = argparse.ArgumentParser(add_help=False)
-    store_opts.add_argument("--store", metavar="DIR", help="the store folder (default: .cellpipe here)")
+    store_opts.add_argument("--store", metavar="DIR",
+                            help="the store folder (default: .cellpipe in the project's root; or CELLPIPE_STORE)")
     store_opts.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("status", parents=[store_opts], help="each step up to date or stale, and why")

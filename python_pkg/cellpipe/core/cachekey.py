@@ -6,6 +6,12 @@ modules they import; the values of the parameters it uses; the content hashes
 of its input variables and ``in:`` files; and the versions of Python and of the
 packages its code imports. Cell positions, markdown, outputs and execution
 counts are not in it, so editing prose never reruns anything.
+
+Files a step reads without declaring them are only known once it has run: its
+cache entry then holds their content hashes (``read``), and the key it is stored
+under covers them. Looking a step up tries the static key first, then the static
+key plus the current hashes of each file set an earlier run read
+(:func:`with_read`), so changing such a file makes the step stale.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from typing import Any
 
 from cellpipe.core.digest import digest_json, digest_text
 from cellpipe.model import NotebookInfo, Step
+
+#: the hash recorded for a file that does not exist
+MISSING = "missing"
 
 
 def cell_hash(source: str) -> str:
@@ -52,6 +61,18 @@ def key_parts(
 def key_of(parts: dict[str, Any]) -> str:
     """The cache key: the digest of the parts (their ``where`` is for explanations only)."""
     return digest_json({k: v for k, v in parts.items() if k != "where"})
+
+
+def with_read(parts: dict[str, Any], read: dict[str, str], base: str | None = None) -> dict[str, Any]:
+    """The key parts plus the hashes of the files the step read at run time
+    (without declaring them); ``base`` is the static key, kept for look-ups."""
+    where = {**parts.get("where", {}), "base": base or parts.get("where", {}).get("base") or key_of(parts)}
+    out = {**parts, "where": where}
+    if read:
+        out["read"] = dict(sorted(read.items()))
+    else:
+        out.pop("read", None)
+    return out
 
 
 def _diff_dict(kind: str, old: dict[str, Any], new: dict[str, Any], show_values: bool) -> str | None:
@@ -105,6 +126,11 @@ def explain(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
     reason = _diff_dict("input file", old.get("files", {}), new.get("files", {}), False)
     if reason:
         return reason
+    old_read, new_read = old.get("read", {}), new.get("read", {})
+    for name in sorted(set(old_read) | set(new_read)):
+        if old_read.get(name) != new_read.get(name):
+            state = "is missing" if new_read.get(name) == MISSING else "changed"
+            return f"file {name} {state} (read at run time, not declared)"
     if old.get("produces") != new.get("produces"):
         learned = where.get("learned", {})
         before = (old.get("produces") or {}).get("variables", [])

@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any
 
+from cellpipe.core.filerefs import absolute_literals
 from cellpipe.model import NotebookInfo, Pipeline, SourceCell, Step
 
 MANIFEST_VERSION = 1
@@ -161,8 +162,7 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
     )
 
     cells.append(
-        _cell("code", "import cellpipe.runtime as _cellpipe\n_cellpipe.enter_workdir(cellpipe_workdir)",
-              new_id(None, "cellpipe-setup"), {"cellpipe": {"role": "setup"}})
+        _cell("code", _setup_source(pipeline, step), new_id(None, "cellpipe-setup"), {"cellpipe": {"role": "setup"}})
     )
 
     for i in nb.shared_cells:
@@ -218,6 +218,24 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
         "nbformat": 4,
         "nbformat_minor": NBFORMAT_MINOR,
     }
+
+
+def _setup_source(pipeline: Pipeline, step: Step) -> str:
+    """Enter the notebook's folder, then record the files the step opens (see
+    :func:`cellpipe.runtime.watch_files`): files outside the project count when the
+    step names them, in a literal string of its code or in a parameter's value."""
+    nb = pipeline.notebook(step.notebook)
+    named: dict[str, None] = {}
+    for i in (*nb.shared_cells, *(r.index for r in step.cells)):
+        if nb.cells[i].cell_type == "code":
+            named.update(dict.fromkeys(absolute_literals(nb.cells[i].source)))
+    values = ", ".join([*(repr(p) for p in named), *step.parameters])
+    return (
+        "import cellpipe.runtime as _cellpipe\n"
+        "_cellpipe.enter_workdir(cellpipe_workdir)\n"
+        f"_cellpipe.watch_files(root={_root_from_workdir(step.notebook)!r}, artifacts=cellpipe_artifacts, "
+        f"named=[{values}])"
+    )
 
 
 def _root_from_workdir(notebook: str) -> str:

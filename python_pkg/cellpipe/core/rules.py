@@ -241,3 +241,48 @@ IMPLICIT_NUMPY_DRAWS: dict[str, str] = {
 #: Methods that draw from numpy's global generator unless given this keyword
 #: (pandas' ``df.sample()``).
 IMPLICIT_NUMPY_DRAW_METHODS: dict[str, str] = {"sample": "random_state"}
+#: Calls that read a file named by one of their arguments -> that argument's
+#: position. A key matches the end of the call's dotted name (``read_csv``
+#: matches ``pd.read_csv`` and ``pandas.read_csv``; ``np.load`` only calls spelled
+#: so, since ``yaml.load`` takes text). ``validate`` hints at a literal path passed
+#: to one of these that no ``in:`` tag declares; the run tracks it either way.
+FILE_READERS: dict[str, int] = {
+    "open": 0, "read_csv": 0, "read_table": 0, "read_parquet": 0, "read_feather": 0, "read_json": 0,
+    "read_excel": 0, "read_pickle": 0, "read_hdf": 0, "read_orc": 0, "read_fwf": 0, "read_stata": 0,
+    "read_sas": 0, "read_spss": 0, "read_xml": 0, "read_html": 0, "np.load": 0, "numpy.load": 0,
+    "np.loadtxt": 0, "numpy.loadtxt": 0, "np.genfromtxt": 0, "numpy.genfromtxt": 0, "np.fromfile": 0,
+    "numpy.fromfile": 0, "np.memmap": 0, "numpy.memmap": 0, "joblib.load": 0, "torch.load": 0,
+    "imread": 0, "Image.open": 0, "ParquetFile": 0, "dataset": 0, "read_text": -1, "read_bytes": -1,
+}
+
+#: Calls that write a file named by one of their arguments -> its position
+#: (``-1``: the object the method is called on, as in ``Path("x").write_text(...)``).
+FILE_WRITERS: dict[str, int] = {
+    "to_csv": 0, "to_parquet": 0, "to_feather": 0, "to_json": 0, "to_excel": 0, "to_pickle": 0,
+    "to_hdf": 0, "to_orc": 0, "to_stata": 0, "to_xml": 0, "to_html": 0, "np.save": 0, "numpy.save": 0,
+    "np.savez": 0, "numpy.savez": 0, "np.savez_compressed": 0, "numpy.savez_compressed": 0,
+    "np.savetxt": 0, "numpy.savetxt": 0, "tofile": 0, "joblib.dump": 1, "torch.save": 1, "savefig": 0,
+    "imsave": 0, "imwrite": 0, "write_table": 1, "write_feather": 1, "write_text": -1, "write_bytes": -1,
+}
+
+#: Functions that open files in C++ (pyarrow), which Python's ``open`` audit event
+#: never sees: the run-time file tracker wraps them. Module -> {function or
+#: ``Class.__init__``: (``"r"``, ``"w"`` or ``"mode"`` (read from the call's
+#: ``mode`` argument, the next one), position of the path, its keyword)}.
+NATIVE_FILE_FUNCTIONS: dict[str, dict[str, tuple[str, int, str]]] = {
+    "pyarrow": {"OSFile": ("mode", 0, "path"), "memory_map": ("mode", 0, "path"), "input_stream": ("r", 0, "source"),
+                "output_stream": ("w", 0, "source"), "create_memory_map": ("w", 0, "path")},
+    "pyarrow.parquet": {"read_table": ("r", 0, "source"), "read_metadata": ("r", 0, "where"),
+                        "read_schema": ("r", 0, "where"), "ParquetFile.__init__": ("r", 0, "source"),
+                        "ParquetDataset.__init__": ("r", 0, "path_or_paths"),
+                        "write_table": ("w", 1, "where"), "write_to_dataset": ("w", 1, "root_path"),
+                        "ParquetWriter.__init__": ("w", 0, "where")},
+    "pyarrow.csv": {"read_csv": ("r", 0, "input_file"), "open_csv": ("r", 0, "input_file"),
+                    "write_csv": ("w", 1, "output_file")},
+    "pyarrow.json": {"read_json": ("r", 0, "input_file")},
+    "pyarrow.feather": {"read_table": ("r", 0, "source"), "read_feather": ("r", 0, "source"),
+                        "write_feather": ("w", 1, "dest")},
+    "pyarrow.orc": {"read_table": ("r", 0, "source"), "ORCFile.__init__": ("r", 0, "source"),
+                    "write_table": ("w", 1, "where")},
+    "pyarrow.dataset": {"dataset": ("r", 0, "source"), "write_dataset": ("w", 1, "base_dir")},
+}

@@ -122,7 +122,7 @@ def trace(store, path: Path, shown_as: str | None = None) -> dict[str, Any]:
         "started": run["started"], "git_commit": run.get("git_commit"), "git_dirty": bool(run.get("git_dirty")),
         "code_key": origin.get("key"), "code_cells": (parts.get("where") or {}).get("code"),
         "parameters": parts.get("params"), "input_variables": parts.get("variables"),
-        "input_files": parts.get("files"), "modules": parts.get("modules"), "environment": parts.get("env"),
+        "input_files": parts.get("files"), "files_read": parts.get("read") or {}, "modules": parts.get("modules"), "environment": parts.get("env"),
         "output_notebook": origin.get("output_notebook"),
     }
 

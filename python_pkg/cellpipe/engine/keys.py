@@ -55,9 +55,55 @@ class KeyParts:
         files: dict[str, str] = {}
         for rel in step.file_inputs:
             path = self.root / rel
-            files[rel] = self.path_hash(path) if path.exists() else "missing"
+            files[rel] = self.path_hash(path) if path.exists() else cache.MISSING
         values = params or {p.name: p.default for p in nb.parameters}
         return cache.key_parts(step, nb, values, var_inputs, files, modules, env)
+
+    # -- files read at run time, without `in:` -----------------------------------
+    def read_hashes(self, paths: list[str] | tuple[str, ...]) -> dict[str, str]:
+        """Current content hashes of files a step read at run time (root-relative,
+        or absolute outside the root)."""
+        out: dict[str, str] = {}
+        for rel in paths:
+            path = Path(rel) if rel.startswith("/") else self.root / rel
+            try:
+                out[rel] = self.path_hash(path) if path.exists() else cache.MISSING
+            except OSError:
+                out[rel] = cache.MISSING
+        return out
+
+    def finished(self, parts: dict[str, Any], read: list[str]) -> dict[str, Any]:
+        """The parts a finished step is cached under: with the files it read
+        (local modules are in ``modules`` already)."""
+        paths = [p for p in read if p not in parts.get("modules", {})]
+        return cache.with_read(parts, self.read_hashes(paths))
+
+    def with_files_read(self, step: Step, parts: dict[str, Any]) -> dict[str, Any]:
+        """The step's parts with the files an earlier run of it read at run time.
+
+        The static key (no such files) is tried first; then, for each set of
+        files an earlier run with the same static key read, the key with those
+        files' current hashes, the first one in the cache winning. When none is,
+        the newest run's set: its key misses, and :func:`cachekey.explain` then
+        names the file that changed.
+        """
+        db = self.store.db
+        base = cache.key_of(parts)
+        if db.cache_get(base) is not None:
+            return cache.with_read(parts, {}, base)
+        tried: set[tuple[str, ...]] = set()
+        first: dict[str, Any] | None = None
+        for entry in db.cache_entries(step.name, step.notebook):
+            old = entry["parts"] or {}
+            names = tuple(sorted(old.get("read") or {}))
+            if not names or names in tried or (old.get("where") or {}).get("base") != base:
+                continue
+            tried.add(names)
+            full = cache.with_read(parts, self.read_hashes(names), base)
+            if db.cache_get(cache.key_of(full)) is not None:  # an earlier run read these files as they are
+                return full
+            first = first or full
+        return first or cache.with_read(parts, {}, base)
 
     def preload_modules(self) -> list[str]:
         """Installed modules the pipeline's code imports (never its local modules)."""

@@ -26,14 +26,53 @@ def resolved(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
-def find_root(paths: Sequence[Path], cwd: Path | None = None) -> Path:
-    """The pipeline root: the current folder when it holds every notebook,
-    otherwise the deepest folder that does."""
-    cwd = resolved(cwd or Path.cwd())
-    folders = [resolved(p).parent for p in paths]
-    if all(f == cwd or cwd in f.parents for f in folders):
-        return cwd
-    return Path(os.path.commonpath([str(f) for f in folders]))
+def _declares_cellpipe(pyproject: Path) -> bool:
+    """Whether a ``pyproject.toml`` has a ``[tool.cellpipe]`` table."""
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if "cellpipe" not in text:
+        return False
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: a table header on a line of its own is enough
+        return any(line.strip().startswith(("[tool.cellpipe]", "[tool.cellpipe.")) for line in text.splitlines())
+    try:
+        return isinstance(tomllib.loads(text).get("tool", {}).get("cellpipe"), dict)
+    except tomllib.TOMLDecodeError:
+        return False
+
+
+def is_project_root(folder: Path) -> bool:
+    """A folder with a ``.cellpipe/`` store, a ``pyproject.toml`` with
+    ``[tool.cellpipe]``, or a ``.git`` (folder or worktree file)."""
+    if (folder / ".cellpipe").is_dir() or (folder / ".git").exists():
+        return True
+    pyproject = folder / "pyproject.toml"
+    return pyproject.is_file() and _declares_cellpipe(pyproject)
+
+
+def project_root_of(folder: Path) -> Path | None:
+    """The nearest folder from ``folder`` upward that is a project root; the
+    filesystem root never is (a store there is one nobody meant to make)."""
+    folder = resolved(folder)
+    for candidate in (folder, *folder.parents):
+        if candidate.parent == candidate:
+            break
+        if is_project_root(candidate):
+            return candidate
+    return None
+
+
+def find_root(paths: Sequence[Path]) -> Path:
+    """The project root of these notebooks: the nearest folder upward from their
+    folder with a ``.cellpipe/``, a ``pyproject.toml`` with ``[tool.cellpipe]`` or a
+    ``.git``; else the notebooks' (common) folder. The working directory plays no
+    part, so manifests, cache keys and the store are the same wherever a command runs."""
+    folders = [str(resolved(p).parent) for p in paths]
+    start = Path(os.path.commonpath(folders))
+    return project_root_of(start) or start
 
 
 def rel(path: Path, root: Path) -> str:

@@ -89,7 +89,8 @@ class _StoreLedger:
 
     def parts(self, step: Step) -> dict[str, Any]:
         runner = self.runner
-        return runner.keys.parts(step, runner.outputs, runner.options.params.get(step.notebook))
+        parts = runner.keys.parts(step, runner.outputs, runner.options.params.get(step.notebook))
+        return runner.keys.with_files_read(step, parts)
 
     def entry(self, key: str) -> Entry | None:
         return self.store.db.cache_get(key)
@@ -342,6 +343,9 @@ class Runner:
             result = event.result
             self.outputs[st.name] = result.outputs
             st.metrics = result.metrics
+            if st.parts is not None:  # cached under the files it read at run time, too
+                st.parts = self.keys.finished(st.parts, result.files_read)
+                st.key = cachekey.key_of(st.parts)
             self._change(st, DONE)
             self.store.db.record_success(self.run_id, self._step_row(st), result.outputs, st.metrics,
                                          cache_it=not step.nocache)

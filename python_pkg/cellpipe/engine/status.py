@@ -48,6 +48,7 @@ def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[
             stale.add(step.name)
             continue
         parts = keys.parts(step, outputs, params.get(step.notebook))
+        parts = keys.with_files_read(step, parts)
         hit = store.db.cache_get(cache.key_of(parts))
         if hit and artifacts.present(store, hit["outputs"]):
             outputs[step.name] = hit["outputs"]

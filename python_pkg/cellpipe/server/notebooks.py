@@ -14,12 +14,13 @@ from cellpipe.core.compiler import NotebookSource, compile_notebooks
 from cellpipe.core.emit import manifest
 from cellpipe.core.overrides import resolve
 from cellpipe.engine.project import learned_changes, read_source, write_build
+from cellpipe.engine.project import rel as project_relative
 from cellpipe.engine.status import status
 from cellpipe.engine.store import Store
 from cellpipe.errors import CellpipeError, PipelineInvalid
 from cellpipe.model import Diagnostic, Pipeline
 from cellpipe.server.paths import NotFound, confine, exists_under, is_file, notebook_file, relative
-from cellpipe.server.records import last_states, open_store
+from cellpipe.server.records import last_states, open_store, project_root
 from cellpipe.server.wire import (
     IAnalyzeResponse,
     ICompileResponse,
@@ -43,14 +44,16 @@ class NotANotebook(CellpipeError):
         super().__init__(first.message)
 
 
-def load_pipeline(root: Path, path: str) -> tuple[Pipeline, str]:
-    """The pipeline of the notebook saved at ``path``; PipelineInvalid lists its errors."""
+def load_pipeline(root: Path, path: str) -> tuple[Pipeline, str, Path]:
+    """The pipeline of the notebook saved at ``path``, its root-relative name and
+    its project root (where its store is); PipelineInvalid lists its errors."""
     file, rel = notebook_file(root, path)
-    result = compile_notebooks([read_source(file, root.resolve())], exists=exists_under(root),
-                               learned=learned_changes(root.resolve()))
+    project = project_root(file)
+    result = compile_notebooks([read_source(file, project)], exists=exists_under(project),
+                               learned=learned_changes(project))
     if not result.ok or result.pipeline is None:
         raise PipelineInvalid(result.diagnostics)
-    return result.pipeline, rel
+    return result.pipeline, rel, project
 
 
 def analyze(root: Path, path: str, content: Any = None) -> IAnalyzeResponse:
@@ -58,18 +61,19 @@ def analyze(root: Path, path: str, content: Any = None) -> IAnalyzeResponse:
     ``content`` from the editor when given, else the saved file."""
     file = confine(root, path)
     rel = relative(file, root)
+    project = project_root(file)
     if content is None:
         if not is_file(file):
             raise NotFound(f"no notebook {path!r} under the server's root")
-        source = read_source(file, root.resolve())
+        source = read_source(file, project)
     else:
-        source = NotebookSource(rel, content)
-    result = compile_notebooks([source], exists=exists_under(root), learned=learned_changes(root.resolve()))
+        source = NotebookSource(project_relative(file, project), content)
+    result = compile_notebooks([source], exists=exists_under(project), learned=learned_changes(project))
     if any(d.code == UNREADABLE for d in result.diagnostics):
         raise NotANotebook(result.diagnostics)
     steps = {}
     if result.pipeline is not None:
-        with open_store(root) as store:
+        with open_store(project) as store:
             if store is not None:
                 steps = last_states(store, result.pipeline, root)
     return {
@@ -84,8 +88,8 @@ def analyze(root: Path, path: str, content: Any = None) -> IAnalyzeResponse:
 def compile_build(root: Path, path: str, output: str = "build") -> ICompileResponse:
     """Write ``pipeline.json`` and the step notebooks into ``output`` (root-relative)."""
     out = confine(root, output)
-    pipeline, _ = load_pipeline(root, path)
-    written = write_build(pipeline, out, root.resolve())
+    pipeline, _, project = load_pipeline(root, path)
+    written = write_build(pipeline, out, project)
     return {"output": relative(out, root), "files": [relative(p, root) for p in written]}
 
 
@@ -95,16 +99,16 @@ def step_status(root: Path, path: str, params: dict[str, Any] | None = None) -> 
     Before the first run there is no store; the answer then comes from an empty
     store in a temporary folder, so that asking never creates ``.cellpipe/``.
     """
-    pipeline, _ = load_pipeline(root, path)
+    pipeline, _, project = load_pipeline(root, path)
     values = resolve(pipeline, params or {})
-    with open_store(root) as store:
+    with open_store(project) as store:
         if store is not None:
-            reports = status(pipeline, root.resolve(), store, values)
+            reports = status(pipeline, project, store, values)
         else:
             with tempfile.TemporaryDirectory(prefix="cellpipe-status-") as tmp:
                 empty = Store(Path(tmp))
                 try:
-                    reports = status(pipeline, root.resolve(), empty, values)
+                    reports = status(pipeline, project, empty, values)
                 finally:
                     empty.close()
     return {"steps": [cast(IStepStatus, r.to_dict()) for r in reports]}

@@ -1,7 +1,8 @@
-"""Reading the store's run records into wire dicts. The store lives in
-``<root>/.cellpipe`` (where ``cellpipe run`` puts it when started in the root),
-or where ``$CELLPIPE_STORE`` says; questions open it read-only: they never
-create it, migrate it or write to it."""
+"""Reading the store's run records into wire dicts. Each notebook's store is
+its project's, found by the CLI's own rule (:func:`cellpipe.engine.project.find_root`:
+the nearest folder upward with a ``.cellpipe/``, a ``pyproject.toml`` with
+``[tool.cellpipe]`` or a ``.git``, else the notebook's folder), or
+``CELLPIPE_STORE`` when set; read-only questions never create it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.engine.history import run_alive
+from cellpipe.engine.project import find_root, project_root_of
 from cellpipe.engine.store import STORE_ENV, Store, locate_store
 from cellpipe.model import Pipeline, RunState, StepState
 from cellpipe.server.paths import root_relative_or_none
@@ -22,20 +24,30 @@ from cellpipe.server.wire import IRunRecord, IStepLastRun, IStepRun
 UNFINISHED = (StepState.RUNNING, StepState.PENDING)
 
 
-def store_folder(root: Path) -> Path:
-    """The local folder of the root's store metadata (and its lock)."""
-    return locate_store(root)[0]
+def project_root(file: Path) -> Path:
+    """The project root of a notebook file: the same rule as ``cellpipe run``."""
+    return find_root([file])
 
 
-def store_location(root: Path) -> str:
-    """The store a run started by the server uses: ``$CELLPIPE_STORE``, else the root's."""
-    return os.environ.get(STORE_ENV) or str(store_folder(root))
+def default_project(root: Path) -> Path:
+    """The project of the server's root folder itself (for questions that name no notebook)."""
+    return project_root_of(root) or root.resolve()
+
+
+def store_folder(project: Path) -> Path:
+    """The local folder of the project's store metadata (and its lock)."""
+    return locate_store(project)[0]
+
+
+def store_location(project: Path) -> str:
+    """The store a run started by the server uses: ``$CELLPIPE_STORE``, else the project's."""
+    return os.environ.get(STORE_ENV) or str(store_folder(project))
 
 
 @contextmanager
-def open_store(root: Path) -> Iterator[Store | None]:
-    """The root's store opened read-only, or None when nothing has run there yet."""
-    folder, storage = locate_store(root)
+def open_store(project: Path) -> Iterator[Store | None]:
+    """The project's store opened read-only, or None when nothing has run there yet."""
+    folder, storage = locate_store(project)
     if not (folder / "cellpipe.db").exists():
         yield None
         return

@@ -23,6 +23,7 @@ from typing import Any
 from cellpipe.core.overrides import resolve
 from cellpipe.engine.history import run_alive, run_diff
 from cellpipe.engine.launch import LaunchRequest, spawn
+from cellpipe.engine.project import rel as project_relative
 from cellpipe.engine.runner import new_run_id, select
 from cellpipe.engine.store import Store, StoreBusy
 from cellpipe.errors import CellpipeError
@@ -30,7 +31,9 @@ from cellpipe.model import RunState
 from cellpipe.server.notebooks import load_pipeline
 from cellpipe.server.paths import NotFound, confine, relative
 from cellpipe.server.records import (
+    default_project,
     open_store,
+    project_root,
     run_record,
     run_state,
     step_run,
@@ -111,6 +114,7 @@ class LiveRun:
     params: dict[str, dict[str, Any]]
     log: Path
     started: float
+    project: Path
     cancelled: bool = False
 
     def alive(self) -> bool:
@@ -126,7 +130,11 @@ class LiveRun:
 
 class RunRegistry:
     """The runs started by this server, by id. One run at a time per store:
-    the CLI refuses a second one (StoreBusy), and so does :meth:`start`."""
+    the CLI refuses a second one (StoreBusy), and so does :meth:`start`.
+
+    Each notebook's runs live in its project's store (the CLI's rule); the
+    registry remembers every store it has used or been asked about, and looks a
+    run up by id in them."""
 
     def __init__(self, root: Path, python: str = sys.executable) -> None:
         self.root = root.resolve()
@@ -135,6 +143,19 @@ class RunRegistry:
         #: run id -> what happened when Cancel did not stop the run at once
         self.cancel_notes: dict[str, str] = {}
         self._lock = threading.Lock()
+        #: the project roots whose stores this server has used or been asked about
+        self.projects: dict[Path, None] = {default_project(self.root): None}
+
+    def _project_of(self, run_id: str) -> Path:
+        """The project whose store holds (or will hold) this run."""
+        live = self.runs.get(run_id)
+        if live is not None:
+            return live.project
+        for project in list(self.projects):
+            with open_store(project) as store:
+                if store is not None and store.db.run(run_id, prefix=False) is not None:
+                    return project
+        return default_project(self.root)
 
     def get(self, run_id: str) -> LiveRun | None:
         return self.runs.get(run_id)
@@ -147,9 +168,9 @@ class RunRegistry:
         live = self.runs.get(run["id"])
         return live.alive() if live is not None else run_alive(run)
 
-    def running_elsewhere(self) -> dict[str, Any] | None:
-        """A run of this root's store that is alive but not this server's."""
-        with open_store(self.root) as store:
+    def running_elsewhere(self, project: Path) -> dict[str, Any] | None:
+        """A run of this project's store that is alive but not this server's."""
+        with open_store(project) as store:
             if store is None:
                 return None
             for run in store.db.runs(limit=20):
@@ -159,26 +180,28 @@ class RunRegistry:
 
     def start(self, request: RunRequest) -> str:
         """Validate the request against the compiled pipeline, then start the run."""
-        pipeline, notebook = load_pipeline(self.root, request.path)
+        pipeline, notebook, project = load_pipeline(self.root, request.path)
         params = resolve(pipeline, request.params)  # unknown or mistyped: UsageError
         select(pipeline, list(request.only), list(request.from_steps))  # unknown steps: UsageError
+        store = store_folder(project)
         with self._lock:
-            busy = self.active()
+            busy = [live for live in self.active() if store_folder(live.project) == store]
             if busy:
-                raise StoreBusy(store_folder(self.root), {"run": busy[0].run_id, "pid": busy[0].process.pid})
-            other = self.running_elsewhere()
-            if other is not None:  # started by another server on this root, or before a restart
-                raise StoreBusy(store_folder(self.root), {"run": other["id"], "pid": other["pid"]})
+                raise StoreBusy(store, {"run": busy[0].run_id, "pid": busy[0].process.pid})
+            other = self.running_elsewhere(project)
+            if other is not None:  # started by another server on this project, or before a restart
+                raise StoreBusy(store, {"run": other["id"], "pid": other["pid"]})
+            self.projects[project] = None
             run_id = new_run_id()
             while run_id in self.runs:
                 run_id = new_run_id()
-            folder = store_folder(self.root) / "server"
+            folder = store / "server"
             folder.mkdir(parents=True, exist_ok=True)
             log = folder / f"{run_id}.log"
             launch = LaunchRequest((notebook,), dict(request.params), tuple(request.only),
-                                   tuple(request.from_steps), request.force, store_location(self.root), run_id)
+                                   tuple(request.from_steps), request.force, store_location(project), run_id)
             process = spawn(launch, self.root, log, self.python)
-            self.runs[run_id] = LiveRun(run_id, process, notebook, pipeline.name, params, log, time.time())
+            self.runs[run_id] = LiveRun(run_id, process, notebook, pipeline.name, params, log, time.time(), project)
         return run_id
 
     def cancel(self, run_id: str, sig: int = signal.SIGINT, grace: float | None = None) -> None:
@@ -191,7 +214,7 @@ class RunRegistry:
             pid = live.process.pid
             live.cancelled = True
         else:
-            with open_store(self.root) as store:
+            with open_store(self._project_of(run_id)) as store:
                 run = store.db.run(run_id, prefix=False) if store is not None else None
             if run is None or run["state"] != RunState.RUNNING or not run_alive(run):
                 raise NotFound(f"run {run_id!r} is not running")
@@ -264,23 +287,35 @@ class RunRegistry:
     def list(self, notebook: str | None = None, limit: int = 100) -> IRunsResponse:
         """Recorded runs, newest first (with this server's runs that have no record
         yet); only those that include ``notebook`` when given."""
+        projects = list(self.projects)
+        in_project = None
         if notebook is not None:
-            notebook = relative(confine(self.root, notebook), self.root)
+            file = confine(self.root, notebook)
+            notebook = relative(file, self.root)
+            project = project_root(file)
+            in_project = project_relative(file, project)  # how the run records name it
+            projects = [project]
+            self.projects[project] = None
         runs: list[IRunRecord] = []
-        with open_store(self.root) as store:
-            recorded = store.db.runs(limit=limit) if store is not None else []
-            ids = {r["id"] for r in recorded}
-            for run in recorded:
-                if store is not None and (notebook is None or notebook in (run["notebooks"] or [])):
-                    run, state, _ = self.settle(store, run)
-                    runs.append(self._noted(run_record(run, store.db.metrics(run["id"]), state)))
+        ids: set[str] = set()
+        for project in dict.fromkeys(projects):
+            with open_store(project) as store:
+                recorded = store.db.runs(limit=limit) if store is not None else []
+                for run in recorded:
+                    if run["id"] in ids:  # one store shared by several projects ($CELLPIPE_STORE)
+                        continue
+                    ids.add(run["id"])
+                    if in_project is None or in_project in (run["notebooks"] or []):
+                        run, state, _ = self.settle(store, run)  # type: ignore[arg-type]
+                        runs.append(self._noted(run_record(run, store.db.metrics(run["id"]), state)))
+        runs.sort(key=lambda r: -(r["started"] or 0))
         pending = [self.unrecorded(live) for live in self.runs.values()
                    if live.run_id not in ids and (notebook is None or live.notebook == notebook)]
         runs = sorted(pending, key=lambda r: -(r["started"] or 0)) + runs
         return {"runs": runs[:limit]}
 
     def detail(self, run_id: str) -> IRunDetail:
-        with open_store(self.root) as store:
+        with open_store(self._project_of(run_id)) as store:
             run = store.db.run(run_id, prefix=False) if store is not None else None
             if store is not None and run is not None:
                 run, state, active = self.settle(store, run)
@@ -294,7 +329,7 @@ class RunRegistry:
         return {"run": self.unrecorded(live), "steps": [], "active": live.alive()}
 
     def diff(self, a: str, b: str) -> dict[str, Any]:
-        with open_store(self.root) as store:
+        with open_store(self._project_of(a)) as store:
             for run_id in (a, b):
                 if store is None or store.db.run(run_id, prefix=False) is None:
                     raise NotFound(f"no run {run_id!r} in the store")
@@ -304,7 +339,7 @@ class RunRegistry:
         """A step's output notebook (a cached step's: that of the run it was cached
         from). It lives under ``.cellpipe/``, which Jupyter's contents API hides by
         default, so the panel reads it from here."""
-        with open_store(self.root) as store:
+        with open_store(self._project_of(run_id)) as store:
             rows = with_origins(store, store.db.step_runs(run_id)) if store is not None else []
         row = next((r for r in rows if r["step"] == step), None)
         if row is None or not row.get("output_notebook"):

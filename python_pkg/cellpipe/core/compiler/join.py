@@ -15,6 +15,7 @@ from typing import Any
 
 from cellpipe.core import graph
 from cellpipe.core.compiler.dataflow import DataFlow, Learned
+from cellpipe.core.compiler.files import FileHints
 from cellpipe.core.compiler.structure import NotebookDraft, NotebookSource, Reader, StepDraft
 from cellpipe.core.digest import digest_json
 from cellpipe.core.parameters import metric_names
@@ -49,7 +50,7 @@ class CompileResult:
         return self.pipeline is not None and not self.errors
 
 
-class _Compiler(Reader, DataFlow):
+class _Compiler(Reader, DataFlow, FileHints):
     """Reads each notebook, finds its data flow, then joins the notebooks."""
 
     # -- joining notebooks -----------------------------------------------------
@@ -211,6 +212,7 @@ def compile_notebooks(sources: Sequence[NotebookSource], exists: Callable[[str],
         nb = compiler.read_notebook(src)
         if nb is not None:
             compiler.analyze_flow(nb)
+            compiler.hint_files(nb)
             drafts.append(nb)
     pipeline = compiler.join(drafts) if drafts else None
     diags = sorted(compiler.diags, key=_diag_key(sources))

@@ -60,6 +60,8 @@ class StepResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     #: input variables the step changed in place (a mutation the analysis did not see)
     changed_inputs: list[str] = field(default_factory=list)
+    #: files the step read without declaring them (root-relative, or absolute outside the root)
+    files_read: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.digest import tree_bytes
+from cellpipe.core.paths import overlaps
 from cellpipe.engine.fileutil import folder_listing
 from cellpipe.engine.store import Store
 from cellpipe.engine.store.objects import CorruptObject
@@ -81,7 +82,8 @@ def link_outputs(store: Store, folder: Path, producer: str, produced: dict[str, 
 
 def ingest(store: Store, root: Path, step: Step, folder: Path) -> dict[str, Any]:
     """Move a finished step's outputs (its variables in ``folder``, its ``out:``
-    files in the work tree) into the object store; return what it produced."""
+    files and the files it wrote without declaring them) into the object store;
+    return what it produced, and ``read``: the files it read without declaring them."""
     record = json.loads((folder / RECORD).read_text())
     variables: dict[str, Any] = {}
     for name, art in record.get("variables", {}).items():
@@ -89,13 +91,33 @@ def ingest(store: Store, root: Path, step: Step, folder: Path) -> dict[str, Any]
         variables[name] = {**art, "hash": digest}
     files: dict[str, Any] = {}
     for rel in step.file_outputs:
-        path = root / rel
-        if path.is_dir():
-            listing = folder_listing(path, lambda p: store.objects.put_file(p, store.file_hash(p)))
-            files[rel] = {"kind": "tree", "hash": store.objects.put_bytes(tree_bytes(listing)), "files": listing,
-                          "bytes": sum(store.objects.size(d) or 0 for d in listing.values())}
-        elif path.is_file():
-            digest = store.objects.put_file(path, store.file_hash(path))
-            files[rel] = {"kind": "file", "hash": digest, "bytes": path.stat().st_size}
+        art = _put_path(store, root / rel)
+        if art is not None:
+            files[rel] = art
+    opened = record.get("files_opened") or {}
+    declared = (*step.file_inputs, *step.file_outputs)
+    for rel in opened.get("written", []):
+        if rel.startswith("/") or _covered(rel, declared):
+            continue  # only files under the root are restored on a cache hit
+        art = _put_path(store, root / rel)
+        if art is not None:
+            files[rel] = {**art, "undeclared": True}
+    read = [rel for rel in opened.get("read", []) if not _covered(rel, declared) and rel not in files]
     return {"variables": variables, "files": files, "metrics": record.get("metrics", {}),
-            "changed_inputs": record.get("changed_inputs", [])}
+            "changed_inputs": record.get("changed_inputs", []), "read": read}
+
+
+def _covered(rel: str, declared: tuple[str, ...]) -> bool:
+    return any(overlaps(rel, d) and rel.startswith(d.rstrip("/")) for d in declared)
+
+
+def _put_path(store: Store, path: Path) -> dict[str, Any] | None:
+    """Store a file, or a folder as a tree of files; None when it is gone."""
+    if path.is_dir():
+        listing = folder_listing(path, lambda p: store.objects.put_file(p, store.file_hash(p)))
+        return {"kind": "tree", "hash": store.objects.put_bytes(tree_bytes(listing)), "files": listing,
+                "bytes": sum(store.objects.size(d) or 0 for d in listing.values())}
+    if path.is_file():
+        digest = store.objects.put_file(path, store.file_hash(path))
+        return {"kind": "file", "hash": digest, "bytes": path.stat().st_size}
+    return None

@@ -360,6 +360,14 @@ class Database:
         ).fetchone()
         return self.cache_get(row["key"]) if row else None
 
+    def cache_entries(self, step: str, notebook: str, limit: int = 50) -> list[dict[str, Any]]:
+        """This step's cache entries, newest first: their keys and parts."""
+        rows = self.conn.execute(
+            "SELECT key, parts FROM cache WHERE step=? AND notebook=? ORDER BY created DESC LIMIT ?",
+            (step, notebook, limit),
+        ).fetchall()
+        return [{"key": r["key"], "parts": json.loads(r["parts"])} for r in rows]
+
     def cache_drop(self, key: str) -> None:
         with self.transaction() as c:
             c.execute("DELETE FROM cache WHERE key=?", (key,))
