@@ -10,8 +10,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from cellpipe.core.analysis import _dotted
-from cellpipe.core.ipysyntax import _parse
+from cellpipe.core.analysis import dotted_name as _dotted
+from cellpipe.core.ipysyntax import parse_code as _parse
 from cellpipe.core.rules import FILE_READERS, FILE_WRITERS
 
 
