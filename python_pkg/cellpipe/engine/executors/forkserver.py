@@ -199,7 +199,9 @@ def serve(address: str, parent: int, modules: list[str]) -> None:
 
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401 - the point is to import it once, here
+    import wrapt  # noqa: F401 - the file tracker's, imported once here rather than in every step
 
+    import cellpipe.core.rules  # noqa: F401
     import cellpipe.engine.serialize  # noqa: F401
     import cellpipe.runtime  # noqa: F401
 

@@ -51,7 +51,7 @@ WARMUP = """\
 exec(compile(r'''
 import os, signal, threading, time
 try:
-    import cellpipe.runtime, cellpipe.engine.serialize
+    import cellpipe.runtime, cellpipe.engine.serialize, cellpipe.core.rules, wrapt
     import numpy, pandas, pyarrow.parquet
 except Exception:
     pass
