@@ -32,9 +32,9 @@ def export_pipeline(root: Path, path: str, kind: Any, output: Any = None, image:
     if image is not None and not isinstance(image, str):
         raise UsageError("'image' must be a container image name")
     exporter = get_exporter(kind)  # an unknown kind fails before the notebook is read
-    pipeline, rel = load_pipeline(root, path)
+    pipeline, rel, project = load_pipeline(root, path)
     stem = posixpath.splitext(posixpath.basename(rel))[0]
     out = confine(root, output or f"build/{stem}.{kind}.yaml")
-    report = exporter(pipeline, root.resolve(), out, ExportOptions(image=image or None))
+    report = exporter(pipeline, project, out, ExportOptions(image=image or None))
     return {"path": relative(report.path, root), "kind": report.kind, "steps": report.steps,
             "parameters": list(report.parameters), "notes": list(report.notes)}
