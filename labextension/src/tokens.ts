@@ -107,6 +107,13 @@ export interface IReplayedSetting {
   statement: string;
 }
 
+/** An in-place change a run saw and the analysis did not: later steps read it after this one. */
+export interface ILearnedChange {
+  name: string;
+  /** The run that learned it. */
+  run: string;
+}
+
 export interface IManifestStep {
   name: string;
   notebook: string;
@@ -124,6 +131,7 @@ export interface IManifestStep {
   metrics: string[];
   imports: string[];
   replays_settings: IReplayedSetting[];
+  learned_changes: ILearnedChange[];
   nocache: boolean;
   hints: { [key: string]: JSONValue };
 }

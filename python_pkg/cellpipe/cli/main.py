@@ -262,7 +262,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from cellpipe.engine.history import trace
 
-    store = _open_store(args, Path(args.path).resolve().parent)
+    try:
+        near = Path(args.path).resolve().parent
+    except (OSError, ValueError) as exc:  # a NUL character, a symlink loop: no such file
+        raise UsageError(f"{args.path} is not a file") from exc
+    store = _open_store(args, near)
     try:
         info = trace(store, Path(args.path), shown_as=args.path)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,15 @@ def _declares_cellpipe(pyproject: Path) -> bool:
         return False
     if "cellpipe" not in text:
         return False
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10: a table header on a line of its own is enough
+
+        try:
+            return isinstance(tomllib.loads(text).get("tool", {}).get("cellpipe"), dict)
+        except tomllib.TOMLDecodeError:
+            return False
+    else:  # no tomllib: a table header on a line of its own is enough
         return any(line.strip().startswith(("[tool.cellpipe]", "[tool.cellpipe.")) for line in text.splitlines())
-    try:
-        return isinstance(tomllib.loads(text).get("tool", {}).get("cellpipe"), dict)
-    except tomllib.TOMLDecodeError:
-        return False
 
 
 def is_project_root(folder: Path) -> bool:

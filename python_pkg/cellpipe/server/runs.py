@@ -300,13 +300,14 @@ class RunRegistry:
         ids: set[str] = set()
         for project in dict.fromkeys(projects):
             with open_store(project) as store:
-                recorded = store.db.runs(limit=limit) if store is not None else []
-                for run in recorded:
+                if store is None:
+                    continue
+                for run in store.db.runs(limit=limit):
                     if run["id"] in ids:  # one store shared by several projects ($CELLPIPE_STORE)
                         continue
                     ids.add(run["id"])
                     if in_project is None or in_project in (run["notebooks"] or []):
-                        run, state, _ = self.settle(store, run)  # type: ignore[arg-type]
+                        run, state, _ = self.settle(store, run)
                         runs.append(self._noted(run_record(run, store.db.metrics(run["id"]), state)))
         runs.sort(key=lambda r: -(r["started"] or 0))
         pending = [self.unrecorded(live) for live in self.runs.values()

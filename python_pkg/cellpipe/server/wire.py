@@ -87,6 +87,13 @@ class IReplayedSetting(TypedDict):
     statement: str
 
 
+class ILearnedChange(TypedDict):
+    #: the variable a run saw this step change in place, which the analysis did not
+    name: str
+    #: the run that learned it
+    run: str
+
+
 class IManifestStep(TypedDict):
     name: str
     notebook: str
@@ -102,6 +109,7 @@ class IManifestStep(TypedDict):
     metrics: list[str]
     imports: list[str]
     replays_settings: list[IReplayedSetting]
+    learned_changes: list[ILearnedChange]
     nocache: bool
     hints: dict[str, JSONValue]
 
