@@ -217,6 +217,33 @@ class StatusHandler(CellpipeHandler):
         self.reply(await self.blocking(step_status, self.root, self.get_query_argument("path", None), params))
 
 
+class UnknownRouteHandler(CellpipeHandler):
+    """Any other path under /cellpipe/: a JSON 404 naming the path, like every other error."""
+
+    async def _unknown(self, path: str) -> None:
+        raise NotFound(f"no cellpipe endpoint {self.request.method} /cellpipe/{path}")
+
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self, path: str) -> None:
+        await self._unknown(path)
+
+    @tornado.web.authenticated
+    @domain_errors
+    async def post(self, path: str) -> None:
+        await self._unknown(path)
+
+    @tornado.web.authenticated
+    @domain_errors
+    async def put(self, path: str) -> None:
+        await self._unknown(path)
+
+    @tornado.web.authenticated
+    @domain_errors
+    async def delete(self, path: str) -> None:
+        await self._unknown(path)
+
+
 ROUTES: list[tuple[str, type[CellpipeHandler]]] = [
     (r"/cellpipe/analyze", AnalyzeHandler),
     (r"/cellpipe/compile", CompileHandler),
@@ -226,6 +253,7 @@ ROUTES: list[tuple[str, type[CellpipeHandler]]] = [
     (r"/cellpipe/runs/([^/]+)/diff/([^/]+)", DiffHandler),
     (r"/cellpipe/runs/([^/]+)/steps/([^/]+)/notebook", StepNotebookHandler),
     (r"/cellpipe/status", StatusHandler),
+    (r"/cellpipe/(.*)", UnknownRouteHandler),  # last: anything else under /cellpipe/
 ]
 
 
