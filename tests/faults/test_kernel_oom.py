@@ -20,7 +20,11 @@ def test_a_kernel_out_of_memory_fails_its_step_and_the_next_run_resumes(tmp_path
         # what the OOM killer does
         "sigkill": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
         # what a memory limit does: the allocation fails inside the step
-        "rlimit": "import resource\nresource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        # (the limit is set above what the kernel already maps: an ordinary kernel maps more than a
+        # forked one, and a limit below that would starve the error report itself)
+        "rlimit": "import os, resource\n"
+                  "mapped = int(open('/proc/self/statm').read().split()[0]) * os.sysconf('SC_PAGE_SIZE')\n"
+                  "resource.setrlimit(resource.RLIMIT_AS, (mapped + (512 << 20), mapped + (512 << 20)))\n"
                   "hog = bytearray(4 << 30)",
     }[how]
     write_notebook(tmp_path / "flow.ipynb", [
