@@ -62,6 +62,7 @@ function analysis(overrides: Partial<IAnalyzeResponse> = {}): IAnalyzeResponse {
           metrics: [],
           imports: [],
           replays_settings: [],
+          learned_changes: [],
           nocache: false,
           hints: {}
         }
