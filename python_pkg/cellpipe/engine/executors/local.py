@@ -13,6 +13,7 @@ import os
 
 os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")  # nbformat's default adds ~1 s per process
 
+import contextlib  # noqa: E402
 import logging  # noqa: E402
 import queue  # noqa: E402
 import shutil  # noqa: E402
@@ -23,6 +24,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from concurrent.futures import FIRST_COMPLETED, Future, wait  # noqa: E402
+from functools import lru_cache  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -64,15 +66,67 @@ threading.Thread(target=watch, name="cellpipe-watch-run", daemon=True).start()
 """
 
 
+def _sockets() -> dict[str, str]:
+    """Where a kernel listens: IPC sockets in a private folder on POSIX systems.
+
+    With TCP, jupyter_client picks free ports by binding and releasing them;
+    under load another kernel started at the same moment can take one before
+    this kernel binds it, and the kernel dies at start-up ("Kernel died before
+    replying to kernel_info"). A socket file named after a fresh id cannot
+    collide. ``CELLPIPE_KERNEL_TRANSPORT=tcp`` keeps TCP."""
+    if os.name != "posix" or os.environ.get("CELLPIPE_KERNEL_TRANSPORT", "ipc") == "tcp":
+        return {}
+    import tempfile
+    import uuid
+
+    folder = Path(tempfile.gettempdir()) / f"cellpipe-kernels-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = folder.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return {}  # not ours alone: TCP on 127.0.0.1 rather than sockets others could reach
+    except OSError:
+        return {}
+    _sweep_sockets(str(folder))
+    return {"transport": "ipc", "ip": str(folder / uuid.uuid4().hex[:16])}
+
+
+@lru_cache(maxsize=1)
+def _sweep_sockets(folder: str) -> None:
+    """Remove the socket files of kernels that are gone (a run killed with
+    SIGKILL cannot clean up after its kernels): a socket nobody listens on
+    refuses a connection. Once per process; files younger than a minute are
+    left alone (a kernel may be binding them right now)."""
+    import socket
+
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < 60:
+                continue
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(0.2)
+                probe.connect(entry.path)
+        except ConnectionRefusedError:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
 def _start_kernel(kernel_name: str, warm: bool, spec=None):
     from jupyter_client.manager import KernelManager
 
     if spec is not None:  # a kernel forked from cellpipe's fork server
         from cellpipe.engine.executors._compat import fixed_spec_manager
 
-        km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=fixed_spec_manager(spec))
+        km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=fixed_spec_manager(spec), **_sockets())
     else:
-        km = KernelManager(kernel_name=kernel_name)
+        km = KernelManager(kernel_name=kernel_name, **_sockets())
     # the kernel's own stderr only carries ipykernel's start-up chatter: the
     # step's output reaches the output notebook and the log through the client
     km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
