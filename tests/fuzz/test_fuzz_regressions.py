@@ -274,3 +274,17 @@ def test_arguments_of_non_utf8_bytes_are_usage_errors(project, argv):
         Path(os.fsdecode(bytes(project) + b"/\xff.csv")).write_text("x")
     code_, _, err = cli(*argv)
     assert code_ == 2 and "internal error" not in err, err
+
+
+def test_an_empty_database_file_is_a_store_without_runs(project):
+    """A zero-byte cellpipe.db (a store made but never written) is an empty store, not a broken one;
+    reading it writes nothing."""
+    (project / ".cellpipe").mkdir()
+    (project / ".cellpipe" / "cellpipe.db").write_bytes(b"")
+    code_, out, err = cli("runs")
+    assert code_ == 0 and "no runs recorded yet" in out, (out, err)
+    code_, out, _ = cli("runs", "--json")
+    assert code_ == 0 and json.loads(out) == []
+    code_, _, err = cli("show", "latest")
+    assert code_ == 2 and "no run 'latest'" in err and "database" not in err, err
+    assert (project / ".cellpipe" / "cellpipe.db").stat().st_size == 0

@@ -35,7 +35,11 @@ text_args = st.one_of(st.sampled_from(["0", "-1", "1", "100", str(10**30), "9" *
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[str, tuple[str, ...], str | None, dict[str, str] | None]:
     """(method, path parts under /cellpipe, body, query arguments)."""
-    kind = draw(st.integers(0, 9))
+    kind = draw(st.integers(0, 10))
+    if kind == 10:  # export: kinds, outputs and images of every sort (the compiled pipeline is not run)
+        body = {"path": draw(path_values), "kind": draw(st.sampled_from(["kfp", "argo", "KFP", ""]) | json_values),
+                "output": draw(path_values | st.none()), "image": draw(st.text(max_size=30) | json_values)}
+        return "POST", ("export",), draw(raw_bodies(body)), None
     if kind <= 2:  # analyze, unsaved content or saved file
         body: Any = {"path": draw(path_values)}
         if draw(st.booleans()):
@@ -130,6 +134,9 @@ async def test_the_server_answers_anything_with_2xx_or_4xx(jp_fetch, jp_root_dir
     ("GET", ("runs",), None, {"limit": str(10**30)}, 200),
     ("GET", ("runs",), None, {"limit": "9" * 5000}, 200),
     ("GET", ("runs",), None, {"limit": "²"}, 400),
+    ("POST", ("export",), json.dumps({"path": "loop.ipynb", "kind": "kfp"}), None, 404),
+    ("POST", ("export",), json.dumps({"path": "x.ipynb", "kind": ["kfp"]}), None, 400),
+    ("POST", ("export",), '{"path": "x.ipynb", "kind": "argo", "n": ' + "9" * 5000 + "}", None, 400),
 ])
 async def test_inputs_that_once_gave_a_500(jp_fetch, jp_root_dir, method, parts, body, params, status):
     root = Path(jp_root_dir)

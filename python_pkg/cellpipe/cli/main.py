@@ -210,6 +210,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         store.close()
     if args.json:
         print(json.dumps([{**r, "metrics": metrics[r["id"]]} for r in runs], indent=2, default=str))
+    elif not runs:
+        print(f"no runs recorded yet in {store.folder}; `cellpipe run NOTEBOOK` records one")
     else:
         make_console().print(runs_table(runs, metrics))
     return EXIT_OK

@@ -144,6 +144,15 @@ class Database:
             version = self.version()
             if version > SCHEMA_VERSION:
                 raise StoreTooNew(path, version, SCHEMA_VERSION)
+            if readonly and version == 0:
+                # an empty file (a store created but never written to): no runs yet,
+                # answered from an empty in-memory schema without writing the file
+                self.conn.close()
+                self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                self.conn.row_factory = sqlite3.Row
+                for statement in SCHEMA.strip().split(";\n"):
+                    if statement.strip():
+                        self.conn.execute(statement)
             if not readonly:
                 self.conn.execute("PRAGMA synchronous=NORMAL")
                 if version < SCHEMA_VERSION:
