@@ -23,7 +23,7 @@ from typing import Any
 
 from cellpipe.core import cachekey
 from cellpipe.core.graph import select
-from cellpipe.engine import environment, executors
+from cellpipe.engine import cached, environment, executors
 from cellpipe.engine.executors.base import (
     CANCELLED,
     Executor,
@@ -283,6 +283,9 @@ class Runner:
             self.outputs[st.name] = entry["outputs"]
             st.metrics = entry["metrics"]
             st.cached_from = entry["run_id"]
+            copied = cached.copy_for(self.store, self.pipeline, self.steps[st.name], entry,
+                                     self.run_folder / f"{st.name}.ipynb")
+            st.output_notebook = str(copied) if copied is not None else None
             if decision.warning:
                 st.warnings.append(decision.warning)
             self._change(st, CACHED, decision.reason)
