@@ -91,3 +91,22 @@ def test_a_global_generator_seeded_in_the_drawing_step_is_fine() -> None:
     ]
     result = compile_cells(("nb.ipynb", cells))
     assert not [d for d in result.diagnostics if d.code == "CP161"]
+
+
+# corpus class B: a module made importable by a setting of an earlier step, imported by
+# another earlier step, loaded again by a later step (and an object of its class passed on)
+PATH_THEN_IMPORT = [
+    ("import sys\nsys.path.append('lib')", ("step:path",)),
+    ("import helpers\nthing = helpers.Thing(3)", ("step:load",)),
+    ("print(helpers.double(thing.n), thing)", ("step:use",)),
+]
+
+
+def test_a_module_on_a_replayed_sys_path_is_imported_after_the_path_is_set(tmp_path: Path, fork: bool) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "helpers.py").write_text(
+        "class Thing:\n    def __init__(self, n):\n        self.n = n\n"
+        "    def __repr__(self):\n        return f'Thing({self.n})'\n\n"
+        "def double(x):\n    return 2 * x\n")
+    summary = assert_same_as_run_all(write_notebook(tmp_path / "nb.ipynb", PATH_THEN_IMPORT), fork)
+    assert {s["state"] for s in summary["steps"]} == {"done"}

@@ -166,6 +166,8 @@ class Step:
     metrics: tuple[str, ...] = ()
     #: import statements copied from the steps that made those names
     imports: tuple[str, ...] = ()
+    #: the source cell each of ``imports`` is copied from (-1: not known)
+    import_cells: tuple[int, ...] = ()
     #: (source cell index, statement): process-wide settings made by earlier
     #: steps, run again at the start of this step, in notebook order
     replayed: tuple[tuple[int, str], ...] = ()

@@ -3,8 +3,9 @@
 A step notebook is, in order: a markdown header, a ``parameters`` cell (the
 step's pipeline parameters and where to read and write artifacts), a setup cell
 (working directory), the shared ``imports`` and ``functions`` cells, a cell that
-loads the step's inputs, a cell that replays the process-wide settings earlier
-steps made (when there are any), the step's own cells (each pointing back to its source
+replays the process-wide settings earlier steps made (when there are any; with the
+imports copied from earlier steps, in notebook order), a cell that loads the step's
+inputs, the step's own cells (each pointing back to its source
 cell in ``metadata.cellpipe``) and a cell that saves outputs and metrics.
 """
 
@@ -14,6 +15,7 @@ import json
 import re
 from typing import Any
 
+from cellpipe.core import analysis
 from cellpipe.core.filerefs import absolute_literals
 from cellpipe.model import NotebookInfo, Pipeline, SourceCell, Step
 
@@ -110,6 +112,37 @@ def _source_meta(nb: NotebookInfo, cell: SourceCell, role: str) -> dict[str, Any
     return meta
 
 
+def _imports_around_settings(step: Step) -> tuple[list[str], list[str]]:
+    """The step's copied imports and its replayed settings in notebook order, up to the
+    last setting (``early``: lines of the settings cell), and the imports after it."""
+    if not step.replayed:
+        return [], list(step.imports)
+    cells = step.import_cells if len(step.import_cells) == len(step.imports) else (-1,) * len(step.imports)
+    settings = [((index, 1), f"{statement}  # cell {index + 1}") for index, statement in step.replayed]
+    last = max(key for key, _ in settings)
+    used = {index: set().union(*(analysis.analyze(st).reads for i, st in step.replayed if i == index))
+            for index, _ in step.replayed}
+    imports = []
+    for stmt, index in zip(step.imports, cells, strict=True):
+        # in a cell that also makes a setting: first when the setting uses what it binds (`import sys`)
+        order = 0 if analysis.analyze(stmt).binds & used.get(index, set()) or index not in used else 2
+        imports.append(((index, order) if index >= 0 else (last[0] + 1, 0), stmt))
+    early = [line for _, line in sorted([*settings, *[i for i in imports if i[0] < last]], key=lambda e: e[0])]
+    return early, [stmt for key, stmt in imports if key > last]
+
+
+def _settings_read_inputs(step: Step) -> bool:
+    """A replayed setting reads a variable the step loads (`os.chdir(folder)`)."""
+    inputs = {v.name for v in step.var_inputs}
+    return any(inputs & set(analysis.analyze(statement).reads) for _, statement in step.replayed)
+
+
+def _settings_cell(early: list[str], step: Step, cell_id: str) -> dict[str, Any]:
+    lines = ["# process-wide settings made by earlier steps, in notebook order"]
+    lines += early or [f"{statement}  # cell {index + 1}" for index, statement in step.replayed]
+    return _cell("code", "\n".join(lines), cell_id, {"cellpipe": {"role": "settings"}})
+
+
 def _literal(value: Any) -> str:
     return repr(value)
 
@@ -169,7 +202,11 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
         cell = nb.cells[i]
         cells.append(_cell("code", cell.source, new_id(cell.id, f"shared-{i}"), _source_meta(nb, cell, "shared")))
 
-    load_lines = list(step.imports)
+    early, late = _imports_around_settings(step)
+    settings_first = bool(step.replayed) and not _settings_read_inputs(step)
+    if settings_first:  # a module a setting makes importable (`sys.path`) is imported after it
+        cells.append(_settings_cell(early, step, new_id(None, "cellpipe-settings")))
+    load_lines = list(late) if settings_first else list(step.imports)
     inputs = {v.name: v.producer for v in step.var_inputs}
     guard = [v.name for v in step.var_inputs if v.name not in step.mutated_inputs]
     load_lines.append(
@@ -183,11 +220,8 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
     )
     cells.append(_cell("code", "\n".join(load_lines), new_id(None, "cellpipe-load"), {"cellpipe": {"role": "load"}}))
 
-    if step.replayed:
-        replay = ["# process-wide settings made by earlier steps, in notebook order"]
-        replay += [f"{statement}  # cell {index + 1}" for index, statement in step.replayed]
-        cells.append(_cell("code", "\n".join(replay), new_id(None, "cellpipe-settings"),
-                           {"cellpipe": {"role": "settings"}}))
+    if step.replayed and not settings_first:  # the settings read values the step loads
+        cells.append(_settings_cell([], step, new_id(None, "cellpipe-settings")))
 
     for ref in step.cells:
         cell = nb.cells[ref.index]

@@ -255,6 +255,7 @@ class DataFlow(Collector):
             stmt = import_stmt.get((origin[0], name))
             if stmt and stmt not in draft.imports:
                 draft.imports.append(stmt)
+                draft.import_cells[stmt] = origin[0]
             if name not in warned_imports:
                 warned_imports.add(name)
                 self.warn("CP210", f"`{name}` is imported in step '{origin[1]}' and used by step '{draft.name}'; "

@@ -160,6 +160,7 @@ class _Compiler(Reader, DataFlow, FileHints):
                     depends_on=step_deps,
                     metrics=tuple(metrics),
                     imports=tuple(draft.imports),
+                    import_cells=tuple(draft.import_cells.get(stmt, -1) for stmt in draft.imports),
                     replayed=tuple(draft.replayed),
                     learned=tuple(sorted(draft.learned.items())),
                     nocache=draft.nocache,

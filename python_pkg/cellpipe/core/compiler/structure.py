@@ -111,6 +111,8 @@ class StepDraft:
     var_inputs: dict[str, str] = field(default_factory=dict)  # var -> producer
     mutated_inputs: set[str] = field(default_factory=set)
     imports: list[str] = field(default_factory=list)
+    #: import statement -> the source cell it is copied from
+    import_cells: dict[str, int] = field(default_factory=dict)
     outputs_vars: dict[str, set[str]] = field(default_factory=dict)  # var -> consumers
     #: (cell, statement): process-wide settings of earlier steps, run again at the start of this step
     replayed: list[tuple[int, str]] = field(default_factory=list)
