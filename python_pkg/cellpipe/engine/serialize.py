@@ -66,6 +66,20 @@ def _parquet_safe(df: Any) -> bool:
     return True
 
 
+def _values_is_a_copy(df: Any) -> bool:
+    """True when ``df.values`` is a new array (writable) although every column has
+    the same type: the frame's columns are held apart (``sm.add_constant`` adds one).
+    Parquet reads them back as one block, whose ``.values`` is a read-only view, so
+    the loaded frame is made with its columns apart too: a notebook that writes into
+    ``X.values`` works as in Run All. (Columns of different types: always a copy.)"""
+    if df.shape[1] < 2 or df.dtypes.nunique() != 1:
+        return False
+    try:
+        return bool(df.values.flags.writeable)
+    except Exception:  # noqa: BLE001 - an extension type without a NumPy form: nothing to keep
+        return False
+
+
 def save_value(value: Any, folder: Path, name: str) -> dict[str, Any]:
     """Write ``value`` into ``folder`` as ``name.<ext>``; return its record."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,7 +88,10 @@ def save_value(value: Any, folder: Path, name: str) -> dict[str, Any]:
         path = folder / f"{name}.parquet"
         try:
             atomic_write(path, lambda tmp: value.to_parquet(tmp, engine="pyarrow"))
-            return _record(path, "parquet", kind)
+            record = _record(path, "parquet", kind)
+            if _values_is_a_copy(value):
+                record["layout"] = "split"
+            return record
         except Exception:  # noqa: BLE001 - fall back to pickle for anything Parquet refuses
             pass
     if _is_ndarray(value) and value.dtype != object:
@@ -120,6 +137,8 @@ def load_value(folder: Path, record: dict[str, Any]) -> Any:
     if fmt == "parquet":
         import pandas as pd
 
+        if record.get("layout") == "split":  # one column each: `.values` is a new, writable array
+            return pd.read_parquet(path, engine="pyarrow", to_pandas_kwargs={"split_blocks": True})
         return pd.read_parquet(path, engine="pyarrow")
     if fmt == "npy":
         import numpy as np
