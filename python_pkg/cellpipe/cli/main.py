@@ -427,6 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check the store (database, objects, records, leftover processes); exit 3 on problems")
     p.add_argument("--repair", action="store_true", help="repair what is safe to repair")
     p.set_defaults(func=cmd_doctor)
+
+    from cellpipe.cli import sweep as sweep_cli  # noqa: PLC0415 - each command module registers itself
+
+    sweep_cli.add_parser(sub)
     return parser
 
 

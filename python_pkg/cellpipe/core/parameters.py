@@ -8,7 +8,10 @@ cell names the scalar values recorded as the step's metrics.
 from __future__ import annotations
 
 import ast
+import io
 import json
+import re
+import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -368,3 +371,29 @@ def _target_names(target: ast.AST) -> list[str]:
     if isinstance(target, (ast.Tuple, ast.List)):
         return [n for elt in target.elts for n in _target_names(elt)]
     return []
+
+
+_SWEEP_COMMENT = re.compile(r"#\s*sweep\s*:\s*(?P<space>.*?)\s*$")
+
+
+def sweep_annotations(source: str) -> dict[str, str]:
+    """``{name: space}`` from a parameters cell's ``# sweep: SPACE`` comments
+    (``n_estimators: int = 100  # sweep: 50..500 log``), for the parameters
+    :func:`parse_parameters` accepts; the space's grammar is
+    :mod:`cellpipe.core.space`'s. Never raises."""
+    lines = source.splitlines()
+    found: dict[str, str] = {}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return found
+    comments = {tok.start[0]: tok.string for tok in tokens if tok.type == tokenize.COMMENT}
+    for param in parse_parameters(source).params:
+        # the comment on the assignment's line, or on the last line of a value written over several
+        end = param.line
+        while end + 1 <= len(lines) and end not in comments and lines[end - 1].rstrip().endswith(("(", "[", "{", ",")):
+            end += 1
+        match = _SWEEP_COMMENT.search(comments.get(param.line) or comments.get(end) or "")
+        if match and match["space"]:
+            found[param.name] = match["space"]
+    return found

@@ -4,6 +4,9 @@ artifact hashes, the cache index and the file stat cache.
 Every write is one transaction; SQLite's journal makes a killed process leave
 either the whole record or none of it. ``PRAGMA user_version`` gates the
 schema (see :class:`Database`).
+
+Sweeps (schema 5) live in ``sweeps`` and ``sweep_trials``; their queries and a
+description of the tables are in :mod:`cellpipe.engine.store.sweeps`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from cellpipe.errors import CellpipeError
 from cellpipe.model import RunState, StepState
 
 #: the schema this cellpipe writes; ``PRAGMA user_version`` of the file
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: the largest integer SQLite stores (64-bit signed)
 SQLITE_MAX_INT = 2**63 - 1
 
@@ -94,6 +97,33 @@ CREATE TABLE IF NOT EXISTS learned (
     created REAL NOT NULL,
     PRIMARY KEY (notebook, step, var)
 );
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    notebooks TEXT NOT NULL,
+    space TEXT NOT NULL,
+    objectives TEXT NOT NULL,
+    constraints TEXT NOT NULL,
+    fixed TEXT NOT NULL,
+    study TEXT,
+    argv TEXT NOT NULL,
+    created REAL NOT NULL,
+    finished REAL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_trials (
+    sweep_id TEXT NOT NULL REFERENCES sweeps(id),
+    number INTEGER NOT NULL,
+    run_id TEXT,
+    params TEXT NOT NULL,
+    objective_values TEXT,
+    feasible INTEGER,
+    state TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    PRIMARY KEY (sweep_id, number)
+);
+CREATE INDEX IF NOT EXISTS sweep_trials_run ON sweep_trials(run_id);
 CREATE TABLE IF NOT EXISTS statcache (
     path TEXT PRIMARY KEY,
     inode INTEGER NOT NULL,
@@ -193,6 +223,7 @@ class Database:
                     self.conn.execute("ALTER TABLE cache ADD COLUMN notebook TEXT NOT NULL DEFAULT ''")
                 self.conn.execute("DROP INDEX IF EXISTS cache_step")
                 self.conn.execute("CREATE INDEX cache_step ON cache(step, notebook, created)")
+            # schema 5: the `sweeps` and `sweep_trials` tables (created above)
             # schema 4: the `learned` table (created above)
             # schema 3: keys are BLAKE2b-256 (core.digest); older entries stay and simply never match
             self.conn.execute(
