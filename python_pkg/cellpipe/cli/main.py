@@ -431,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cellpipe.cli import sweep as sweep_cli  # noqa: PLC0415 - each command module registers itself
 
     sweep_cli.add_parser(sub)
+    from cellpipe.cli import report_cmd
+
+    report_cmd.add_parser(sub, [store_opts])
     return parser
 
 

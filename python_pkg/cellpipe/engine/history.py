@@ -110,20 +110,29 @@ def trace(store, path: Path, shown_as: str | None = None) -> dict[str, Any]:
                 "changed since" if history else "; it is not an `out:` file of any recorded run")
         raise UsageError(f"no recorded run produced the current content of {shown}{hint}")
     first = producers[0]
-    steps = {s["step"]: s for s in store.db.step_runs(first["run_id"])}
-    step = steps[first["step"]]
-    origin = step
-    if step.get("cached_from"):
-        origin = {s["step"]: s for s in store.db.step_runs(step["cached_from"])}.get(first["step"], step)
+    return {"path": shown, "hash": digest, **lineage(store, first["run_id"], first["step"])}
+
+
+def lineage(store, run_id: str, step: str) -> dict[str, Any]:
+    """What made the outputs of ``step`` in run ``run_id``: the run and step that
+    executed it (the earlier run a cached step was restored from), its code key
+    and cells, parameters, input variables and files, files read at run time,
+    local modules, environment and output notebook."""
+    steps = {s["step"]: s for s in store.db.step_runs(run_id)}
+    if step not in steps:
+        raise UsageError(f"run {run_id} has no step {step!r}; its steps: {', '.join(sorted(steps)) or 'none'}")
+    origin = steps[step]
+    if origin.get("cached_from"):
+        origin = {s["step"]: s for s in store.db.step_runs(origin["cached_from"])}.get(step, origin)
     run = find_run(store, origin["run_id"])
     parts = origin.get("parts") or {}
     return {
-        "path": shown, "hash": digest, "run": run["id"], "step": origin["step"], "notebook": origin["notebook"],
+        "run": run["id"], "step": origin["step"], "notebook": origin["notebook"],
         "started": run["started"], "git_commit": run.get("git_commit"), "git_dirty": bool(run.get("git_dirty")),
         "code_key": origin.get("key"), "code_cells": (parts.get("where") or {}).get("code"),
         "parameters": parts.get("params"), "input_variables": parts.get("variables"),
-        "input_files": parts.get("files"), "files_read": parts.get("read") or {}, "modules": parts.get("modules"), "environment": parts.get("env"),
-        "output_notebook": origin.get("output_notebook"),
+        "input_files": parts.get("files"), "files_read": parts.get("read") or {}, "modules": parts.get("modules"),
+        "environment": parts.get("env"), "output_notebook": origin.get("output_notebook"),
     }
 
 
