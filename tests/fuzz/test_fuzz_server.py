@@ -134,6 +134,8 @@ async def test_the_server_answers_anything_with_2xx_or_4xx(jp_fetch, jp_root_dir
     ("GET", ("runs",), None, {"limit": str(10**30)}, 200),
     ("GET", ("runs",), None, {"limit": "9" * 5000}, 200),
     ("GET", ("runs",), None, {"limit": "²"}, 400),
+    ("POST", ("compile",), '{"path": "x/\\ud800/nb.ipynb", "output": "build"}', None, 400),
+    ("POST", ("analyze",), '{"path": "\\ud800.ipynb"}', None, 400),
     ("POST", ("export",), json.dumps({"path": "loop.ipynb", "kind": "kfp"}), None, 404),
     ("POST", ("export",), json.dumps({"path": "x.ipynb", "kind": ["kfp"]}), None, 400),
     ("POST", ("export",), '{"path": "x.ipynb", "kind": "argo", "n": ' + "9" * 5000 + "}", None, 400),

@@ -5,6 +5,7 @@ symlink that leads out) is refused. No jupyter_server import: plain functions.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cellpipe.errors import CellpipeError
@@ -32,6 +33,11 @@ def confine(root: Path, path: str) -> Path:
         raise CellpipeError("name a path relative to the server's root, e.g. \"folder/analysis.ipynb\"")
     if "\x00" in path:
         raise PathOutsideRoot(path)
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:  # a lone surrogate that no file name can hold
+        raise CellpipeError(f"the path {path!r} holds a character no file name can hold (a lone surrogate). "
+                            "Fix: send the path as the file browser shows it") from None
     root = root.resolve()
     candidate = Path(path)
     if not candidate.is_absolute():
