@@ -157,3 +157,26 @@ def test_bad_spaces_and_metrics_are_usage_errors_naming_the_fix(tiny: Path, caps
     assert main(["sweep", "tiny.ipynb", "-p", "y=0.1..1"]) == 2  # a float range has no grid
     assert "--random N" in capsys.readouterr().err
     assert not (tiny / ".cellpipe" / "runs").exists() or not any((tiny / ".cellpipe" / "runs").iterdir())
+
+
+def test_a_failing_trial_fails_the_sweep_but_not_the_other_trials_and_resume_runs_only_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    cells = [TINY[0], ("import os\nassert not os.path.exists(f'broken{x}'), 'broken'\n" + TINY[1][0],
+                       ("step:score",)), TINY[2]]
+    write_notebook(tmp_path / "tiny.ipynb", cells)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken2").write_text("")
+    code, result = sweep(capsys, "tiny.ipynb", "-p", "x=1..3", "--optimize", "score:max")
+    assert code == 1 and result["state"] == "failed"
+    by_x = {t["params"]["x"]: t for t in result["trials"]}
+    assert by_x[2]["state"] == "failed" and by_x[2]["values"] is None
+    assert by_x[1]["state"] == by_x[3]["state"] == "succeeded"
+    assert result["best"]["params"] == {"x": 3}
+
+    # When: the cause is fixed and the sweep resumed, only the failed point runs again
+    (tmp_path / "broken2").unlink()
+    code, again = sweep(capsys, "tiny.ipynb", "--resume")
+    assert code == 0 and again["sweep"] == result["sweep"]
+    new = [t for t in again["trials"] if not t["earlier"]]
+    assert [t["params"] for t in new] == [{"x": 2}]
+    assert again["best"]["params"] == {"x": 3}

@@ -93,7 +93,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         result = sweeper.prepare()
         if not (args.quiet or args.json):
             console.print(f"sweep {result.sweep_id}: {result.kind}"
-                          + (f" over {', '.join(f'{d.name}={d.text or d.to_dict()}' for d in result.dims)}"),
+                          + f" over {', '.join(f'{d.name}={d.text}' for d in result.dims)}",
                           highlight=False)
         result = sweeper.run()
     finally:

@@ -398,6 +398,10 @@ class Sweeper:
 
 
 def _dimension(data: Mapping[str, Any]) -> Dimension:
+    """A dimension as the store recorded it (:meth:`Dimension.to_dict`)."""
     if data["kind"] == "choice":
-        return Dimension(data["name"], "choice", choices=tuple(data["choices"]))
-    return Dimension(data["name"], data["kind"], low=data["low"], high=data["high"], log=bool(data["log"]))
+        text = ",".join("None" if v is None else str(v) for v in data["choices"])
+        return Dimension(data["name"], "choice", choices=tuple(data["choices"]), text=text)
+    text = f"{data['low']}..{data['high']}" + (" log" if data["log"] else "")
+    return Dimension(data["name"], data["kind"], low=data["low"], high=data["high"], log=bool(data["log"]),
+                     text=text)
