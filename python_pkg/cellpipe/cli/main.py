@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except CellpipeError as exc:
         print(f"cellpipe: {exc}", file=sys.stderr)
-        if getattr(args, "json", False) and args.command == "run":
+        if getattr(args, "json", False) and args.command in ("run", "sweep"):
             print(json.dumps({"state": "invalid", "exit_code": exc.exit_code, "message": str(exc)}, indent=2))
         return exc.exit_code
     except sqlite3.OperationalError as exc:  # locked, read-only, a disk error: the store is healthy

@@ -21,8 +21,8 @@ EPILOG = """spaces (-p NAME=SPACE, or `# sweep: SPACE` after a parameter in the 
   v              one value: fixed for every trial
 examples:
   cellpipe sweep nb.ipynb -p n_estimators=50,100,200 -p max_depth=3..8 --optimize forest_roc_auc:max
-  cellpipe sweep nb.ipynb -p C=0.01..10 log --random 20 --seed 1
-  cellpipe sweep nb.ipynb -p n_estimators=10..500 log --optimize forest_roc_auc:max --trials 30
+  cellpipe sweep nb.ipynb -p 'C=0.01..10 log' --random 20 --seed 1
+  cellpipe sweep nb.ipynb -p 'n_estimators=10..500 log' --optimize forest_roc_auc:max --trials 30
   cellpipe sweep nb.ipynb --resume --trials 10"""
 
 
