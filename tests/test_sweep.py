@@ -156,6 +156,10 @@ def test_bad_spaces_and_metrics_are_usage_errors_naming_the_fix(tiny: Path, caps
     assert "METRIC<VALUE" in capsys.readouterr().err
     assert main(["sweep", "tiny.ipynb", "-p", "y=0.1..1"]) == 2  # a float range has no grid
     assert "--random N" in capsys.readouterr().err
+    assert main(["sweep", "tiny.ipynb", "--resume", "--trials", "2"]) == 2
+    assert "no sweep of tiny.ipynb to resume" in capsys.readouterr().err
+    assert main(["sweep", "tiny.ipynb", "--trials", "3"]) == 2
+    assert "--trials needs an objective" in capsys.readouterr().err
     assert not (tiny / ".cellpipe" / "runs").exists() or not any((tiny / ".cellpipe" / "runs").iterdir())
 
 

@@ -290,7 +290,14 @@ class Sweeper:
 
     def _reopen(self, objectives: list[Objective], constraints: list[Constraint]) -> SweepResult:
         req = self.request
-        row = records.find_sweep(self.store.db, req.resume or "latest")
+        if req.resume in (None, "latest"):  # the newest sweep of these notebooks
+            mine = [r for r in records.sweeps(self.store.db) if sorted(r["notebooks"]) == sorted(req.notebooks)]
+            if not mine:
+                raise UsageError(f"no sweep of {', '.join(req.notebooks)} to resume in the store. Fix: start one "
+                                 "(leave out --resume), or name the sweep: --resume SWEEP")
+            row = mine[0]
+        else:
+            row = records.find_sweep(self.store.db, req.resume)
         if sorted(row["notebooks"]) != sorted(req.notebooks):
             raise UsageError(f"sweep {row['id']} ran {', '.join(row['notebooks'])}, not "
                              f"{', '.join(req.notebooks)}. Fix: resume it with the same notebooks")
