@@ -140,7 +140,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j must be at least 1")
     options = RunOptions(params=params, jobs=args.jobs or 0, only=args.only, from_steps=args.from_steps,
-                         force=args.force, wait=args.wait, argv=sys.argv[1:])
+                         force=args.force, wait=args.wait, argv=sys.argv[1:], executor=args.executor,
+                         executor_options={"address": args.address} if args.address else {})
+    if args.address and args.executor == "local":
+        raise UsageError("--address names a Dask scheduler: use it with --executor dask")
     reset_signals()  # started in the background (nohup, a server started so): Ctrl-C and Cancel still stop it
     console = make_console(stderr=args.json)
     store = _store(args, root)
@@ -377,6 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the store folder (default: .cellpipe in the project's root; or CELLPIPE_STORE)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run holding the store (default: refuse at once)")
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="what runs the steps: local (default) or dask (pip install 'cellpipe[dask]')")
+    p.add_argument("--address", metavar="URL",
+                   help="the Dask scheduler, tcp://HOST:8786 (default: a local cluster for the run)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("export", help="write the pipeline for Kubeflow Pipelines (kfp) or Argo Workflows (argo)")

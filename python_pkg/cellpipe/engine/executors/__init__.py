@@ -1,7 +1,8 @@
 """Executors run the steps the runner submits (:mod:`.base` holds the protocol).
 
 Built in: ``local`` (:mod:`.local`: a kernel per step on this machine, from a
-pool of kernels started ahead, forked from a preloaded process on Linux). More
+pool of kernels started ahead, forked from a preloaded process on Linux) and
+``dask`` (:mod:`.dask`: a task per step on a Dask cluster; ``cellpipe[dask]``). More
 come from the ``cellpipe.executors`` entry point group, papermill-engine style::
 
     [project.entry-points."cellpipe.executors"]
@@ -23,7 +24,8 @@ from cellpipe.errors import UsageError
 GROUP = "cellpipe.executors"
 
 #: name -> "module:attribute", imported only when chosen
-_BUILTIN = {"local": "cellpipe.engine.executors.local:LocalExecutor"}
+_BUILTIN = {"local": "cellpipe.engine.executors.local:LocalExecutor",
+            "dask": "cellpipe.engine.executors.dask:DaskExecutor"}
 _registered: dict[str, Callable[..., Executor]] = {}
 
 
