@@ -312,15 +312,16 @@ def test_without_an_address_a_local_cluster_runs_the_steps_and_goes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     write_notebook(tmp_path / "flow.ipynb", [FLOW[0], FLOW[1], FLOW[3]])
     monkeypatch.chdir(tmp_path)
+    before = set(children())
     code, summary = run_json(capsys, "flow.ipynb", "--executor", "dask")
     assert code == 0, summary
     assert states(summary) == {"load": "done", "good": "done"}
     assert all(s["reason"].startswith("running on tcp://127.0.0.1:") for s in summary["steps"])
     assert (tmp_path / "out" / "doubled.txt").read_text() == str([v * 2 for v in range(10)])
     deadline = time.monotonic() + 15
-    while children() and time.monotonic() < deadline:
+    while set(children()) - before and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert children() == []
+    assert set(children()) - before == set()
 
 
 def children() -> list[str]:
@@ -332,7 +333,7 @@ def children() -> list[str]:
         except psutil.Error:
             continue
         if "resource_tracker" not in cmd:
-            found.append(cmd)
+            found.append(f"{proc.pid} {cmd}")
     return found
 
 
@@ -346,6 +347,7 @@ def test_an_unreachable_scheduler_is_a_usage_error_within_seconds(
     assert code == 2
     err = capsys.readouterr().err
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in err and "Fix:" in err
+    assert "Traceback" not in err
 
 
 def test_a_missing_distributed_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

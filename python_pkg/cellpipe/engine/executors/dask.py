@@ -27,14 +27,17 @@ and kills its kernel.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import queue
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cellpipe.core.emit import step_notebook
 from cellpipe.engine.executors.base import (
@@ -76,11 +79,9 @@ class DaskExecutor:
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT) -> None:
-        try:
-            import distributed  # noqa: F401
-        except ImportError as exc:
-            raise UsageError(f"--executor dask needs the package `distributed`, which is not installed "
-                             f"({exc}). Fix: pip install '{EXTRA}'") from exc
+        if importlib.util.find_spec("distributed") is None:  # without importing it: that takes seconds
+            raise UsageError(f"--executor dask needs the package `distributed`, which is not installed. "
+                             f"Fix: pip install '{EXTRA}'")
         self.address = address
         self.workers = workers
         self.connect_timeout = connect_timeout
@@ -96,7 +97,28 @@ class DaskExecutor:
         self.context = context
         self.topic = f"cellpipe-{context.run_id}"
         if self.address:  # a scheduler that is not there fails the run at once, not at its first step
+            self._probe()
             self._connect()
+
+    def _probe(self) -> None:
+        """Fail at once when nothing listens at a tcp:// or tls:// address (before
+        importing distributed, which alone takes seconds on a busy machine)."""
+        assert self.address
+        parts = urlsplit(self.address if "://" in self.address else f"tcp://{self.address}")
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname:
+            return
+        try:
+            with socket.create_connection((parts.hostname, parts.port or 8786), timeout=self.connect_timeout):
+                pass
+        except OSError as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: BaseException) -> UsageError:
+        assert self.address
+        return UsageError(
+            f"cannot reach the Dask scheduler at {_shown(self.address)} within {self.connect_timeout:g} s "
+            f"({type(exc).__name__}: {exc}). Fix: start it (`dask scheduler`), check the address and port "
+            "(tcp://HOST:8786), or leave out --address to run on a local cluster")
 
     def _connect(self) -> None:
         from distributed import Client
@@ -105,10 +127,7 @@ class DaskExecutor:
             try:
                 self.client = Client(self.address, timeout=self.connect_timeout, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as exc:
-                raise UsageError(
-                    f"cannot reach the Dask scheduler at {_shown(self.address)} within {self.connect_timeout:g} s "
-                    f"({type(exc).__name__}). Fix: start it (`dask scheduler`), check the address and port "
-                    "(tcp://HOST:8786), or leave out --address to run on a local cluster") from None
+                raise self._unreachable(exc) from None
         else:
             from distributed import LocalCluster
 
