@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import types
 from pathlib import Path
@@ -49,6 +50,7 @@ def load_inputs(
     base = Path(artifacts)
     records: dict[str, dict[str, Any]] = {}
     loaded: dict[str, str | None] = {}
+    entries: dict[str, tuple[Path, dict[str, Any]]] = {}
     for var, producer in inputs.items():
         folder = base / producer
         if producer not in records:
@@ -67,14 +69,33 @@ def load_inputs(
                 f"step '{producer}' did not save `{var}`, which step '{step}' needs",
                 fix="compile the pipeline again: the step notebooks are older than the source notebook",
             )
-        try:
-            namespace[var] = load_value(folder, entry)
-        except Exception as exc:
-            raise ArtifactError(
-                f"could not load `{var}` (made by step '{producer}') from {folder / entry['file']}: "
-                f"{type(exc).__name__}: {exc}",
-                fix=f"run step '{producer}' again",
-            ) from exc
+        entries[var] = (folder, entry)
+    # a value may need another one to load (a model fitted with a formula that calls a
+    # notebook function evaluates it again when it is unpickled): what fails is tried
+    # again once the others are in the namespace. load_value is called from here
+    # directly: statsmodels looks for the formula's names a fixed number of frames up.
+    failed: dict[str, Exception] = {}
+    for attempt in range(2):
+        for var in list(entries) if attempt == 0 else list(failed):
+            folder, entry = entries[var]
+            try:
+                namespace[var] = load_value(folder, entry)
+                failed.pop(var, None)
+            except Exception as exc:  # noqa: BLE001 - reported below, once no retry helps
+                failed[var] = exc
+        if not failed:
+            break
+    for var, exc in failed.items():
+        folder, entry = entries[var]
+        missing = re.search(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined", str(exc))
+        fix = (f"`{var}` refers to `{missing.group(1)}` when it is loaded, and step '{step}' does not "
+               f"have it: define `{missing.group(1)}` in a cell tagged `functions` (or `imports`), so "
+               "that every step has it" if missing else f"run step '{inputs[var]}' again")
+        raise ArtifactError(
+            f"could not load `{var}` (made by step '{inputs[var]}') from {folder / entry['file']}: "
+            f"{type(exc).__name__}: {exc}",
+            fix=fix,
+        ) from exc
     adopt_functions(inputs, namespace)
     objects: dict[str, Any] = {}
     for var in inputs:

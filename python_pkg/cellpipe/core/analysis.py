@@ -35,8 +35,10 @@ from cellpipe.core.ipysyntax import (  # noqa: F401 - to_python and parse_code a
     too_complex,
 )
 from cellpipe.core.rules import (  # noqa: F401 - re-exported: the analysis's public rules
+    AT_NAME_METHODS,
     CODE_CELL_MAGICS,
     CODE_LINE_MAGICS,
+    FORMULA_CALLS,
     KERNEL_NAMES,
     MUTATING_FUNCTIONS,
     NO_VAR_EXPAND_MAGICS,
@@ -113,6 +115,9 @@ class CodeFacts:
     #: attribute or item assignments to a dotted target: (target, line,
     #: statement source when the assignment is a whole top-level statement)
     dotted_assigns: tuple[tuple[str, int, str | None], ...] = ()
+    #: names a value bound here goes on reading after it is made: (name, names
+    #: the formula it was fitted with uses), read again where the value is loaded
+    carries: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def touches(self) -> frozenset[str]:
@@ -170,6 +175,11 @@ class _Visitor(ast.NodeVisitor):
         self.assigned_from: list[tuple[str, str]] = []
         self.iterates: set[str] = set()
         self.dotted_assigns: list[tuple[str, int, str | None]] = []
+        #: plain names bound to a string literal (a formula written before the call)
+        self.strings: dict[str, str] = {}
+        #: names read by the formulas of the expression being assigned
+        self._formula_names: list[str] = []
+        self.carries: dict[str, tuple[str, ...]] = {}
         #: the top-level statement being visited, and how deep inside it we are
         self._top: ast.stmt | None = None
         self._depth = 0
@@ -248,10 +258,25 @@ class _Visitor(ast.NodeVisitor):
                 self._mutate(root)
 
     def visit_Assign(self, node: ast.Assign) -> None:
+        outer, self._formula_names = self._formula_names, []
         self.visit(node.value)
+        formula, self._formula_names = self._formula_names, outer + self._formula_names
         for target in node.targets:
             self._target(target)
             self._note_assignment(target, node.value, node)
+            if isinstance(target, ast.Name):
+                text = _const_text(node.value)
+                if text is not None:
+                    self.strings[target.id] = text
+                else:
+                    self.strings.pop(target.id, None)
+                # a model made from a model made with a formula (`res = mod.fit()`) carries it too
+                formula += [n for sub in ast.walk(node.value) if isinstance(sub, ast.Name)
+                            for n in self.carries.get(sub.id, ())]
+                if formula:
+                    self.carries[target.id] = tuple(dict.fromkeys(formula))
+                else:
+                    self.carries.pop(target.id, None)
 
     def _note_assignment(self, target: ast.AST, value: ast.AST | None, stmt: ast.stmt) -> None:
         """Remember what a plain name was bound to, and dotted targets (``os.environ[k] = v``)."""
@@ -531,6 +556,36 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
         self._call_effects(node)
         self._note_call(node)
+        self._formula_reads(node)
+
+    def _formula_reads(self, node: ast.Call) -> None:
+        """Names a formula string (``smf.ols("y ~ np.log(x)", ...)``) or a
+        ``df.query("x > @limit")`` expression reads when the call runs."""
+        func = node.func
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if last in FORMULA_CALLS:
+            arg = next((kw.value for kw in node.keywords if kw.arg == "formula"), None)
+            if arg is None and node.args:
+                arg = node.args[0]
+            text = self._text_of(arg)
+            if text is None:
+                return
+            names = formula_names(text)
+            self._formula_names.extend(names)
+        elif last in AT_NAME_METHODS and isinstance(func, ast.Attribute) and node.args:
+            text = self._text_of(node.args[0])
+            if text is None:
+                return
+            names = _expanded_at_names(text)
+        else:
+            return
+        for name in names:
+            self._late_read(name)
+
+    def _text_of(self, node: ast.AST | None) -> str | None:
+        if isinstance(node, ast.Name):
+            return self.strings.get(node.id)
+        return _const_text(node) if node is not None else None
 
     def _note_call(self, node: ast.Call) -> None:
         callee = dotted_name(node.func)
@@ -622,6 +677,48 @@ def _expanded_names(text: str) -> list[str]:
     return names
 
 
+def _const_text(node: ast.AST) -> str | None:
+    """The value of a string literal, or of literals joined with ``+``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _const_text(node.left), _const_text(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def formula_names(text: str) -> list[str]:
+    """The names a patsy formula reads from the namespace it is evaluated in (or
+    from the data's columns: which, only the data knows): the roots of its terms'
+    Python expressions, not attribute names, keyword names or patsy's operators."""
+    import io
+    import keyword
+    import tokenize
+
+    names: list[str] = []
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return names
+    for i, tok in enumerate(tokens):
+        if tok.type != tokenize.NAME or keyword.iskeyword(tok.string):
+            continue
+        before = tokens[i - 1].string if i else ""
+        after = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        if before == "." or (after == "=" and before in ("(", ",")):
+            continue
+        if tok.string not in names:
+            names.append(tok.string)
+    return names
+
+
+def _expanded_at_names(text: str) -> list[str]:
+    """``limit`` in ``"x > @limit"``: the caller's variables a query or eval expression reads."""
+    import re
+
+    return list(dict.fromkeys(re.findall(r"@([A-Za-z_][A-Za-z0-9_]*)", text)))
+
+
 def _params(args: ast.arguments) -> list[str]:
     return [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs
             + [a for a in (args.vararg, args.kwarg) if a is not None]]
@@ -698,4 +795,5 @@ def analyze(source: str) -> CodeFacts:
         assigned_from=tuple(visitor.assigned_from),
         iterates=frozenset(visitor.iterates),
         dotted_assigns=tuple(visitor.dotted_assigns),
+        carries=tuple(sorted(visitor.carries.items())),
     )

@@ -286,3 +286,19 @@ NATIVE_FILE_FUNCTIONS: dict[str, dict[str, tuple[str, int, str]]] = {
                     "write_table": ("w", 1, "where")},
     "pyarrow.dataset": {"dataset": ("r", 0, "source"), "write_dataset": ("w", 1, "base_dir")},
 }
+
+#: Functions that evaluate a formula string (patsy's language, used by
+#: statsmodels' formula API) in the caller's namespace: the names a formula uses
+#: (``np.log(x)``, ``double_it(x)``, a variable that is not a column) are read by
+#: the call, and again by any step that loads the fitted model (statsmodels
+#: evaluates the formula again when it unpickles one). The formula is the call's
+#: ``formula=`` argument or its first argument, a string literal or a name bound to one.
+FORMULA_CALLS: frozenset[str] = frozenset(
+    {"ols", "wls", "gls", "glsar", "glm", "logit", "probit", "mnlogit", "poisson", "negativebinomial",
+     "generalized_poisson", "zeroinflated_poisson", "zeroinflated_negativebinomialp", "quantreg", "rlm",
+     "mixedlm", "gee", "ordinal_gee", "nominal_gee", "phreg", "conditional_logit", "conditional_poisson",
+     "conditional_mnlogit", "from_formula", "dmatrix", "dmatrices", "ols_formula"}
+)
+#: Methods that evaluate an expression in which ``@name`` reads a variable of the
+#: caller (``df.query("x > @limit")``, ``df.eval("y = x * @k")``).
+AT_NAME_METHODS: frozenset[str] = frozenset({"query", "eval"})

@@ -264,6 +264,13 @@ class DataFlow(Collector):
             return
         draft.var_inputs[name] = step
         steps_by_name[step].outputs_vars.setdefault(name, set()).add(draft.name)
+        # a model fitted with a formula evaluates it again when it is loaded: what the
+        # formula uses (a notebook function, `np`) must be here before it loads
+        facts = nb.facts.get(pos)
+        for carried in dict(facts.carries).get(name, ()) if facts is not None else ():
+            if carried != name and carried not in draft.var_inputs:
+                self._need(nb, draft, carried, cell, params, shared_binds, touches, positions, module_names,
+                           import_stmt, warned_imports, steps_by_name, star=True, late=True)
 
 
 def _shared_uses(sources: Sequence[str]) -> tuple[set[str], dict[str, set[str]]]:
