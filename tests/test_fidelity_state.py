@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compile_cells, write_notebook
-from fidelity import assert_same_as_run_all
+from conftest import compile_cells, only, write_notebook
+from fidelity import assert_same_as_run_all, cellpipe
 
 pytestmark = pytest.mark.kernel
 
@@ -65,3 +65,32 @@ def test_the_same_value_made_by_a_plain_call_is_not_stateful() -> None:
 
 def test_stateful_values_run_like_run_all(tmp_path: Path, fork: bool) -> None:
     assert_same_as_run_all(write_notebook(tmp_path / "nb.ipynb", STATE), fork)
+
+
+# corpus class F: a generator or an open file cannot go from one kernel to another;
+# validate says so before anything runs, naming the cell and the fix
+@pytest.mark.parametrize("make, use, kind", [
+    ("import itertools\nsquares = (i * i for i in range(10))\nprint(list(itertools.islice(squares, 3)))",
+     "print(list(squares))", "a generator"),
+    ("def gen():\n    yield from range(3)\n\nsquares = gen()", "print(next(squares))", "a generator"),
+    ("fh = open('data.txt')\nprint(fh.readline())", "print(fh.readline())", "an open file"),
+])
+def test_a_value_that_cannot_cross_kernels_is_refused_by_validate(tmp_path: Path, make: str, use: str,
+                                                                   kind: str) -> None:
+    cells = [(make, ("step:make",)), ("x = 1", ("step:other",)), (use, ("step:use",))]
+    result = compile_cells(("nb.ipynb", cells))
+    diag = only(result.diagnostics, "CP204")
+    assert diag.severity == "error" and diag.cell == 2
+    assert kind in diag.message and "step 'make' (cell 1)" in diag.message
+    assert "cell 3 into step 'make'" in diag.fix
+    (tmp_path / "data.txt").write_text("one\ntwo\n")
+    write_notebook(tmp_path / "nb.ipynb", cells)
+    done = cellpipe("run", "nb.ipynb", cwd=tmp_path, fork=True)
+    assert done.returncode != 0 and "CP204" in done.stdout + done.stderr  # refused before any step ran
+    assert not (tmp_path / ".cellpipe" / "runs").exists() or not any((tmp_path / ".cellpipe" / "runs").iterdir())
+
+
+def test_a_generator_used_in_the_step_that_made_it_is_fine() -> None:
+    cells = [("squares = (i * i for i in range(10))\nfirst = next(squares)", ("step:make",)),
+             ("print(first)", ("step:use",))]
+    assert not [d for d in compile_cells(("nb.ipynb", cells)).diagnostics if d.code == "CP204"]

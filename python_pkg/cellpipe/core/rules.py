@@ -143,6 +143,9 @@ STATEFUL_CONSTRUCTORS: dict[str, str] = {
 ITERATOR_MODULES: tuple[str, ...] = ("itertools.",)
 #: A class (a CamelCase name) from these packages makes an estimator: fitting changes it.
 ESTIMATOR_PACKAGES: tuple[str, ...] = ("sklearn.", "xgboost.", "lightgbm.", "catboost.", "imblearn.")
+#: Kinds whose values cannot be saved by one step and loaded by another (they
+#: hold a running frame or an operating-system handle): validate refuses passing them.
+UNPASSABLE: frozenset[str] = frozenset({"generator", "open file"})
 #: Kinds that iterating over consumes.
 CONSUMED_BY_ITERATION: frozenset[str] = frozenset({"iterator", "generator", "open file"})
 

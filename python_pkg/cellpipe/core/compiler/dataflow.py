@@ -22,6 +22,8 @@ class DataFlow(Collector):
     """Finds producers and consumers (second pass of the compiler)."""
 
     learned: Learned = {}
+    #: the notebook being analyzed: cell -> names it leaves holding a value no other kernel can load
+    _unpassable: dict[int, dict[str, str]] = {}
 
     # -- data flow inside one notebook ----------------------------------------
     def analyze_flow(self, nb: NotebookDraft) -> None:
@@ -29,6 +31,7 @@ class DataFlow(Collector):
         cells = nb.info.cells
         params = {p.name for p in nb.info.parameters}
         eff = effects.resolve(nb.facts, nb.info.shared_cells)
+        self._unpassable = eff.unpassable
         self._apply_learned(nb, eff)
         for i, extra in eff.mutates.items():
             old = nb.facts[i]
@@ -215,6 +218,24 @@ class DataFlow(Collector):
         else:
             self.warn("CP203", message, nb.info.path, cell, fix=fix, line=line)
 
+    def _unpassable_input(self, nb: NotebookDraft, draft: StepDraft, name: str, kind: str, cell: int,
+                          pos: int, producer: str) -> None:
+        """``name`` (a generator, an open file) made by another step cannot reach this one."""
+        key = ("CP204", nb.info.path, draft.name, name)
+        if key in self.reported:
+            return
+        self.reported.add(key)
+        what = {"generator": "a generator", "open file": "an open file"}.get(kind, f"a {kind}")
+        remake = ("open it again in this step (`with open(...) as fh:`), or read what you need into a "
+                  "variable in step '" + producer + "'") if kind == "open file" else (
+                  f"create `{name}` in this step, or turn it into a list in step '{producer}' "
+                  f"(`{name} = list(...)`) if it need not be lazy")
+        self.error("CP204", f"step '{draft.name}' uses `{name}`, {what} made by step '{producer}' (cell "
+                   f"{pos + 1}); each step runs in its own kernel, and {what} cannot be saved and loaded "
+                   "in another one", nb.info.path, cell, line=_first_line(nb.info.cells[cell].source, name),
+                   fix=f"{remake}, or put cell {cell + 1} into step '{producer}'",
+                   cell_id=nb.info.cells[cell].id)
+
     def _need(self, nb, draft: StepDraft, name: str, cell: int, params, shared_binds, touches, positions,
               module_names, import_stmt, warned_imports, steps_by_name, star: bool, late: bool = False) -> None:
         path = nb.info.path
@@ -262,6 +283,9 @@ class DataFlow(Collector):
                           "cellpipe repeats the import in each step that uses it", path, origin[0],
                           fix="move the import into a cell tagged `imports`, so that every step shares it")
             return
+        kind = self._unpassable.get(pos, {}).get(name)
+        if kind is not None:
+            self._unpassable_input(nb, draft, name, kind, cell, pos, step)
         draft.var_inputs[name] = step
         steps_by_name[step].outputs_vars.setdefault(name, set()).add(draft.name)
         # a model fitted with a formula evaluates it again when it is loaded: what the

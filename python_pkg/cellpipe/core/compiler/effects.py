@@ -47,6 +47,9 @@ class Effects:
     draws: list[Draw] = field(default_factory=list)
     #: name -> its definitions in notebook order: (cell, definition); shared cells at -1
     definitions: dict[str, list[tuple[int, Definition]]] = field(default_factory=dict)
+    #: cell -> names it binds or advances whose value cannot go to another kernel
+    #: (a generator, an open file) -> that kind
+    unpassable: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 def aliases(facts: Iterable[CodeFacts]) -> dict[str, str]:
@@ -182,6 +185,9 @@ def resolve(facts: Mapping[int, CodeFacts], shared: Iterable[int]) -> Effects:
         extra = {n: line for n, line in extra.items() if n not in f.mutates}
         if extra:
             out.mutates[i] = extra
+        stuck = {n: kinds[n] for n in (*f.touches, *extra) if kinds.get(n) in rules.UNPASSABLE}
+        if stuck:
+            out.unpassable[i] = stuck
     out.settings.sort(key=lambda s: (s.cell, s.line))
     return out
 
