@@ -71,3 +71,21 @@ def test_an_unseen_change_is_learned_and_the_reader_runs_after_it(tmp_path: Path
     again, texts = run_split(nb, fork)
     assert {s["step"]: s["state"] for s in again["steps"]} == {"load": "cached", "sneaky": "cached",
                                                                "report": "cached"}
+
+
+# corpus class H: statsmodels' results compute derived values on first access and keep
+# them (`cache_readonly`, `summary()`): reading them is not a change of the input
+LAZY = [
+    ("import numpy as np\nimport statsmodels.api as sm\nX = sm.add_constant(np.linspace(0, 1, 30))\n"
+     "y = X @ [1.0, 2.0] + np.sin(np.arange(30))\nres = sm.GLM(y, X).fit()", ("step:fit",)),
+    ("print(np.round(res.resid_pearson[:3], 4))\nprint(np.round(res.bse, 4))", ("step:read",)),
+    ("print(res.summary().tables[1])\nprint(np.round(res.conf_int(), 4))", ("step:summary",)),
+    ("print(np.round(res.params, 4))", ("step:report",)),
+]
+
+
+def test_reading_a_models_lazily_computed_values_is_not_a_change(tmp_path: Path) -> None:
+    summary = assert_same_as_run_all(write_notebook(tmp_path / "nb.ipynb", LAZY), fork=True)
+    assert warnings_of(summary) == {}
+    p = compile_cells(("nb.ipynb", LAZY)).pipeline
+    assert {v.producer for v in p.step("report").var_inputs} == {"fit"}  # nothing learned: still parallel

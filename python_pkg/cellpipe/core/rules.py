@@ -47,6 +47,8 @@ READ_ONLY_METHODS: frozenset[str] = frozenset(
     exists is_file is_dir glob rglob iterdir read_text read_bytes resolve
     absolute joinpath with_suffix with_name relative_to stat open
     summary get_config evaluate
+    summary2 summary_frame conf_int t_test f_test wald_test t_test_pairwise
+    get_prediction get_influence cov_params bse tvalues pvalues
     """.split()
 )
 
@@ -305,3 +307,11 @@ FORMULA_CALLS: frozenset[str] = frozenset(
 #: Methods that evaluate an expression in which ``@name`` reads a variable of the
 #: caller (``df.query("x > @limit")``, ``df.eval("y = x * @k")``).
 AT_NAME_METHODS: frozenset[str] = frozenset({"query", "eval"})
+
+#: Attributes a library fills on first access, which the runtime guard ignores when it
+#: checks whether a step changed a loaded value in place: reading ``res.bse`` or
+#: printing ``res.summary()`` is not a change. Every private attribute named
+#: ``_cache`` or ``_…cache`` is one; these are the others, by the module of the class.
+LAZY_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "statsmodels.": frozenset({"diagn", "_nobs_int"}),
+}

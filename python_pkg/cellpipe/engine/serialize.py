@@ -152,19 +152,58 @@ def load_value(folder: Path, record: dict[str, Any]) -> Any:
 
 def _value_bytes(value: Any) -> bytes:
     """Pickle bytes that depend on values only: without the memo, two equal objects
-    give the same bytes even when they share (or do not share) equal strings."""
+    give the same bytes even when they share (or do not share) equal strings; and
+    without lazily filled caches (private attributes named ``_cache`` or ``_…cache``,
+    where statsmodels' results and pandas' indexes keep what they computed on first
+    access), so that reading
+    ``res.resid_pearson`` or printing ``res.summary()`` is not a change."""
     import io
 
-    import cloudpickle
-
     buf = io.BytesIO()
-    pickler = cloudpickle.CloudPickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler = _pickler_without_caches()(buf, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.fast = True
     try:
         pickler.dump(value)
     except (ValueError, RecursionError):  # self-referencing objects need the memo
-        return _dumps(value)
+        buf = io.BytesIO()
+        _pickler_without_caches()(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
     return buf.getvalue()
+
+
+def _is_cache(attribute: Any) -> bool:
+    """``_cache``, ``_summary_statistics_cache``: a private attribute filled on first access."""
+    return isinstance(attribute, str) and attribute.startswith("_") and attribute.endswith("cache")
+
+
+def _lazy_attributes(module: str) -> frozenset[str]:
+    from cellpipe.core.rules import LAZY_ATTRIBUTES
+
+    return frozenset().union(*(names for prefix, names in LAZY_ATTRIBUTES.items() if module.startswith(prefix)))
+
+
+def _pickler_without_caches() -> type:
+    import cloudpickle
+
+    class _WithoutCaches(cloudpickle.CloudPickler):
+        def reducer_override(self, obj: Any) -> Any:
+            state = getattr(obj, "__dict__", None)
+            if isinstance(state, dict) and not isinstance(obj, type):
+                lazy = _lazy_attributes(type(obj).__module__)
+                if any(_is_cache(k) or k in lazy for k in state):
+                    return self._without(obj, lazy)
+            return super().reducer_override(obj)
+
+        def _without(self, obj: Any, lazy: frozenset[str]) -> Any:
+            try:
+                reduced = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - let the pickler report it the usual way
+                reduced = None
+            if isinstance(reduced, tuple) and len(reduced) >= 3 and isinstance(reduced[2], dict):
+                kept = {k: v for k, v in reduced[2].items() if not _is_cache(k) and k not in lazy}
+                return (*reduced[:2], kept, *reduced[3:])
+            return super().reducer_override(obj)
+
+    return _WithoutCaches
 
 
 def fingerprint(value: Any) -> str | None:
