@@ -110,3 +110,23 @@ def test_a_module_on_a_replayed_sys_path_is_imported_after_the_path_is_set(tmp_p
         "def double(x):\n    return 2 * x\n")
     summary = assert_same_as_run_all(write_notebook(tmp_path / "nb.ipynb", PATH_THEN_IMPORT), fork)
     assert {s["state"] for s in summary["steps"]} == {"done"}
+
+
+# corpus class I: a setting made inside a block that restores it when it ends
+@pytest.mark.parametrize("block", [
+    "import warnings\nwith warnings.catch_warnings():\n    warnings.simplefilter('ignore')\n    x = 1",
+    "import pandas as pd\nwith pd.option_context('display.max_rows', 5):\n    pd.set_option('display.width', 40)\n"
+    "    x = 1",
+    "import numpy as np\nwith np.printoptions(precision=2):\n    np.set_printoptions(suppress=True)\n    x = 1",
+])
+def test_a_setting_inside_a_block_that_restores_it_is_not_a_warning(block: str) -> None:
+    cells = [(block, ("step:a",)), ("print(x)", ("step:b",))]
+    result = compile_cells(("nb.ipynb", cells))
+    assert not [d for d in result.diagnostics if d.code == "CP160"], [d.format() for d in result.diagnostics]
+    assert result.pipeline.step("b").replayed == ()
+
+
+def test_a_setting_in_a_block_that_does_not_restore_it_is_still_a_warning() -> None:
+    cells = [("import warnings\nwith open('f') as fh:\n    warnings.simplefilter('ignore')", ("step:a",)),
+             ("print(1)", ("step:b",))]
+    assert only(compile_cells(("nb.ipynb", cells)).diagnostics, "CP160").cell == 0

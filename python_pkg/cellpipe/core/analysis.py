@@ -69,6 +69,9 @@ class CallFact:
     receiver: str | None = None
     #: for a line magic, its argument line
     magic_line: str | None = None
+    #: the calls of the ``with`` statements the call sits in, outermost first
+    #: (``warnings.catch_warnings``): a setting made there may end with the block
+    within: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,8 @@ class _Visitor(ast.NodeVisitor):
         #: names read by the formulas of the expression being assigned
         self._formula_names: list[str] = []
         self.carries: dict[str, tuple[str, ...]] = {}
+        #: the context managers of the ``with`` blocks being visited
+        self._within: tuple[str, ...] = ()
         #: the top-level statement being visited, and how deep inside it we are
         self._top: ast.stmt | None = None
         self._depth = 0
@@ -371,8 +376,15 @@ class _Visitor(ast.NodeVisitor):
             if item.optional_vars is not None:
                 self._target(item.optional_vars)
                 self._note_assignment(item.optional_vars, item.context_expr, node)
-        for stmt in node.body:
-            self.visit(stmt)
+        contexts = [dotted_name(item.context_expr.func) or "" for item in node.items
+                    if isinstance(item.context_expr, ast.Call)]
+        saved = self._within
+        self._within = (*saved, *contexts)
+        try:
+            for stmt in node.body:
+                self.visit(stmt)
+        finally:
+            self._within = saved
 
     visit_AsyncWith = visit_With
 
@@ -611,7 +623,7 @@ class _Visitor(ast.NodeVisitor):
         if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
             receiver = node.func.value.id
         self.calls.append(CallFact(callee, self._line, tuple(args), frozenset(keywords),
-                                   self._whole_statement(node), self._depth > 0, receiver))
+                                   self._whole_statement(node), self._depth > 0, receiver, within=self._within))
 
     def _expanded(self, text: str) -> None:
         """Names IPython would expand in ``text`` (``{expr}``, ``$name``): late reads."""

@@ -315,3 +315,19 @@ AT_NAME_METHODS: frozenset[str] = frozenset({"query", "eval"})
 LAZY_ATTRIBUTES: dict[str, frozenset[str]] = {
     "statsmodels.": frozenset({"diagn", "_nobs_int"}),
 }
+
+#: Context managers that restore a kind of setting when their block ends, by
+#: qualified name -> the settings they restore (qualified prefixes): a setting made
+#: inside such a block never reaches later cells, in Run All either.
+RESTORING_CONTEXTS: dict[str, tuple[str, ...]] = {
+    "warnings.catch_warnings": ("warnings.",),
+    "pandas.option_context": ("pandas.set_option", "pandas.options."),
+    "numpy.printoptions": ("numpy.set_printoptions",),
+    "numpy.errstate": ("numpy.seterr",),
+    "matplotlib.rc_context": ("matplotlib.rc", "matplotlib.pyplot.rc", "matplotlib.style.use",
+                              "matplotlib.pyplot.style.use"),
+    "matplotlib.pyplot.rc_context": ("matplotlib.rc", "matplotlib.pyplot.rc", "matplotlib.style.use",
+                                     "matplotlib.pyplot.style.use"),
+    "matplotlib.style.context": ("matplotlib.style.use", "matplotlib.pyplot.style.use"),
+    "matplotlib.pyplot.style.context": ("matplotlib.style.use", "matplotlib.pyplot.style.use"),
+}

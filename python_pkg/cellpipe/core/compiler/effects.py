@@ -166,6 +166,8 @@ def resolve(facts: Mapping[int, CodeFacts], shared: Iterable[int]) -> Effects:
                     if kind is None or (kind == "estimator" and last in rules.ESTIMATOR_READ_ONLY_FUNCTIONS):
                         continue
                     extra.setdefault(root, call.line)
+            if _restored(q, call.within, names):
+                continue  # a `with` block puts it back when it ends: later cells never had it
             if q in rules.SEED_CALLS:
                 out.settings.append(Setting(i, call.line, q, None if call.nested else call.statement,
                                             seed=rules.SEED_CALLS[q]))
@@ -190,6 +192,15 @@ def resolve(facts: Mapping[int, CodeFacts], shared: Iterable[int]) -> Effects:
             out.unpassable[i] = stuck
     out.settings.sort(key=lambda s: (s.cell, s.line))
     return out
+
+
+def _restored(q: str, within: tuple[str, ...], names: Mapping[str, str]) -> bool:
+    """The call ``q`` changes a setting that an enclosing ``with`` block restores."""
+    for context in within:
+        kinds = rules.RESTORING_CONTEXTS.get(qualify(context, names), ())
+        if any(q.startswith(prefix) for prefix in kinds):
+            return True
+    return False
 
 
 def _magic_setting(call: CallFact, cell: int, out: Effects) -> None:
