@@ -159,19 +159,21 @@ def test_variable_defined_only_later_points_at_where_it_is_set():
     assert "move that cell above this one" in diag.fix
 
 
-def test_step_with_no_code():
+def test_step_of_comments_only_is_a_step_that_does_nothing():
+    # jupytext turns a script's closing `# %%` section of notes into such a cell
     result = compile_cells(
         ("a.ipynb", [("x = 1", ["step:prep"]), ("# TODO", ["step:train"]), ("", []), ("y = x", ["step:report"])])
     )
-    diag = only(result.errors, "CP130")
-    assert (diag.cell_number, diag.message) == (2, "step 'train' has no code")
-    assert "`step:train`" in diag.fix
+    assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]
+    assert [s.name for s in result.pipeline.steps] == ["prep", "train", "report"]
+    assert result.pipeline.step("train").var_inputs == ()
 
 
 def test_step_of_markdown_only_has_no_code():
     result = compile_cells(("a.ipynb", [("x = 1", ["step:prep"]), ("## Notes", ["step:notes"], "markdown")]))
     diag = only(result.errors, "CP130")
-    assert diag.cell_number == 2
+    assert (diag.cell_number, diag.message) == (2, "step 'notes' has no code")
+    assert "`step:notes`" in diag.fix
 
 
 def test_re_entered_step_reading_its_own_value_after_another_step_set_it_again():
@@ -489,7 +491,7 @@ def test_every_problem_names_its_notebook_and_a_fix_and_they_come_in_cell_order(
                 ("y = missing", ["step:fit", "after:prepp", "in:nowhere.csv", "out:o.csv"]),
                 ("alpha = 2", ["step:tune", "out:o.csv"]),
                 ("z = 1", ["parameters"]),
-                ("# nothing", ["step:empty"]),
+                ("## nothing", ["step:empty"], "markdown"),
             ],
         ),
         ("b.ipynb", [("print(x)", ["step:fit"])]),

@@ -304,7 +304,8 @@ class Reader(Collector):
                 self._add_to_step(draft, tags[i], None, path, index=i)
 
     def _drop_empty_steps(self, layout: _Layout, cells: list[SourceCell]) -> None:
-        """A tagged step without code is an error; the implicit one is dropped."""
+        """A tagged step without code cells is an error (one whose code cells hold only comments
+        runs and does nothing); the implicit one is dropped."""
         path = layout.path
         for name in list(layout.order):
             draft = layout.steps[name]
@@ -314,6 +315,8 @@ class Reader(Collector):
                     layout.order.remove(name)
                     layout.cell_step.clear()
                     continue
+                if draft.code_cells:
+                    continue  # code cells of comments only (a notebook's closing notes): a step that does nothing
                 first = draft.first_cell
                 self.error("CP130", f"step '{name}' has no code", path, first,
                            fix=f"add code to the step, or remove the `step:{name}` tag", cell_id=cells[first].id)
