@@ -85,17 +85,17 @@ def load_inputs(
                 failed[var] = exc
         if not failed:
             break
-    for var, exc in failed.items():
+    for var, error in failed.items():
         folder, entry = entries[var]
-        missing = re.search(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined", str(exc))
+        missing = re.search(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined", str(error))
         fix = (f"`{var}` refers to `{missing.group(1)}` when it is loaded, and step '{step}' does not "
                f"have it: define `{missing.group(1)}` in a cell tagged `functions` (or `imports`), so "
                "that every step has it" if missing else f"run step '{inputs[var]}' again")
         raise ArtifactError(
             f"could not load `{var}` (made by step '{inputs[var]}') from {folder / entry['file']}: "
-            f"{type(exc).__name__}: {exc}",
+            f"{type(error).__name__}: {error}",
             fix=fix,
-        ) from exc
+        ) from error
     adopt_functions(inputs, namespace)
     objects: dict[str, Any] = {}
     for var in inputs:
