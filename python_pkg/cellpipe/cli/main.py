@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cellpipe._version import __version__
+from cellpipe.cli import remote as remote_cli
 from cellpipe.errors import CellpipeError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
@@ -139,9 +140,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     select(pipeline, args.only, args.from_steps)  # unknown step names are usage errors
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j must be at least 1")
+    remote_url = remote_cli.run_remote(args, root)
     options = RunOptions(params=params, jobs=args.jobs or 0, only=args.only, from_steps=args.from_steps,
                          force=args.force, wait=args.wait, argv=sys.argv[1:], executor=args.executor,
-                         executor_options={"address": args.address} if args.address else {})
+                         executor_options={"address": args.address} if args.address else {},
+                         cache_from=remote_url)
     if args.address and args.executor == "local":
         raise UsageError("--address names a Dask scheduler: use it with --executor dask")
     reset_signals()  # started in the background (nohup, a server started so): Ctrl-C and Cancel still stop it
@@ -158,6 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with Progress(console, pipeline.step_names, quiet=args.quiet or args.json) as progress:
             result = Runner(pipeline, root, store, options, on_change=progress.update,
                             recompile=recompile).run()
+        remote_cli.after_run(args, store, remote_url, result.run_id)
     finally:
         store.close()
     if args.json:
@@ -384,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what runs the steps: local (default) or dask (pip install 'cellpipe[dask]')")
     p.add_argument("--address", metavar="URL",
                    help="the Dask scheduler, tcp://HOST:8786 (default: a local cluster for the run)")
+    remote_cli.add_run_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("export", help="write the pipeline for Kubeflow Pipelines (kfp) or Argo Workflows (argo)")
@@ -441,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cellpipe.cli import report_cmd
 
     report_cmd.add_parser(sub, [store_opts])
+    remote_cli.register(sub, store_opts)
     return parser
 
 

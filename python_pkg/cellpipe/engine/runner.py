@@ -50,8 +50,11 @@ from cellpipe.engine.planner import (
     replan,
 )
 from cellpipe.engine.runstate import RunOptions, RunResult, StepStatus, new_run_id
+from cellpipe.engine.sharing import SharedLookup
 from cellpipe.engine.store import Store
 from cellpipe.engine.store import artifacts as artifacts_mod
+from cellpipe.engine.store.backend import redact_argv
+from cellpipe.engine.store.remote import RemoteCache
 from cellpipe.errors import UsageError
 from cellpipe.model import Pipeline, Step
 
@@ -93,7 +96,10 @@ class _StoreLedger:
         return runner.keys.with_files_read(step, parts)
 
     def entry(self, key: str) -> Entry | None:
-        return self.store.db.cache_get(key)
+        entry = self.store.db.cache_get(key)
+        if entry is None and self.runner.shared is not None:
+            entry = self.runner.shared.find(key)
+        return entry
 
     def latest(self, step: Step) -> Entry | None:
         return self.store.db.cache_latest(step.name, step.notebook)
@@ -127,6 +133,9 @@ class Runner:
         self.outputs: dict[str, dict[str, Any]] = {}  # settled steps' outputs, as recorded in the store
         self.force_rerun: set[str] = set()  # steps whose stored outputs turned out corrupt
         self.executor = executor or executors.create(options.executor, **options.executor_options)
+        #: the shared cache looked up after the store misses (``--cache-from``)
+        self.shared = (SharedLookup(RemoteCache.open(options.cache_from), store, root)
+                       if options.cache_from else None)
         self.running: set[str] = set()  # submitted to the executor, not finished
         self.to_run: set[str] = set()  # decided to execute, waiting for a free slot
         self.run_again: set[str] = set()  # running on a stale value: to run again once finished
@@ -215,7 +224,7 @@ class Runner:
         self.store.db.create_run({
             "id": self.run_id, "pipeline": self.pipeline.name, "root": str(self.root),
             "notebooks": [nb.path for nb in self.pipeline.notebooks], "started": time.time(),
-            "state": "running", "params": all_params, "argv": self.options.argv, "git_commit": commit,
+            "state": "running", "params": all_params, "argv": redact_argv(self.options.argv), "git_commit": commit,
             "git_dirty": None if dirty is None else int(dirty),
             "env": {**environment.python_info(), "packages": self.keys.installed()["versions"]},
             "pid": os.getpid(),
@@ -271,6 +280,8 @@ class Runner:
             break
         if decision.key is not None:
             st.key, st.parts = decision.key, decision.parts
+        if self.shared is not None:
+            st.warnings += self.shared.notes_for(name)
         return self._apply(st, decision)
 
     def _apply(self, st: StepStatus, decision: Decision) -> bool:

@@ -27,6 +27,8 @@ class RunOptions:
     wait: float = 0.0
     argv: list[str] = field(default_factory=list)
     run_id: str | None = None
+    #: a shared cache (URL) a step's key is looked up in when the store has no entry
+    cache_from: str | None = None
     #: the executor's registered name, and its options (local: warm_kernels, fork_kernels)
     executor: str = "local"
     executor_options: dict[str, Any] = field(default_factory=dict)

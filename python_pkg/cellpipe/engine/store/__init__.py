@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 from cellpipe.engine.fileutil import hash_file
-from cellpipe.engine.store.backend import FsspecStorage, LocalStorage, Storage, open_storage
+from cellpipe.engine.store.backend import FsspecStorage, LocalStorage, Storage, is_url, open_storage, redact
 from cellpipe.engine.store.db import Database, StoreTooNew
 from cellpipe.engine.store.objects import CorruptObject, ObjectStore
 from cellpipe.errors import CellpipeError
 
 __all__ = [
     "Store", "StoreBusy", "StoreTooNew", "Database", "ObjectStore", "CorruptObject", "Storage",
-    "LocalStorage", "FsspecStorage", "open_storage", "locate_store", "pid_alive", "STORE_DIR", "STORE_ENV",
+    "LocalStorage", "FsspecStorage", "open_storage", "redact", "locate_store", "pid_alive", "STORE_DIR", "STORE_ENV",
 ]
 
 #: the store's folder name at the project root
@@ -38,14 +38,24 @@ def locate_store(root: Path, chosen: str | None = None) -> tuple[Path, Storage]:
     """Where a project's store is: its local metadata folder and its storage.
 
     ``chosen`` is ``--store`` (else ``$CELLPIPE_STORE``, else ``<root>/.cellpipe``).
+    ``[tool.cellpipe] store`` in the root's ``pyproject.toml`` comes after the
+    environment (a relative folder there is relative to the root).
     A path puts everything in that folder; an fsspec URL puts objects and run
-    folders there and keeps the metadata in ``<root>/.cellpipe``.
+    folders there and keeps the metadata in ``<root>/.cellpipe``; a URL that does
+    not answer is a usage error naming it.
     """
     chosen = chosen or os.environ.get(STORE_ENV) or None
     if chosen is None:
+        from cellpipe.engine.settings import setting
+
+        configured = setting(root, "store")
+        if configured is not None and not is_url(configured):
+            configured = str(root / Path(configured).expanduser())
+        chosen = configured
+    if chosen is None:
         folder = root / STORE_DIR
         return folder, LocalStorage(folder)
-    storage = open_storage(chosen)
+    storage = open_storage(chosen, check=True)
     if isinstance(storage, LocalStorage):
         return storage.folder, storage
     return root / STORE_DIR, storage

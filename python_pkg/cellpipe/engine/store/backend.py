@@ -35,11 +35,58 @@ from cellpipe.errors import UsageError
 
 #: URL schemes that name a local folder
 LOCAL_PROTOCOLS = ("file", "local")
+#: protocol -> (the package fsspec needs for it, what to install: cellpipe's extra or the package)
+EXTRAS = {
+    "s3": ("s3fs", "cellpipe[s3]"), "s3a": ("s3fs", "cellpipe[s3]"),
+    "gs": ("gcsfs", "gcsfs"), "gcs": ("gcsfs", "gcsfs"),
+    "az": ("adlfs", "adlfs"), "abfs": ("adlfs", "adlfs"), "abfss": ("adlfs", "adlfs"),
+}
+#: object stores whose single put is atomic (a reader sees the whole object or none,
+#: multipart uploads included): written in place, without a temporary key and a copy
+ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+#: botocore settings for s3 unless the user's fsspec config sets its own: an endpoint
+#: that does not answer fails in seconds, not after a minute of retries
+S3_CONFIG = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
 
 
 def is_url(location: str) -> bool:
     """Whether ``location`` is an fsspec URL (``proto://…``) rather than a path."""
     return "://" in location
+
+
+#: (filesystem, base) pairs that answered :meth:`Storage.check` in this process
+_CHECKED: set[tuple[int, str]] = set()
+
+
+def redact(location: str) -> str:
+    """``location`` fit to print or record: a password in the URL and the values of
+    its query (tokens, signatures) are replaced by ``***``."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if not is_url(location):
+        return location
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        return location.split("://", 1)[0] + "://***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else f"***@{host}"
+    query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line fit to record: every URL in it redacted (``--opt=URL`` too)."""
+    out = []
+    for arg in argv:
+        head, sep, tail = arg.partition("=")
+        if sep and head.startswith("-") and is_url(tail):
+            out.append(f"{head}={redact(tail)}")
+        else:
+            out.append(redact(arg) if is_url(arg) else arg)
+    return out
 
 
 def _tmp_key(key: str) -> str:
@@ -48,7 +95,14 @@ def _tmp_key(key: str) -> str:
 
 
 class Storage(ABC):
-    """Files under keys, written atomically. ``url`` names the location for people."""
+    """Files under keys, written atomically. ``url`` names the location for people
+    (credentials redacted).
+
+    This interface is stable: executors running steps elsewhere (a Dask worker)
+    get a storage with :func:`open_storage` and read and write objects and run
+    folders through these methods only. Keys are posix paths relative to the
+    storage's base; a write under a key is whole or absent, never half.
+    """
 
     url: str
 
@@ -94,6 +148,11 @@ class Storage(ABC):
         """The file's local path when the storage is a local folder, else None."""
         return None
 
+    def check(self) -> None:
+        """Raise a :class:`~cellpipe.errors.UsageError` (exit 2) naming the location and
+        the fix when it cannot be reached; nothing for a location that answers."""
+        return None
+
     def read_bytes(self, key: str) -> bytes:
         """The stored file's bytes."""
         with self.open(key) as fh:
@@ -112,7 +171,27 @@ class FsspecStorage(Storage):
     def __init__(self, fs: Any, base: str, url: str | None = None) -> None:
         self.fs = fs
         self.base = base.rstrip("/")
-        self.url = url or fs.unstrip_protocol(self.base)
+        self.url = redact(url or fs.unstrip_protocol(self.base))
+        protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+        #: written in place: the backend's put is atomic already
+        self.atomic_put = bool(ATOMIC_PUT.intersection(protocols))
+
+    def check(self) -> None:
+        memo = (id(self.fs), self.base)
+        if memo in _CHECKED:
+            return
+        try:
+            self.fs.exists(self.base)
+            bucket = self.base.split("/", 1)[0]
+            missing_bucket = self.atomic_put and bool(bucket) and not self.fs.exists(bucket)
+        except Exception as exc:  # noqa: BLE001 - any backend's error: one sentence, exit 2
+            raise UsageError(
+                f"cannot reach the store {self.url}: {type(exc).__name__}: {str(exc)[:300]}. Fix: check the "
+                "URL, the endpoint (AWS_ENDPOINT_URL for s3), the network and the credentials") from exc
+        if missing_bucket:
+            raise UsageError(f"the bucket {bucket} of {self.url} does not exist. Fix: create it, "
+                             "or name an existing bucket in the URL")
+        _CHECKED.add(memo)
 
     def _full(self, key: str) -> str:
         return f"{self.base}/{key}" if key else self.base
@@ -143,6 +222,9 @@ class FsspecStorage(Storage):
             pass
 
     def put_file(self, key: str, source: Path, link: bool = False, readonly: bool = False) -> None:
+        if self.atomic_put:
+            self.fs.put_file(str(source), self._full(key))
+            return
         tmp = self._full(_tmp_key(key))
         self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
         try:
@@ -153,6 +235,9 @@ class FsspecStorage(Storage):
         self._commit(tmp, key)
 
     def put_bytes(self, key: str, data: bytes, readonly: bool = False) -> None:
+        if self.atomic_put:
+            self.fs.pipe_file(self._full(key), data)
+            return
         tmp = self._full(_tmp_key(key))
         self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
         try:
@@ -197,6 +282,9 @@ class LocalStorage(FsspecStorage):
 
         self.folder = folder
         super().__init__(LocalFileSystem(), str(folder), url=str(folder))
+
+    def check(self) -> None:
+        pass  # created on first write; an unwritable folder is reported then
 
     def path(self, key: str) -> Path:
         """The local path of ``key``."""
@@ -269,25 +357,35 @@ def _link_or_copy(source: Path, tmp: Path, link: bool) -> None:
     shutil.copyfile(source, tmp)
 
 
-def open_storage(location: str | Path) -> Storage:
-    """The storage at a local path or an fsspec URL.
+def open_storage(location: str | Path, check: bool = False) -> Storage:
+    """The storage at a local path or an fsspec URL; ``check`` also makes sure it
+    answers (see :meth:`Storage.check`).
 
-    A URL whose protocol is not installed names the package to install.
+    A URL whose protocol is not installed names the extra (or package) to install.
     """
     text = str(location)
     if not is_url(text):
         return LocalStorage(Path(text).expanduser().resolve())
-    protocol = text.split("://", 1)[0]
+    protocol = text.split("://", 1)[0].lower()
     if protocol in LOCAL_PROTOCOLS:
         return LocalStorage(Path(text.split("://", 1)[1]).expanduser().resolve())
     import fsspec
 
+    shown = redact(text)
+    options: dict[str, Any] = {}
+    if protocol in ("s3", "s3a") and "config_kwargs" not in fsspec.config.conf.get("s3", {}):
+        options["config_kwargs"] = S3_CONFIG
     try:
-        fs, base = fsspec.core.url_to_fs(text)
+        fs, base = fsspec.core.url_to_fs(text, **options)
     except ImportError as exc:
-        raise UsageError(f"the store {text} needs a package that is not installed: {exc}. "
-                         "Fix: install the package it names into this environment") from exc
+        package, extra = EXTRAS.get(protocol, (None, None))
+        fix = (f"pip install '{extra}'" if extra else f"install the package it names ({exc})")
+        needs = f"the package {package}" if package else "a package that is not installed"
+        raise UsageError(f"the store {shown} needs {needs}, which is not installed. Fix: {fix}") from exc
     except ValueError as exc:
-        raise UsageError(f"the store {text} is not a location fsspec knows: {exc}. "
+        raise UsageError(f"the store {shown} is not a location fsspec knows: {str(exc).replace(text, shown)}. "
                          "Fix: pass a folder or a URL such as s3://bucket/prefix") from exc
-    return FsspecStorage(fs, base, url=text.rstrip("/"))
+    storage = FsspecStorage(fs, base, url=text.rstrip("/"))
+    if check:
+        storage.check()
+    return storage
