@@ -21,21 +21,19 @@ _LINE = re.compile(r"""^\s*([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(true|f
 
 def _parse(text: str, path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
-        import tomllib as toml
-    else:  # pragma: no cover - Python 3.10
+        import tomllib
+
         try:
-            import tomli as toml
-        except ImportError:
-            return _parse_plain(text)
-    try:
-        table = toml.loads(text).get("tool", {}).get("cellpipe", {})
-    except toml.TOMLDecodeError as exc:
-        raise UsageError(f"{path} is not valid TOML ({exc}). Fix: correct the file") from exc
-    return table if isinstance(table, dict) else {}
+            table = tomllib.loads(text).get("tool", {}).get("cellpipe", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{path} is not valid TOML ({exc}). Fix: correct the file") from exc
+        return table if isinstance(table, dict) else {}
+    else:  # pragma: no cover - no TOML reader in the standard library
+        return _parse_plain(text)
 
 
 def _parse_plain(text: str) -> dict[str, Any]:
-    """Without a TOML reader (Python 3.10 without tomli): ``key = "value"`` lines of the table."""
+    """Without a TOML reader (Python 3.10): ``key = "value"`` lines of the table."""
     found: dict[str, Any] = {}
     inside = False
     for line in text.splitlines():

@@ -52,15 +52,21 @@ class SharedLookup:
             return None
         try:
             data = self.remote.lookup(key)
-            if data is None:
-                return None
+        except Exception as exc:  # noqa: BLE001 - any backend's network error: the run goes on without it
+            self.broken = (f"the shared cache {self.remote.url} stopped answering ({type(exc).__name__}: "
+                           f"{str(exc)[:200]}); steps run here")
+            return None
+        if data is None:
+            return None
+        try:
             return self.remote.adopt(self.store, self.root, data, self.transfer)
         except CorruptObject as exc:
             self.notes[data["step"]] = (f"the shared cache's object {exc.where} was corrupt: it was dropped "
                                         "and the step runs here")
             return None
-        except OSError as exc:
-            self.broken = f"the shared cache {self.remote.url} stopped answering ({exc}); steps run here"
+        except Exception as exc:  # noqa: BLE001 - any backend's network error: the run goes on without it
+            self.broken = (f"the shared cache {self.remote.url} stopped answering ({type(exc).__name__}: "
+                           f"{str(exc)[:200]}); steps run here")
             return None
 
 
@@ -132,13 +138,13 @@ def pull_run(store: Store, root: Path, remote: RemoteCache, run_id: str | None) 
         rel = key[len(prefix):]
         if rel == "run.json":
             continue
-        data = remote.storage.read_bytes(key)
+        content = remote.storage.read_bytes(key)
         if store.local:
             from cellpipe.engine.fileutil import atomic_write_bytes
 
-            atomic_write_bytes(store.run_folder(run["id"]) / rel, data)
+            atomic_write_bytes(store.run_folder(run["id"]) / rel, content)
         else:
-            store.storage.put_bytes(f"runs/{run['id']}/{rel}", data)
+            store.storage.put_bytes(f"runs/{run['id']}/{rel}", content)
     steps = []
     for step in record.get("steps", []):
         where = step.get("output_notebook")
