@@ -59,7 +59,7 @@ def test_the_report_of_the_newest_run_shows_its_steps_params_metrics_and_noteboo
     html, info = build(example, tmp_path, capsys)
     newest = example["runs"][1]
     # Then it is the newest run's report
-    assert info["run"] == newest and f"run {newest}" in html
+    assert info["id"] == newest and f"run {newest}" in html
     # with every step, its state, and the steps a cached step came from
     for step in ("load", "clean", "features", "train_logreg", "train_forest", "evaluate", "report"):
         assert f"<code>{step}</code>" in html
@@ -102,7 +102,7 @@ def test_the_report_is_self_contained_with_decodable_plots(example, tmp_path, ca
 def test_an_older_run_by_prefix_plots_metrics_only_up_to_it(example, tmp_path, capsys):
     first = example["runs"][0]
     html, info = build(example, tmp_path, capsys, first[:-2])
-    assert info["run"] == first
+    assert info["id"] == first
     assert "Across the last 1 run of this pipeline" in html
     assert info["notebooks"] == 7  # the first run executed every step
 
@@ -136,7 +136,7 @@ def test_hostile_values_are_escaped_and_notebook_scripts_removed(tmp_path, capsy
 def test_no_run_and_unknown_run_are_usage_errors(example, tmp_path, capsys):
     code, _, err = cellpipe("report", "no-such-run", "--store", str(example["store"]), "-o",
                             str(tmp_path / "x.html"), capsys=capsys)
-    assert code == 2 and "no run 'no-such-run'" in err and example["runs"][1] in err
+    assert code == 2 and "no run or sweep 'no-such-run'" in err and example["runs"][1] in err
     assert not (tmp_path / "x.html").exists()
     empty = tmp_path / "empty"
     (empty / "store").mkdir(parents=True)
@@ -153,3 +153,41 @@ def test_without_matplotlib_the_message_names_the_extra(example, tmp_path, capsy
     code, _, err = cellpipe("report", "--store", str(example["store"]), "-o", str(tmp_path / "z.html"),
                             capsys=capsys)
     assert code == 2 and "pip install 'cellpipe[report]'" in err
+
+
+def test_the_report_of_a_sweep_shows_trials_best_plots_pareto_front_and_cache_savings(tmp_path, capsys):
+    # Given a 2x2 grid sweep with two objectives over a two-step pipeline
+    nb = write_notebook(tmp_path / "tiny.ipynb", [
+        ("a = 1\nb = 1", ("parameters",)),
+        ("base = list(range(5))", ("step:load",)),
+        ("score = -(a - 2) ** 2 + b + len(base) / 10\ncost = a * b", ("step:fit", "metrics")),
+    ])
+    store = tmp_path / "store"
+    code, out, err = cellpipe("sweep", str(nb), "-p", "a=1,2", "-p", "b=1,2", "--optimize", "score:max",
+                              "--optimize", "cost:min", "--json", "--store", str(store), capsys=capsys)
+    assert code == 0, err
+    swept = json.loads(out)
+    # When its report is written, by a prefix of the sweep's id
+    target = tmp_path / "sweep.html"
+    code, out, err = cellpipe("report", swept["sweep"][:8], "--store", str(store), "-o", str(target), "--json",
+                              capsys=capsys)
+    assert code == 0, err
+    info = json.loads(out)
+    html = target.read_text(encoding="utf-8")
+    # Then it is the sweep's report, with every trial's run, best first
+    assert info["kind"] == "sweep" and info["id"] == swept["sweep"] and info["trials"] == 4
+    rows = re.findall(r'<tr><td class="num">(\d+)</td><td><code>([\w-]+)</code></td>', html)
+    assert [(int(n), run) for n, run in rows] == [(t["number"], t["run"]) for t in swept["trials"]]
+    # the best trial and the command that reruns it, as the sweep command said
+    assert swept["best"]["rerun"].replace("'", "&#39;") in html
+    assert f"Trial #{swept['best']['number']}, run <code>{swept['best']['run']}</code>" in html
+    # the Pareto front, the same trials as the sweep command's
+    assert "Pareto front" in html
+    front = re.search(r"Trials no other feasible trial beats on every objective: (.*?)\.</p>", html).group(1)
+    assert sorted(int(n) for n in re.findall(r"#(\d+)", front)) == sorted(swept["pareto"])
+    # metric-vs-parameter plots and the front as inline PNGs
+    assert info["figures"] == 2
+    assert len(re.findall(r'<img class="figure" src="data:image/png;base64,', html)) == 2
+    # the step no parameter reaches executed once for the whole sweep
+    assert re.search(r"<td><code>load</code></td><td class=\"num\">1</td><td class=\"num\">3</td>", html)
+    assert "<script" not in html and not re.search(r"(?:src|href)=\"https?:", html)

@@ -138,3 +138,55 @@ def metric_plots(metrics: dict[str, Any], x_label: str = "run") -> str | None:
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     return data_uri(fig)
+
+
+def param_plots(data: dict[str, Any]) -> str | None:
+    """A grid of metric-vs-parameter scatter plots over a sweep's trials (parameters
+    across, metrics down); the best trial circled, infeasible trials hollow."""
+    panels = data["panels"]
+    if not panels or not any(p["points"] for p in panels):
+        return None
+    params = list(dict.fromkeys(p["param"] for p in panels))
+    metrics = list(dict.fromkeys(p["metric"] for p in panels))
+    fig = _figure(3.4 * len(params) + 0.6, 2.6 * len(metrics) + 0.4)
+    for panel in panels:
+        ax = fig.add_subplot(len(metrics), len(params), metrics.index(panel["metric"]) * len(params)
+                             + params.index(panel["param"]) + 1)
+        for p in panel["points"]:
+            ax.plot([p["x"]], [p["y"]], marker="o", markersize=6, color="#1565c0",
+                    markerfacecolor="#1565c0" if p["feasible"] else "none")
+            if p["best"]:
+                ax.plot([p["x"]], [p["y"]], marker="o", markersize=13, markerfacecolor="none", color="#c62828")
+        if panel["integer"]:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if panel["categories"]:
+            ax.set_xticks(range(len(panel["categories"])), labels=panel["categories"])
+            for label in ax.get_xticklabels():
+                label.set_parse_math(False)
+        ax.set_xlabel(panel["param"], fontsize=8, parse_math=False)
+        ax.set_ylabel(panel["metric"], fontsize=8, parse_math=False)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    return data_uri(fig)
+
+
+def pareto(data: dict[str, Any] | None) -> str | None:
+    """The trials on the first two objectives, the Pareto front joined and labelled by trial number."""
+    if not data or not data["points"]:
+        return None
+    fig = _figure(6, 4.5)
+    ax = fig.add_subplot()
+    others = [p for p in data["points"] if not p["front"]]
+    front = sorted((p for p in data["points"] if p["front"]), key=lambda p: (p["x"], p["y"]))
+    ax.scatter([p["x"] for p in others], [p["y"] for p in others], color="#9e9e9e", label="dominated or infeasible")
+    ax.plot([p["x"] for p in front], [p["y"] for p in front], marker="o", color="#c62828", label="Pareto front")
+    for p in data["points"]:
+        ax.annotate(f"#{p['number']}", (p["x"], p["y"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    x, y = data["x"], data["y"]
+    ax.set_xlabel(f"{x['metric']} ({x['direction']})", parse_math=False)
+    ax.set_ylabel(f"{y['metric']} ({y['direction']})", parse_math=False)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return data_uri(fig)
