@@ -116,12 +116,14 @@ def step_run(row: dict[str, Any], root: Path, run_state: str, now: float | None 
 
 def with_origins(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Step rows where a cached step's ``output_notebook`` is that of the run that
-    executed it (``cached_from``): the notebook that made the values it reused."""
+    executed it (``cached_from``): the notebook that made the values it reused. (The
+    run folder holds a copy too; a step cached from a twin step of the same run
+    keeps that copy, whose cells are its own.)"""
     out = []
     for row in rows:
-        if not row.get("output_notebook") and row.get("cached_from"):
+        if row.get("cached_from"):
             origin = next((r for r in store.db.step_runs(row["cached_from"]) if r["step"] == row["step"]), None)
-            if origin is not None:
+            if origin is not None and origin.get("output_notebook") and not origin.get("cached_from"):
                 row = {**row, "output_notebook": origin.get("output_notebook")}
         out.append(row)
     return out
