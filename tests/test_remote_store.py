@@ -307,6 +307,11 @@ def test_pyproject_names_the_store_and_the_shared_cache(tmp_path: Path) -> None:
     a = steps_of(cellpipe(tmp_path / "a", "run", "flow.ipynb", "--json", "--push"))
     assert {s["state"] for s in a.values()} == {"done"}
     assert (tmp_path / "a" / "state" / "cellpipe.db").is_file() and not (tmp_path / "a" / ".cellpipe").exists()
+    # status in the other checkout counts what the shared cache holds, and names the run that computed it
+    status = cellpipe(tmp_path / "b", "status", "flow.ipynb", "--json")
+    assert status.returncode == 0, status.stderr
+    assert [(s["up_to_date"], "in the shared cache" in s["reason"]) for s in json.loads(status.stdout)] == [
+        (True, True), (True, True)]
     b = steps_of(cellpipe(tmp_path / "b", "run", "flow.ipynb", "--json"))
     assert {s["state"] for s in b.values()} == {"cached"}
 

@@ -180,7 +180,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     params = _overrides(args, pipeline)
     store = _store(args, root)
     try:
-        reports = status(pipeline, root, store, params)
+        reports = status(pipeline, root, store, params, remote=remote_cli.status_remote(args, root))
     finally:
         store.close()
     if args.json:
@@ -414,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--params", dest="params_file", metavar="FILE")
+    remote_cli.add_status_options(p)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("runs", parents=[store_opts], help="the recorded runs")

@@ -28,6 +28,21 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="after the run, push what it computed to the shared cache")
 
 
+def add_status_options(p: argparse.ArgumentParser) -> None:
+    """``cellpipe status``'s option for the shared cache."""
+    p.add_argument("--cache-from", metavar="URL",
+                   help="also count steps found in this shared cache as up to date "
+                        "(default: CELLPIPE_REMOTE or [tool.cellpipe] remote)")
+
+
+def status_remote(args: argparse.Namespace, root: Path) -> Any:
+    """The shared cache ``cellpipe status`` consults, opened (None: none)."""
+    from cellpipe.engine.store.remote import RemoteCache, remote_location
+
+    url = remote_location(root, getattr(args, "cache_from", None))
+    return RemoteCache.open(url) if url else None
+
+
 def run_remote(args: argparse.Namespace, root: Path) -> str | None:
     """The shared cache ``cellpipe run`` uses (None: none); ``--push`` needs one."""
     from cellpipe.engine.store.remote import remote_location

@@ -68,6 +68,7 @@ def execute(request: LaunchRequest, argv: Sequence[str] = (),
     from cellpipe.engine.project import compile_paths
     from cellpipe.engine.runner import Runner
     from cellpipe.engine.store import Store
+    from cellpipe.engine.store.remote import remote_location
 
     compiled, root = compile_paths(list(request.notebooks))
     if compiled.errors or compiled.pipeline is None:
@@ -75,7 +76,7 @@ def execute(request: LaunchRequest, argv: Sequence[str] = (),
     pipeline = compiled.pipeline
     options = RunOptions(params=resolve(pipeline, request.params), jobs=request.jobs, only=list(request.only),
                          from_steps=list(request.from_steps), force=request.force, argv=list(argv),
-                         run_id=request.run_id)
+                         run_id=request.run_id, cache_from=remote_location(root))
     store = Store.open(root, request.store)
     try:
         return Runner(pipeline, root, store, options, on_change=on_change).run()

@@ -14,6 +14,7 @@ from typing import Any
 from cellpipe.core import cachekey as cache
 from cellpipe.engine.keys import KeyParts
 from cellpipe.engine.store import Store, artifacts
+from cellpipe.engine.store.remote import RemoteCache
 from cellpipe.model import Pipeline
 
 
@@ -32,8 +33,12 @@ class StepReport:
                 "reason": self.reason, "last_run": self.last_run}
 
 
-def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[str, Any]]) -> list[StepReport]:
-    """Each step up to date or stale, and why; nothing is run or written but the stat cache."""
+def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[str, Any]],
+           remote: RemoteCache | None = None) -> list[StepReport]:
+    """Each step up to date or stale, and why; nothing is run or written but the stat cache.
+
+    With a shared cache, a step missing here but found there is up to date: a run
+    fetches it instead of running it (the reason names the run that computed it)."""
     keys = KeyParts(pipeline, root, store)
     outputs: dict[str, dict[str, Any]] = {}  # of the up-to-date steps: their inputs' hashes
     reports: list[StepReport] = []
@@ -59,6 +64,13 @@ def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[
             if step.nocache:
                 reason += " (nocache: runs every time)"
             reports.append(StepReport(step.name, step.notebook, True, reason, hit["run_id"]))
+            continue
+        shared = remote.lookup(cache.key_of(parts)) if remote is not None and not hit else None
+        if shared is not None:
+            outputs[step.name] = shared["outputs"]
+            reports.append(StepReport(step.name, step.notebook, True,
+                                      f"in the shared cache {remote.url if remote else ''} (run {shared['run_id']}); "
+                                      "cellpipe run fetches it", shared["run_id"]))
             continue
         why = "stored outputs missing" if hit else (cache.explain(latest["parts"] if latest else None, parts)
                                                      or "changed")

@@ -163,7 +163,7 @@ class DaskExecutor:
             "run": ctx.run_id, "step": step.name, "step_obj": step, "root": str(ctx.root),
             "notebook": step_notebook(ctx.pipeline, step, "", workdir),
             "parameters": {**task.parameters, "cellpipe_workdir": workdir},
-            "inputs": inputs, "store": store.storage.url, "kernel_name": task.kernel_name,
+            "inputs": inputs, "store": store.storage.location, "kernel_name": task.kernel_name,
             "topic": self.topic, "cancel_event": cancel_event,
             "notebook_key": self._key(task.output_notebook), "log_key": self._key(task.log),
         }

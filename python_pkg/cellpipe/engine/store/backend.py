@@ -105,6 +105,9 @@ class Storage(ABC):
     """
 
     url: str
+    #: the location exactly as given (credentials included): what another process
+    #: passes to :func:`open_storage` to reach it; never printed nor recorded
+    location: str
 
     @abstractmethod
     def exists(self, key: str) -> bool:
@@ -171,7 +174,8 @@ class FsspecStorage(Storage):
     def __init__(self, fs: Any, base: str, url: str | None = None) -> None:
         self.fs = fs
         self.base = base.rstrip("/")
-        self.url = redact(url or fs.unstrip_protocol(self.base))
+        self.location = url or fs.unstrip_protocol(self.base)
+        self.url = redact(self.location)
         protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
         #: written in place: the backend's put is atomic already
         self.atomic_put = bool(ATOMIC_PUT.intersection(protocols))
