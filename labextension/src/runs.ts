@@ -353,7 +353,9 @@ export function summary(detail: IRunDetail): IMessage {
     counts.set(step.state, (counts.get(step.state) ?? 0) + 1);
   }
   const parts = [...counts.entries()].map(([state, n]) => `${n} ${state}`);
-  const failed = detail.steps.find(s => s.state === 'failed');
+  const failed = detail.steps.find(
+    s => s.state === 'failed' || s.state === 'check_failed'
+  );
   const text =
     `Run ${detail.run.id} ${detail.run.state}: ${parts.join(', ')}.` +
     (failed?.error ? ` ${failed.step}: ${failed.error.message}` : '');

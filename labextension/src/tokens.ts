@@ -211,6 +211,7 @@ export type StepState =
   | 'cached'
   | 'done'
   | 'failed'
+  | 'check_failed'
   | 'skipped'
   | 'interrupted';
 
@@ -250,11 +251,24 @@ export interface IRunRecord {
   error: string | null;
 }
 
+/** One check of a `check` cell (cellpipe.checks), as a failed step records it. */
+export interface ICheckResult {
+  name: string;
+  passed: boolean;
+  message: string;
+  /** 1-based cell number in the source notebook. */
+  cell?: number | null;
+  line?: number | null;
+  details?: { [key: string]: JSONValue };
+}
+
 export interface IStepError {
   message: string;
   ename?: string | null;
   evalue?: string | null;
   role?: string | null;
+  /** The checks of a step that ended `check_failed` (passed ones included). */
+  checks?: ICheckResult[];
   notebook: string | null;
   /** 1-based cell number in the source notebook. */
   cell: number | null;

@@ -6,7 +6,20 @@ from typing import Any
 
 from cellpipe._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "check"]
+
+#: the checks a notebook calls as ``cellpipe.check_...`` (see :mod:`cellpipe.engine.checks`)
+_CHECKS = ("check", "check_no_nulls", "check_range", "check_rows", "check_schema", "check_drift", "check_metric",
+           "CheckFailed")
+
+
+def __getattr__(name: str) -> Any:
+    """``cellpipe.check(...)`` and the data and model checks, imported on first use."""
+    if name in _CHECKS:
+        from cellpipe.engine import checks
+
+        return getattr(checks, name)
+    raise AttributeError(f"module 'cellpipe' has no attribute {name!r}")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

@@ -24,6 +24,8 @@ class StepState(str, Enum):
     CACHED = "cached"
     DONE = "done"
     FAILED = "failed"
+    #: a check of the step failed (a failed assert in a ``check`` cell, or ``cellpipe.check``)
+    CHECK_FAILED = "check_failed"
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
 

@@ -17,6 +17,19 @@ import types
 from pathlib import Path
 from typing import Any
 
+from cellpipe.engine.checks import (  # noqa: F401 - the checks a notebook calls as cellpipe.runtime.check_...
+    CheckFailed,
+    begin_checks,
+    check,
+    check_drift,
+    check_metric,
+    check_no_nulls,
+    check_range,
+    check_rows,
+    check_schema,
+    end_checks,
+    set_context,
+)
 from cellpipe.engine.fileutil import atomic_write
 from cellpipe.engine.serialize import SerializationError, fingerprint, load_value, save_value
 from cellpipe.errors import ArtifactError
@@ -47,6 +60,7 @@ def load_inputs(
     namespace: dict[str, Any],
 ) -> dict[str, Any]:
     """Load each input variable from its producer's folder into ``namespace``."""
+    set_context(step, artifacts)
     base = Path(artifacts)
     records: dict[str, dict[str, Any]] = {}
     loaded: dict[str, str | None] = {}

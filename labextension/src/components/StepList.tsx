@@ -121,20 +121,23 @@ export function StepList(props: IStepListProps): JSX.Element {
                   {run.error.message}
                 </div>
               )}
-              {output && (state === 'done' || state === 'failed') && (
-                <a
-                  className="cp-Step-output"
-                  href="#"
-                  onClick={event => {
-                    event.preventDefault();
-                    event.stopPropagation();
-                    props.onOpenOutput(step.name);
-                  }}
-                  title={output}
-                >
-                  output notebook
-                </a>
-              )}
+              {output &&
+                (state === 'done' ||
+                  state === 'failed' ||
+                  state === 'check_failed') && (
+                  <a
+                    className="cp-Step-output"
+                    href="#"
+                    onClick={event => {
+                      event.preventDefault();
+                      event.stopPropagation();
+                      props.onOpenOutput(step.name);
+                    }}
+                    title={output}
+                  >
+                    output notebook
+                  </a>
+                )}
             </li>
           );
         })}

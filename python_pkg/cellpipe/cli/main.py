@@ -1,6 +1,7 @@
 """The ``cellpipe`` command: parse arguments, call the library, print, exit.
 
-Exit codes: 0 ok, 1 a step failed, 2 bad input or usage, 3 a check failed (doctor), 130 interrupted.
+Exit codes: 0 ok, 1 a step failed, 2 bad input or usage, 3 a check failed (a check cell, doctor, a
+reproducibility comparison), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from cellpipe._version import __version__
 from cellpipe.cli import remote as remote_cli
+from cellpipe.cli import checkout as checkout_cli
+from cellpipe.cli import repro as repro_cli
 from cellpipe.errors import CellpipeError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
@@ -164,11 +167,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         remote_cli.after_run(args, store, remote_url, result.run_id)
     finally:
         store.close()
+    if args.twice and result.exit_code == EXIT_OK:  # again without the cache, compared (cli/repro.py)
+        from cellpipe.cli.repro import compare_again
+
+        _ = args.json or print_summary(console, result, args.quiet)
+        return compare_again(args, pipeline, root, result.run_id, params)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print_summary(console, result, args.quiet)
-    return result.exit_code  # 0 ok, 1 a step failed, 130 interrupted
+    return result.exit_code  # 0 ok, 1 a step failed, 3 a check failed, 130 interrupted
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -207,20 +215,23 @@ def _open_store(args: argparse.Namespace, near: Path | None = None):
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from cellpipe.cli.report import make_console, runs_table
+    from cellpipe.engine.checkresults import run_checks
     from cellpipe.engine.history import settled
 
     store = _open_store(args)
     try:
         runs = [settled(r) for r in store.db.runs(limit=args.limit)]
         metrics = {r["id"]: store.db.metrics(r["id"]) for r in runs}
+        checks = {r["id"]: run_checks(store.db.step_runs(r["id"])) for r in runs}
     finally:
         store.close()
     if args.json:
-        print(json.dumps([{**r, "metrics": metrics[r["id"]]} for r in runs], indent=2, default=str))
+        print(json.dumps([{**r, "metrics": metrics[r["id"]], "checks": checks[r["id"]]} for r in runs],
+                         indent=2, default=str))
     elif not runs:
         print(f"no runs recorded yet in {store.folder}; `cellpipe run NOTEBOOK` records one")
     else:
-        make_console().print(runs_table(runs, metrics))
+        make_console().print(runs_table(runs, metrics, checks))
     return EXIT_OK
 
 
@@ -389,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", metavar="URL",
                    help="the Dask scheduler, tcp://HOST:8786 (default: a local cluster for the run)")
     remote_cli.add_run_options(p)
+    repro_cli.add_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("export", help="write the pipeline for Kubeflow Pipelines (kfp) or Argo Workflows (argo)")
@@ -448,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cmd.add_parser(sub, [store_opts])
     remote_cli.register(sub, store_opts)
+    repro_cli.add_command(sub, store_opts)
+    checkout_cli.add_command(sub, store_opts)
     return parser
 
 

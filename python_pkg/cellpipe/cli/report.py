@@ -16,7 +16,10 @@ from cellpipe.model import RunState, StepState
 STATE_STYLE = {
     StepState.PENDING: "dim", StepState.RUNNING: "cyan", StepState.CACHED: "green", StepState.DONE: "bold green",
     StepState.FAILED: "bold red", StepState.SKIPPED: "yellow", StepState.INTERRUPTED: "magenta",
+    StepState.CHECK_FAILED: "bold red",
 }
+#: states whose step carries an error to show
+ERROR_STATES = (StepState.FAILED, StepState.CHECK_FAILED)
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -69,7 +72,7 @@ class Progress:
             state = st.state if st else StepState.PENDING
             note = ""
             if st is not None:
-                if st.state == StepState.FAILED and st.error:
+                if st.state in ERROR_STATES and st.error:
                     note = st.error.get("message", "")[:100]
                 elif st.state in (StepState.RUNNING, StepState.SKIPPED) or (
                         st.state == StepState.CACHED and "stale" in st.reason):
@@ -84,11 +87,11 @@ class Progress:
         self.states[st.name] = st
         if self.live is not None:
             self.live.refresh()
-        elif not self.quiet or st.state in (StepState.FAILED, StepState.INTERRUPTED):
+        elif not self.quiet or st.state in (*ERROR_STATES, StepState.INTERRUPTED):
             if st.state == StepState.PENDING:
                 return
             extra = ""
-            if st.state == StepState.FAILED and st.error:
+            if st.state in ERROR_STATES and st.error:
                 extra = f"  {st.error.get('message', '')}"
             elif st.reason and st.state != StepState.DONE:
                 extra = f"  ({st.reason})"
@@ -101,7 +104,11 @@ class Progress:
 def failure_lines(result: Any) -> list[str]:
     lines = []
     for st in result.steps.values():
-        if st.state == "failed" and st.error:
+        if st.state == StepState.CHECK_FAILED and st.error:
+            lines += check_lines(st.name, st.error)
+            if st.output_notebook:
+                lines.append(f"  output notebook: {st.output_notebook}")
+        elif st.state == "failed" and st.error:
             err = st.error
             where = ""
             if err.get("notebook") and err.get("cell"):
@@ -116,28 +123,44 @@ def failure_lines(result: Any) -> list[str]:
     return lines
 
 
+def check_lines(step: str, error: dict[str, Any]) -> list[str]:
+    """``step S check failed in NB cell N:`` and one line per failed check."""
+    where = f" in {error['notebook']} cell {error['cell']}" if error.get("notebook") and error.get("cell") else ""
+    checks = error.get("checks") or []
+    failed = [c for c in checks if not c.get("passed")]
+    lines = [f"step {step} check failed{where}: {len(failed)} of {len(checks)} check{'s' * (len(checks) != 1)} failed"]
+    for c in failed:
+        line = f" line {c['line']}" if c.get("line") else ""
+        lines.append(f"  FAIL{line}: {c.get('message')}")
+    return lines
+
+
 def print_summary(console: Console, result: Any, quiet: bool) -> None:
     counts: dict[str, int] = {}
     for st in result.steps.values():
         counts[st.state] = counts.get(st.state, 0) + 1
     for line in failure_lines(result):
-        console.print(line, style="red" if " failed" in line else "yellow", highlight=False)
+        console.print(line, style="red" if " failed" in line or "FAIL" in line else "yellow", highlight=False)
     if quiet and result.state == RunState.SUCCEEDED:
         return
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     console.print(f"run {result.run_id} {result.state}: {summary}", highlight=False)
 
 
-def runs_table(runs: list[dict[str, Any]], metrics: dict[str, list[dict[str, Any]]]) -> Table:
+def runs_table(runs: list[dict[str, Any]], metrics: dict[str, list[dict[str, Any]]],
+               checks: dict[str, list[dict[str, Any]]] | None = None) -> Table:
     table = Table(box=None, header_style="bold")
-    for col in ("run", "started", "state", "pipeline", "params", "metrics", "commit"):
+    for col in ("run", "started", "state", "pipeline", "params", "metrics", "checks", "commit"):
         table.add_column(col)
     for run in runs:
         params = {k: v for nb in (run["params"] or {}).values() for k, v in nb.items()}
         mets = ", ".join(f"{m['name']}={_fmt(m['value'])}" for m in metrics.get(run["id"], []))
         commit = (run.get("git_commit") or "")[:8] + ("*" if run.get("git_dirty") else "")
+        failed = (checks or {}).get(run["id"]) or []
+        steps = ", ".join(dict.fromkeys(c["step"] for c in failed))
         table.add_row(run["id"], _when(run["started"]), run["state"], run["pipeline"],
-                      ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()), mets, commit)
+                      ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()), mets,
+                      f"{len(failed)} failed ({steps})" if failed else "", commit)
     return table
 
 

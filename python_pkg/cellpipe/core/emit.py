@@ -5,8 +5,9 @@ step's pipeline parameters and where to read and write artifacts), a setup cell
 (working directory), the shared ``imports`` and ``functions`` cells, a cell that
 replays the process-wide settings earlier steps made (when there are any; with the
 imports copied from earlier steps, in notebook order), a cell that loads the step's
-inputs, the step's own cells (each pointing back to its source
-cell in ``metadata.cellpipe``) and a cell that saves outputs and metrics.
+inputs, the step's own cells (each pointing back to its source cell in
+``metadata.cellpipe``; a ``check`` cell between a cell that starts gathering its
+checks and one that raises when any failed) and a cell that saves outputs and metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from cellpipe.core import analysis
 from cellpipe.core.filerefs import absolute_literals
+from cellpipe.core.tags import parse_tags
 from cellpipe.model import NotebookInfo, Pipeline, SourceCell, Step
 
 MANIFEST_VERSION = 1
@@ -143,6 +145,12 @@ def _settings_cell(early: list[str], step: Step, cell_id: str) -> dict[str, Any]
     return _cell("code", "\n".join(lines), cell_id, {"cellpipe": {"role": "settings"}})
 
 
+def is_check_cell(cell: SourceCell) -> bool:
+    """Whether the cell carries a ``check`` tag (any spelling): its failed asserts
+    and ``cellpipe.check()`` calls are checks, not crashes."""
+    return "check" in parse_tags(cell.metadata.get("tags")).roles
+
+
 def _literal(value: Any) -> str:
     return repr(value)
 
@@ -225,7 +233,17 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
 
     for ref in step.cells:
         cell = nb.cells[ref.index]
-        cells.append(_cell(cell.cell_type, cell.source, new_id(cell.id, f"cell-{ref.index}"), _source_meta(nb, cell, "step")))
+        meta = _source_meta(nb, cell, "step")
+        gate = cell.cell_type == "code" and is_check_cell(cell)
+        if gate:
+            meta["cellpipe"]["check"] = True
+            cells.append(_cell("code", f"_cellpipe.begin_checks(cell={ref.number})", new_id(None, f"checks-{ref.index}"),
+                               {"cellpipe": {"role": "checks", "source": meta["cellpipe"]["source"]}}))
+        cells.append(_cell(cell.cell_type, cell.source, new_id(cell.id, f"cell-{ref.index}"), meta))
+        if gate:
+            # raises CheckFailed with every failed check of the cell: downstream steps are blocked
+            cells.append(_cell("code", "_cellpipe.end_checks()", new_id(None, f"checks-end-{ref.index}"),
+                               {"cellpipe": {"role": "check", "check": True, "source": meta["cellpipe"]["source"]}}))
 
     consumers = {var: list(c) for var, c in step.consumers}
     save = (

@@ -15,6 +15,8 @@ tag                    meaning
 ``pipeline-parameters``  Kale's spelling of ``parameters``
 ``metrics``            the cell's scalar values are recorded as metrics
 ``pipeline-metrics``   Kale's spelling of ``metrics``
+``check``              the cell's failed asserts and ``cellpipe.check()`` calls are checks
+``pipeline-check``     Kale-style spelling of ``check`` (also ``pipeline-checks``)
 ``imports``            shared code prepended to every step
 ``functions``          shared code prepended to every step
 ``skip``               never part of the pipeline
@@ -41,6 +43,9 @@ ROLE_TAGS: dict[str, str] = {
     "pipeline-parameters": "parameters",
     "metrics": "metrics",
     "pipeline-metrics": "metrics",
+    "check": "check",
+    "pipeline-check": "check",
+    "pipeline-checks": "check",
     "imports": "imports",
     "functions": "functions",
     "skip": "skip",

@@ -25,14 +25,14 @@ from cellpipe.core.graph import pipeline_deps, select, upstream
 from cellpipe.model import TERMINAL_STEP_STATES, Pipeline, Step, StepState
 
 # the states are model.StepState's (one enum for runner, report, store, server and tokens.ts)
-PENDING, RUNNING, CACHED, DONE, FAILED, SKIPPED, INTERRUPTED = (
+PENDING, RUNNING, CACHED, DONE, FAILED, SKIPPED, INTERRUPTED, CHECK_FAILED = (
     StepState.PENDING, StepState.RUNNING, StepState.CACHED, StepState.DONE, StepState.FAILED,
-    StepState.SKIPPED, StepState.INTERRUPTED,
+    StepState.SKIPPED, StepState.INTERRUPTED, StepState.CHECK_FAILED,
 )
 #: a step in one of these states is settled for this run
 TERMINAL = TERMINAL_STEP_STATES
 #: an upstream step in one of these states leaves nothing to run on
-BROKEN = (FAILED, SKIPPED, INTERRUPTED)
+BROKEN = (FAILED, SKIPPED, INTERRUPTED, CHECK_FAILED)
 
 #: a cache entry, as the store answers it: ``outputs`` (variables and files with
 #: their object hashes), ``metrics``, ``parts`` (the key parts) and ``run_id``
@@ -115,6 +115,8 @@ class Planner:
         step = self.steps[name]
         bad = [d for d in step.depends_on if states[d] in BROKEN]
         if bad:
+            if states[bad[0]] == CHECK_FAILED:
+                return Decision("skip", f"blocked: a check of upstream step {bad[0]} failed")
             return Decision("skip", f"upstream step {bad[0]} {states[bad[0]]}")
         ledger = self.ledger
         parts = ledger.parts(step)

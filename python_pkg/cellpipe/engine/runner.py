@@ -24,6 +24,7 @@ from typing import Any
 from cellpipe.core import cachekey
 from cellpipe.core.graph import select
 from cellpipe.engine import cached, environment, executors
+from cellpipe.engine.checkresults import checks_message, failed_checks
 from cellpipe.engine.executors.base import (
     CANCELLED,
     Executor,
@@ -36,6 +37,7 @@ from cellpipe.engine.executors.procs import clean_up_after_crashes, mark_run
 from cellpipe.engine.keys import KeyParts
 from cellpipe.engine.planner import (
     CACHED,
+    CHECK_FAILED,
     DONE,
     FAILED,
     INTERRUPTED,
@@ -59,7 +61,7 @@ from cellpipe.errors import UsageError
 from cellpipe.model import Pipeline, Step
 
 __all__ = ["Runner", "RunOptions", "RunResult", "StepStatus", "new_run_id", "select",
-           "PENDING", "RUNNING", "CACHED", "DONE", "FAILED", "SKIPPED", "INTERRUPTED", "TERMINAL"]
+           "PENDING", "RUNNING", "CACHED", "DONE", "FAILED", "CHECK_FAILED", "SKIPPED", "INTERRUPTED", "TERMINAL"]
 
 #: how long cancelled steps get to stop before they are killed
 CANCEL_GRACE = 5.0
@@ -191,7 +193,7 @@ class Runner:
         return RunResult(run_id, state, self.status, self.run_folder, signalled=self._signalled)
 
     def _final_state(self, state: str) -> str:
-        if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED) for s in self.status.values()):
+        if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED, CHECK_FAILED) for s in self.status.values()):
             return "failed"
         if state == "succeeded" and any(s.state not in TERMINAL for s in self.status.values()):
             return "failed"
@@ -376,6 +378,12 @@ class Runner:
         if where.get("role") in ("load", "save"):
             message = failure.evalue or message
         st.error = {"message": message, "ename": failure.ename, "evalue": failure.evalue, **where}
+        checks = failed_checks(failure.ename, failure.evalue, failure.cell)
+        if checks is not None:  # a check, not a crash: downstream steps are blocked, the run exits 3
+            st.error.update(message=checks_message(checks), checks=checks)
+            self._change(st, CHECK_FAILED, f"{sum(1 for c in checks if not c['passed'])} check(s) failed")
+            self._record(st)
+            return
         self._change(st, INTERRUPTED if failure.message == CANCELLED else FAILED)
         self._record(st)
 

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.engine.planner import PENDING
+from cellpipe.model import StepState
 
 #: the exit code of an interrupted run, as a shell reports death by SIGINT
 EXIT_INTERRUPTED = 130
+#: the exit code of a run whose checks failed (or a reproducibility comparison that differed)
+EXIT_CHECK = 3
 
 
 @dataclass
@@ -83,10 +86,16 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 succeeded, 1 a step failed, 130 interrupted (whenever the signal came)."""
+        """0 succeeded, 1 a step failed, 3 only checks failed (no step crashed), 130
+        interrupted (whenever the signal came)."""
         if self.state == "interrupted" or self.signalled:
             return EXIT_INTERRUPTED
-        return 0 if self.state == "succeeded" else 1
+        if self.state == "succeeded":
+            return 0
+        states = {s.state for s in self.steps.values()}
+        if StepState.CHECK_FAILED in states and not states & {StepState.FAILED, StepState.INTERRUPTED}:
+            return EXIT_CHECK
+        return 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "state": self.state, "exit_code": self.exit_code,

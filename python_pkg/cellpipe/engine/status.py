@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core import cachekey as cache
+from cellpipe.engine.checkout import checked_out
 from cellpipe.engine.keys import KeyParts
 from cellpipe.engine.store import Store, artifacts
 from cellpipe.engine.store.remote import RemoteCache
@@ -61,6 +62,10 @@ def status(pipeline: Pipeline, root: Path, store: Store, params: dict[str, dict[
                        if art.get("kind") != "tree" and not _same_file(store, root / rel, art["hash"])]
             reason = "up to date" if not missing else (
                 f"up to date; output {missing[0]} is missing or changed (cellpipe run restores it)")
+            origin = checked_out(store, root, missing[0]) if missing else None
+            if origin:
+                reason = (f"up to date; output {missing[0]} is run {origin}'s copy, checked out (cellpipe "
+                          "checkout --undo puts back the copy it replaced; cellpipe run restores the newest)")
             if step.nocache:
                 reason += " (nocache: runs every time)"
             reports.append(StepReport(step.name, step.notebook, True, reason, hit["run_id"]))

@@ -129,10 +129,23 @@ class _IStepError(TypedDict):
     cell_id: str | None
 
 
+class _ICheckResult(TypedDict):
+    name: str
+    passed: bool
+    message: str
+
+
+class ICheckResult(_ICheckResult, total=False):
+    cell: int | None
+    line: int | None
+    details: dict[str, JSONValue]
+
+
 class IStepError(_IStepError, total=False):
     ename: str | None
     evalue: str | None
     role: str | None
+    checks: list[ICheckResult]
 
 
 class IStepLastRun(TypedDict):

@@ -20,6 +20,7 @@ from cellpipe.core.compiler.structure import NotebookDraft, NotebookSource, Read
 from cellpipe.core.digest import digest_json
 from cellpipe.core.parameters import metric_names
 from cellpipe.core.paths import overlaps
+from cellpipe.core.tags import parse_tags
 from cellpipe.model import (
     CellRef,
     Diagnostic,
@@ -116,6 +117,8 @@ class _Compiler(Reader, DataFlow, FileHints):
                                fix="create the file, correct the `in:` path (it is relative to the notebook's folder), "
                                "or tag the step that writes it with `out:`")
 
+        _gate_deps(drafts, deps, add_dep)
+
         cycle = graph.find_cycle(names, deps)
         if cycle:
             first = where[cycle[0]]
@@ -176,6 +179,39 @@ class _Compiler(Reader, DataFlow, FileHints):
         )
         return Pipeline(name=str(name), notebooks=tuple(nb.info for nb in drafts), steps=tuple(steps),
                         settings=settings)
+
+
+def _gate_deps(drafts: Sequence[NotebookDraft], deps: dict[str, list[str]],
+               add_dep: Callable[[str, str], None]) -> None:
+    """A step with a ``check`` cell gates the data it checks: a later step of its
+    notebook that reads one of the same variables (from the same step) or the same
+    ``in:`` file runs after it, so a failed check blocks it."""
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            name = todo.pop()
+            if name == goal:
+                return True
+            if name not in seen:
+                seen.add(name)
+                todo.extend(deps.get(name, ()))
+        return False
+
+    for nb in drafts:
+        cells = nb.info.cells
+        gates = [d for d in nb.steps
+                 if any(cells[i].cell_type == "code" and "check" in parse_tags(cells[i].metadata.get("tags")).roles
+                        for i in d.code_cells)]
+        for gate in gates:
+            checked = set(gate.var_inputs.items())
+            files = {p for p, _ in gate.inputs}
+            for other in nb.steps:
+                if other is gate or other.first_cell < gate.first_cell or other.name not in deps:
+                    continue
+                shares = checked & set(other.var_inputs.items()) or files & {p for p, _ in other.inputs}
+                if shares and not reaches(gate.name, other.name):
+                    add_dep(other.name, gate.name)
 
 
 def _code_hash(nb: NotebookInfo, draft: StepDraft) -> str:
