@@ -156,4 +156,58 @@ describe('what the panel sends and shows', () => {
       text: 'Run r9 failed: 1 cached, 1 failed, 1 skipped. train: ValueError: bad'
     });
   });
+
+  it('sums up a run whose check failed, with the failed checks', () => {
+    const step = (name: string, state: any, error: any = null) => ({
+      step: name,
+      notebook: 'a.ipynb',
+      state,
+      started: null,
+      finished: null,
+      seconds: null,
+      error,
+      output_notebook: null,
+      cached_from: null,
+      warnings: []
+    });
+    const message = summary({
+      run: {
+        id: 'r10',
+        pipeline: 'p',
+        state: 'failed',
+        started: 1,
+        finished: 2,
+        params: {},
+        metrics: [],
+        git_commit: null,
+        notebooks: [],
+        error: null
+      },
+      steps: [
+        step('load', 'done'),
+        step('validate', 'check_failed', {
+          message: '1 check failed: no nulls: age has 3 of 10 values missing',
+          notebook: 'a.ipynb',
+          cell: 5,
+          cell_id: 'c5',
+          checks: [
+            {
+              name: 'no_nulls',
+              passed: false,
+              message: 'no nulls: age has 3 of 10 values missing',
+              cell: 5
+            }
+          ]
+        }),
+        step('train', 'skipped')
+      ],
+      active: false
+    });
+    expect(message).toEqual({
+      kind: 'error',
+      text:
+        'Run r10 failed: 1 done, 1 check_failed, 1 skipped. validate: 1 check failed: ' +
+        'no nulls: age has 3 of 10 values missing'
+    });
+  });
 });

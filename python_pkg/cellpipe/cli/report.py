@@ -200,6 +200,10 @@ def show(console: Console, run: dict[str, Any], steps: list[dict[str, Any]], art
             note = where + str(err.get("message"))
         table.add_row(st["step"], st["state"], _seconds(secs), ", ".join(by_step.get(st["step"], [])), note)
     console.print(table)
+    for st in steps:
+        if st["state"] == StepState.CHECK_FAILED and st.get("error"):
+            for line in check_lines(st["step"], st["error"]):
+                console.print(line, style="red", highlight=False)
     if artifacts:
         art = Table(box=None, header_style="bold", title="artifacts", title_justify="left")
         for col in ("step", "kind", "name", "hash", "bytes"):

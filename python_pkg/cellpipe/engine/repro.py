@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core import cachekey
 from cellpipe.core.nondeterminism import likely_causes
 from cellpipe.engine.runstate import RunOptions, RunResult, StepStatus
 from cellpipe.engine.store import Store
@@ -173,7 +174,11 @@ def compare(store: Store, pipeline: Pipeline, first: str, second: str, tolerance
         comp.upstream = [d for d in step.depends_on if d in differing]
         if comp.differences:
             differing.add(step.name)
-            if not comp.upstream:
+            changed = cachekey.explain(a_row["parts"], b_row["parts"]) if a_row.get("parts") and b_row.get(
+                "parts") else None
+            if not comp.upstream and changed:  # not the same run again: the code or an input changed since
+                comp.causes = [f"the step's inputs are not those of run {first}: {changed}"]
+            elif not comp.upstream:
                 comp.causes = [c.describe() for c in likely_causes(pipeline, step)] or [
                     "none found in the step's code: look for reads of changing files, the network, the "
                     "environment, or a library's own randomness (seed it)"]
