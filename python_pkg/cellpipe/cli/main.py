@@ -170,7 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.twice and result.exit_code == EXIT_OK:  # again without the cache, compared (cli/repro.py)
         from cellpipe.cli.repro import compare_again
 
-        _ = args.json or print_summary(console, result, args.quiet)
+        if not args.json:
+            print_summary(console, result, args.quiet)
         return compare_again(args, pipeline, root, result.run_id, params)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))

@@ -152,13 +152,13 @@ def _swap(store: Store, root: Path, entries: list[dict[str, Any]], record: dict[
         for e in entries:
             target = root / e["path"]
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".checkout", dir=target.parent)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".checkout", dir=target.parent)
             os.close(fd)
-            staged.append((Path(tmp), target))
-            store.objects.materialize(e["restored"], Path(tmp), link=False)
+            staged.append((Path(name), target))
+            store.objects.materialize(e["restored"], Path(name), link=False)
     except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        for part, _ in staged:
+            part.unlink(missing_ok=True)
         raise
     path = store.folder / JOURNAL
     if record is not None:
@@ -169,8 +169,8 @@ def _swap(store: Store, root: Path, entries: list[dict[str, Any]], record: dict[
                  for e in entries]
         files += [e for p, e in originals.items() if p not in {f["path"] for f in files}]
         atomic_write_text(path, json.dumps({**record, "at": time.time(), "files": files}, indent=1))
-    for tmp, target in staged:
-        os.replace(tmp, target)
+    for part, target in staged:
+        os.replace(part, target)
     if record is None:
         path.unlink(missing_ok=True)
 
