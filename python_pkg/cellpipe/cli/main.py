@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cellpipe._version import __version__
-from cellpipe.cli import remote as remote_cli
 from cellpipe.cli import checkout as checkout_cli
+from cellpipe.cli import remote as remote_cli
 from cellpipe.cli import repro as repro_cli
 from cellpipe.errors import CellpipeError, UsageError
 
