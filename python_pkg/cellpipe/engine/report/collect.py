@@ -15,7 +15,7 @@ from cellpipe.core import graph
 from cellpipe.engine import history
 
 #: step states whose output notebook this run wrote (the others were cached, skipped or never started)
-EXECUTED_STATES = frozenset({"done", "failed", "check failed", "interrupted"})
+EXECUTED_STATES = frozenset({"done", "failed", "check_failed", "interrupted"})
 
 
 def when(ts: float | None) -> str:
@@ -114,8 +114,14 @@ def metrics_section(store: Any, run: dict[str, Any], limit: int = 30) -> dict[st
 
 
 def checks_section(store: Any, run: dict[str, Any]) -> list[dict[str, Any]]:
-    """The run's checks and their results (none recorded by this version of the store)."""
-    return []
+    """The run's checks and their results: those of its steps that ended
+    ``check_failed`` (every check of the failing cell, passed ones included)."""
+    out = []
+    for row in store.db.step_runs(run["id"]):
+        for c in (row.get("error") or {}).get("checks") or []:
+            out.append({"step": row["step"], "name": c.get("name", "check"), "passed": bool(c.get("passed")),
+                        "message": c.get("message", "")})
+    return out
 
 
 def lineage_section(store: Any, run: dict[str, Any]) -> list[dict[str, Any]]:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 #: step state -> colour (the same family as the terminal's and the panel's)
 STATE_COLOURS = {
-    "done": "#2e7d32", "cached": "#81c784", "failed": "#c62828", "check failed": "#ef6c00",
+    "done": "#2e7d32", "cached": "#81c784", "failed": "#c62828", "check_failed": "#ef6c00",
+    "check failed": "#ef6c00",
     "skipped": "#fbc02d", "interrupted": "#8e24aa", "running": "#0288d1", "pending": "#9e9e9e",
 }
 
