@@ -145,3 +145,25 @@ def test_a_metric_check_compares_with_the_last_good_run(tmp_path: Path, monkeypa
     assert code == 3
     message = next(s for s in worse["steps"] if s["step"] == "gate")["error"]["message"]
     assert "metric accuracy = 0.3" in message and "worse by 0.17" in message
+
+
+def test_a_check_call_outside_a_check_cell_fails_its_step_as_a_check_and_the_server_record_carries_it(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    from cellpipe.engine.store import Store
+    from cellpipe.server.records import step_run
+
+    cells = [("import cellpipe", ("imports",)), ("n = 0", ("step:load",)),
+             ("cellpipe.check(n > 0, 'n must be positive')\nafter = 1", ("step:train",))]
+    write_notebook(tmp_path / "flow.ipynb", cells)
+    monkeypatch.chdir(tmp_path)
+    code, summary = run("flow.ipynb", capsys)
+    assert code == 3 and states(summary)["train"] == "check_failed"
+    store = Store(tmp_path / ".cellpipe", readonly=True)
+    try:
+        row = next(r for r in store.db.step_runs(summary["run"]) if r["step"] == "train")
+        record = step_run(row, tmp_path, "failed")
+    finally:
+        store.close()
+    assert record["state"] == "check_failed"
+    assert record["error"] is not None and record["error"]["cell"] == 3
+    assert [c["message"] for c in record["error"]["checks"]] == ["n must be positive"]
