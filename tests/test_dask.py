@@ -77,7 +77,7 @@ def dask_cluster(tmp: Path) -> Iterator[Cluster]:
     from distributed import Client
 
     token = uuid.uuid4().hex
-    env = {**os.environ, MARK: token}
+    env = {**os.environ, MARK: token, "CELLPIPE_DASK_KERNEL_IDLE": "5"}  # a gone client's idle kernels: 5 s
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp / "dask-logs"
@@ -134,10 +134,17 @@ def states(summary: dict) -> dict[str, str]:
     return {s["step"]: s["state"] for s in summary["steps"]}
 
 
+def command(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:  # gone meanwhile
+        return ""
+
+
 def no_kernel_left(token: str, timeout: float = 15) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
-        kernels = [" ".join(p.cmdline()) for p in marked(token) if "ipykernel" in " ".join(p.cmdline())]
+        kernels = [cmd for cmd in map(command, marked(token)) if "ipykernel" in cmd]
         if not kernels or time.monotonic() > deadline:
             return kernels
         time.sleep(0.2)
@@ -296,6 +303,28 @@ def test_ctrl_c_leaves_no_task_and_no_kernel_behind(cluster: Cluster, tmp_path: 
             proc.kill()
     assert proc.returncode == 130, err
     assert states(json.loads(out))["slow"] == "interrupted"
+    assert no_kernel_left(cluster.token) == []
+    assert not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:
+        deadline = time.monotonic() + 10
+        while any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(client.processing().values())
+
+
+def test_a_run_killed_outright_leaves_no_task_and_no_kernel_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    from distributed import Client
+
+    marker = tmp_path / "slow.pid"
+    write_notebook(tmp_path / "flow.ipynb", slow_flow(marker))
+    proc = start_run(tmp_path, "--executor", "dask", "--address", cluster.address)
+    try:
+        kernel, _ = wait_for(marker, proc)
+        proc.kill()  # SIGKILL: no clean-up of its own; the scheduler sees its client go
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert no_kernel_left(cluster.token) == []
     assert not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
     with Client(cluster.address, timeout=10, set_as_default=False) as client:

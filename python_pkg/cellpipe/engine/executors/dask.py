@@ -91,6 +91,7 @@ class DaskExecutor:
         self._ran: set[str] = set()  # steps that ran in this run: their outputs are fresh in the store
         self._heard: queue.Queue = queue.Queue()  # what the scheduler told us, from the client's thread
         self._submitted = 0
+        self._preload: list[str] | None = None  # the pipeline's installed modules, once asked
 
     # -- connecting -------------------------------------------------------------------
     def open(self, context: RunContext) -> None:
@@ -132,8 +133,10 @@ class DaskExecutor:
             from distributed import LocalCluster
 
             n = self.workers or max(1, min(self.context.jobs, os.cpu_count() or 1))
+            # no dashboard; the scheduler's HTTP endpoints on a free port, never a taken 8787 and its warning
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                        silence_logs=logging.ERROR)
             self.client = Client(self.cluster, set_as_default=False)
         self.client.subscribe_topic(self.topic, self._heard.put)
         self.client.subscribe_topic("all", self._heard.put)  # the scheduler's news: workers leaving
@@ -155,6 +158,8 @@ class DaskExecutor:
                 raise InputUnavailable(producer)
         if self.client is None:
             self._connect()
+        if self._preload is None:
+            self._warm(task.kernel_name)
         workdir = str((ctx.root / step.notebook).parent)
         self._submitted += 1
         key = f"cellpipe-{ctx.run_id}-{step.name}-{self._submitted}"
@@ -164,11 +169,25 @@ class DaskExecutor:
             "notebook": step_notebook(ctx.pipeline, step, "", workdir),
             "parameters": {**task.parameters, "cellpipe_workdir": workdir},
             "inputs": inputs, "store": store.storage.location, "kernel_name": task.kernel_name,
+            "preload": self._preload,
             "topic": self.topic, "cancel_event": cancel_event,
             "notebook_key": self._key(task.output_notebook), "log_key": self._key(task.log),
         }
         future = self.client.submit(daskstep.run_step, spec, key=key, pure=False)
         self._running[step.name] = _Running(future, task, cancel_event)
+
+    def _warm(self, kernel_name: str) -> None:
+        """Have up to ``jobs`` workers start their kernels (importing the pipeline's
+        modules) while the first step is on its way, as the local pool does."""
+        from cellpipe.engine.executors import daskstep
+
+        self._preload = list(self.context.preload())
+        workers = list(self.client.scheduler_info(n_workers=-1)["workers"])[: self.context.jobs]
+        try:
+            self.client.run(daskstep.warm, self.context.run_id, kernel_name, self._preload, workers=workers,
+                            wait=False)
+        except Exception:  # noqa: BLE001 - only a head start: the steps start their kernels anyway
+            logging.getLogger(__name__).debug("could not start kernels ahead", exc_info=True)
 
     def _key(self, path: Path) -> str:
         """The storage key of a run-folder file (for a local store, that very file)."""

@@ -34,8 +34,15 @@ from cellpipe.engine.store.objects import ObjectStore
 #: how often a running step looks whether it is cancelled or killed (seconds)
 WATCH_EVERY = 0.3
 
+#: a run's idle kernels on a worker go after this many seconds without a step of the
+#: run (its client may be gone without a word: killed, cut off)
+IDLE = float(os.environ.get("CELLPIPE_DASK_KERNEL_IDLE", "60"))
+
 _lock = threading.Lock()
 _pools: dict[tuple[str, str], Any] = {}  # (run, kernel name) -> KernelPool, on this worker
+_used: dict[str, float] = {}  # run -> when a step of it last ran here (monotonic)
+_busy: dict[str, int] = {}  # run -> its steps running here now
+_reaper: list[threading.Thread] = []
 _storages: dict[str, Storage] = {}  # store URL -> Storage, on this worker
 
 
@@ -58,16 +65,37 @@ def _storage(url: str) -> Storage:
         return _storages[url]
 
 
-def _pool(run_id: str, kernel_name: str, size: int) -> Any:
-    """This run's pool of warm kernels on this worker (a kernel's warm-up also
-    makes it go when the worker process goes)."""
+def _pool(run_id: str, kernel_name: str, size: int, preload: tuple[str, ...]) -> Any:
+    """This run's pool of warm kernels on this worker, which import the pipeline's
+    modules ahead (a kernel's warm-up also makes it go when the worker process goes)."""
     from cellpipe.engine.executors.local import KernelPool
 
     with _lock:
         key = (run_id, kernel_name)
+        _used[run_id] = time.monotonic()
         if key not in _pools:
-            _pools[key] = KernelPool(kernel_name, size, warm=True)
+            _pools[key] = KernelPool(kernel_name, size, warm=True, preload=preload)
+        if not _reaper:
+            _reaper.append(threading.Thread(target=_reap, name="cellpipe-reap-kernels", daemon=True))
+            _reaper[0].start()
         return _pools[key]
+
+
+def _reap() -> None:
+    """Close the pools of runs that have had no step here for :data:`IDLE` seconds."""
+    while True:
+        time.sleep(max(min(IDLE / 4, 5.0), 0.2))
+        now = time.monotonic()
+        with _lock:
+            idle = {run for run, at in _used.items() if not _busy.get(run) and now - at > IDLE}
+        for run in idle:
+            release(run)
+
+
+async def warm(run_id: str, kernel_name: str, preload: list[str], dask_worker: Any = None) -> None:
+    """Start this run's kernels on this worker ahead of its first step (``Client.run``;
+    a coroutine, so that the client need not wait; the kernels start in threads)."""
+    _pool(run_id, kernel_name, max(int(dask_worker.state.nthreads), 1), tuple(preload))
 
 
 def release(run_id: str) -> int:
@@ -76,6 +104,7 @@ def release(run_id: str) -> int:
         pools = [p for (run, _), p in _pools.items() if run == run_id]
         for key in [k for k in _pools if k[0] == run_id]:
             del _pools[key]
+        _used.pop(run_id, None)
     for pool in pools:
         pool.close()
     return len(pools)
@@ -106,6 +135,9 @@ def run_step(spec: dict[str, Any]) -> dict[str, Any]:
     scratch = Path(tempfile.mkdtemp(prefix="cellpipe-dask-"))
     output, log = scratch / "output.ipynb", scratch / "step.log"
     cancelled = killed = False
+    run_id = spec["run"]
+    with _lock:
+        _busy[run_id] = _busy.get(run_id, 0) + 1
     try:
         artifacts = scratch / "artifacts"
         for producer, produced in spec["inputs"].items():
@@ -113,7 +145,7 @@ def run_step(spec: dict[str, Any]) -> dict[str, Any]:
                 return _failure(StepFailure(
                     f"an input from step {producer} is corrupt or missing in the store {storage.url}. "
                     "Fix: run again (the producer runs again)", "InputUnavailable", producer), where)
-        pool = _pool(spec["run"], spec["kernel_name"], max(int(worker.state.nthreads), 1))
+        pool = _pool(run_id, spec["kernel_name"], max(int(worker.state.nthreads), 1), tuple(spec["preload"]))
         execution = Execution(pool)
         parameters = {**spec["parameters"], "cellpipe_artifacts": str(artifacts)}
         outcome: dict[str, Any] = {}
@@ -149,15 +181,22 @@ def run_step(spec: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "produced": produced, "where": where}
     finally:
         # the evidence first: the output notebook and the log go beside the run's
-        for path, key in ((output, spec["notebook_key"]), (log, spec["log_key"])):
+        for path, evidence in ((output, spec["notebook_key"]), (log, spec["log_key"])):
             if path.exists():
                 try:
-                    storage.put_file(key, path)
+                    storage.put_file(evidence, path)
                 except OSError:
                     pass
         shutil.rmtree(scratch, ignore_errors=True)
         if cancelled:
             cancel.clear()  # the last one to look at it: the scheduler forgets it
+        with _lock:
+            _busy[run_id] -= 1
+            if not _busy[run_id]:
+                del _busy[run_id]
+            _used[run_id] = time.monotonic()
+        if killed:  # the run is over (interrupted, or its client is gone): its kernels here go
+            release(run_id)
 
 
 def _abandoned(worker: Any, key: Any) -> bool:

@@ -66,6 +66,18 @@ threading.Thread(target=watch, name="cellpipe-watch-run", daemon=True).start()
 """
 
 
+def warm_up(preload: tuple[str, ...] = ()) -> str:
+    """:data:`WARMUP`, importing ``preload`` too (the pipeline's installed modules, as the
+    fork server does: the modules a kernel must configure itself are left out)."""
+    from cellpipe.engine.executors.forkserver import preloadable
+
+    modules = [m for m in preload if preloadable(m) and m.replace(".", "").isidentifier()]
+    if not modules:
+        return WARMUP
+    code = f"for m in {modules!r}:\n    try:\n        __import__(m)\n    except BaseException:\n        pass\n"
+    return WARMUP + f"exec(compile({code!r}, '<cellpipe preload>', 'exec'), {{}})\n"
+
+
 def _sockets() -> dict[str, str]:
     """Where a kernel listens: IPC sockets in a private folder on POSIX systems.
 
@@ -118,7 +130,7 @@ def _sweep_sockets(folder: str) -> None:
             continue
 
 
-def _start_kernel(kernel_name: str, warm: bool, spec=None):
+def _start_kernel(kernel_name: str, warm: bool, spec=None, preload: tuple[str, ...] = ()):
     from jupyter_client.manager import KernelManager
 
     if spec is not None:  # a kernel forked from cellpipe's fork server
@@ -139,7 +151,7 @@ def _start_kernel(kernel_name: str, warm: bool, spec=None):
 
         asyncio.run(wait_ready(kc, 120))
         if warm and spec is None:
-            kc.execute_interactive(WARMUP, silent=True, store_history=False, timeout=120)
+            kc.execute_interactive(warm_up(preload), silent=True, store_history=False, timeout=120)
     except BaseException:
         kc.stop_channels()
         _shutdown(km)  # a half-started kernel is not left behind
@@ -156,10 +168,12 @@ class KernelPool:
     that moment included, is an ordinary one, and the server's last words are
     reported once."""
 
-    def __init__(self, kernel_name: str, size: int, warm: bool = True, spec=None, server=None) -> None:
+    def __init__(self, kernel_name: str, size: int, warm: bool = True, spec=None, server=None,
+                 preload: tuple[str, ...] = ()) -> None:
         self.kernel_name = kernel_name
         self.size = max(size, 0)
         self.warm = warm
+        self.preload = preload  # modules warm ordinary kernels import ahead
         self.server = server  # a ForkServer, or None for ordinary kernels
         if spec is None and server is not None:
             from cellpipe.engine.executors.kernels import kernel_env
@@ -191,12 +205,12 @@ class KernelPool:
         """A started kernel: forked while the server serves, else ordinary."""
         spec = self.spec
         if spec is None:
-            return _start_kernel(self.kernel_name, warm, None)
+            return _start_kernel(self.kernel_name, warm, None, self.preload)
         try:
             return _start_kernel(self.kernel_name, warm, spec)
         except Exception as exc:  # noqa: BLE001 - the server is gone or broken: ordinary kernels
             self._fall_back(f"could not start a kernel ({exc})")
-            return _start_kernel(self.kernel_name, warm, None)
+            return _start_kernel(self.kernel_name, warm, None, self.preload)
 
     def _spawn(self) -> None:
         with self._lock:
