@@ -298,6 +298,30 @@ def test_a_corrupt_shared_object_is_named_dropped_and_recomputed(tmp_path: Path)
     assert {s["state"] for s in c.values()} == {"cached"}
 
 
+READS = [
+    ("with open('data.txt') as fh:\n    text = fh.read()", ("step:read",)),
+    ("size = len(text)", ("step:measure",)),
+]
+
+
+@pytest.mark.kernel
+def test_a_step_that_reads_an_undeclared_file_is_shared_while_the_file_is_the_same(tmp_path: Path) -> None:
+    shared = str(tmp_path / "shared")
+    source = write_notebook(tmp_path / "src" / "reads.ipynb", READS)
+    projects = {}
+    for name, text in (("a", "hello"), ("b", "hello"), ("c", "changed")):
+        projects[name] = checkout(tmp_path / name, source)
+        (projects[name] / "data.txt").write_text(text)
+    a = steps_of(cellpipe(projects["a"], "run", "reads.ipynb", "--json", "--cache-from", shared, "--push"))
+    assert a["read"]["state"] == "done"
+    # Given the file it read is the same in another checkout: reused
+    b = steps_of(cellpipe(projects["b"], "run", "reads.ipynb", "--json", "--cache-from", shared))
+    assert (b["read"]["state"], b["measure"]["state"]) == ("cached", "cached")
+    # Given it differs: the step runs
+    c = steps_of(cellpipe(projects["c"], "run", "reads.ipynb", "--json", "--cache-from", shared))
+    assert c["read"]["state"] == "done"
+
+
 @pytest.mark.kernel
 def test_pyproject_names_the_store_and_the_shared_cache(tmp_path: Path) -> None:
     for name in ("a", "b"):

@@ -95,7 +95,10 @@ class _StoreLedger:
     def parts(self, step: Step) -> dict[str, Any]:
         runner = self.runner
         parts = runner.keys.parts(step, runner.outputs, runner.options.params.get(step.notebook))
-        return runner.keys.with_files_read(step, parts)
+        parts = runner.keys.with_files_read(step, parts)
+        if runner.shared is not None:  # files read at run time by the runs that filled the shared cache
+            parts = runner.shared.with_files_read(runner.keys, parts)
+        return parts
 
     def entry(self, key: str) -> Entry | None:
         entry = self.store.db.cache_get(key)

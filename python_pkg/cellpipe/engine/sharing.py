@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core import cachekey
+from cellpipe.engine.keys import KeyParts
 from cellpipe.engine.store import Store, exchange
 from cellpipe.engine.store.objects import CorruptObject
 from cellpipe.engine.store.remote import RemoteCache, Transfer
@@ -45,6 +47,22 @@ class SharedLookup:
             notes.append(self.broken)
             self._said_broken = True
         return notes
+
+    def with_files_read(self, keys: KeyParts, parts: dict[str, Any]) -> dict[str, Any]:
+        """A step's key parts as :meth:`KeyParts.with_files_read` gave them; when the
+        local store has no entry under them, the parts with the first set of files
+        (read at run time) an entry in the shared cache covers, as they are here."""
+        if self.broken is not None or self.store.db.cache_get(cachekey.key_of(parts)) is not None:
+            return parts
+        base = (parts.get("where") or {}).get("base") or cachekey.key_of(parts)
+        try:
+            for names in self.remote.read_sets(base):
+                full = cachekey.with_read(parts, keys.read_hashes(names), base)
+                if self.remote.lookup(cachekey.key_of(full)) is not None:
+                    return full
+        except Exception:  # noqa: BLE001 - a backend's network error: find() reports it
+            return parts
+        return parts
 
     def find(self, key: str) -> dict[str, Any] | None:
         """The local cache entry made from the shared one under ``key``, or None."""

@@ -6,6 +6,8 @@ Layout below the URL (a :class:`~cellpipe.engine.store.backend.Storage`)::
     objects/ab/cdef…       content-addressed objects, as in a store
     cache/ab/<key>.json    one entry per step key: its outputs, metrics and key parts,
                            and the portable records of the run and step that computed it
+    cache/ab/<base>.reads.json   for a step that read files without declaring them: the
+                           sets of such files its entries cover, under its static key
     runs/<run>/run.json    a pushed run: its portable records (see :mod:`.exchange`)
     runs/<run>/…           its run folder (executed notebooks, logs)
 
@@ -96,6 +98,32 @@ class RemoteCache:
             return None
         return data
 
+    @staticmethod
+    def reads_key(base: str) -> str:
+        return posixpath.join("cache", base[:2], f"{base}.reads.json")
+
+    def read_sets(self, base: str) -> list[list[str]]:
+        """The sets of files (read at run time, undeclared) that entries of a step with
+        the static key ``base`` were cached with, newest first."""
+        try:
+            data = json.loads(self.storage.read_bytes(self.reads_key(base)))
+        except (FileNotFoundError, ValueError):
+            return []
+        sets = data.get("sets") if isinstance(data, dict) else None
+        return [list(names) for names in sets or [] if isinstance(names, list)]
+
+    def _note_read_set(self, parts: dict[str, Any]) -> None:
+        """Index an entry whose key covers files read at run time under its static key,
+        so another machine (whose store has never seen them) can find it."""
+        base, names = (parts.get("where") or {}).get("base"), sorted(parts.get("read") or {})
+        if not base or not names:
+            return
+        sets = self.read_sets(base)
+        if names in sets:
+            return
+        data = {"base": base, "sets": [names, *sets][:50]}
+        self.storage.put_bytes(self.reads_key(base), json.dumps(data, sort_keys=True).encode())
+
     def fetch_objects(self, digests: list[str], store: Store, transfer: Transfer) -> None:
         """Copy the objects ``store`` lacks from here, each checked against its hash.
 
@@ -151,6 +179,7 @@ class RemoteCache:
         }
         self.storage.put_bytes(self.entry_key(entry["key"]),
                                json.dumps(data, sort_keys=True, default=str).encode())
+        self._note_read_set(entry["parts"])
         transfer.steps.append(step["step"])
 
     def adopt(self, store: Store, root: Path, data: dict[str, Any], transfer: Transfer) -> dict[str, Any]:
