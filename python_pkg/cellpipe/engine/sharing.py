@@ -39,6 +39,12 @@ class SharedLookup:
         self.notes: dict[str, str] = {}
         self.broken: str | None = None  # the shared cache stopped answering: no more look-ups
         self._said_broken = False
+        self._entries: dict[str, dict[str, Any] | None] = {}  # this run's look-ups, by key
+
+    def _lookup(self, key: str) -> dict[str, Any] | None:
+        if key not in self._entries:
+            self._entries[key] = self.remote.lookup(key)
+        return self._entries[key]
 
     def notes_for(self, step: str) -> list[str]:
         """Why the shared cache could not serve ``step`` (each said once)."""
@@ -56,9 +62,11 @@ class SharedLookup:
             return parts
         base = (parts.get("where") or {}).get("base") or cachekey.key_of(parts)
         try:
+            if self._lookup(cachekey.key_of(parts)) is not None:
+                return parts
             for names in self.remote.read_sets(base):
                 full = cachekey.with_read(parts, keys.read_hashes(names), base)
-                if self.remote.lookup(cachekey.key_of(full)) is not None:
+                if self._lookup(cachekey.key_of(full)) is not None:
                     return full
         except Exception:  # noqa: BLE001 - a backend's network error: find() reports it
             return parts
@@ -69,7 +77,7 @@ class SharedLookup:
         if self.broken is not None:
             return None
         try:
-            data = self.remote.lookup(key)
+            data = self._lookup(key)
         except Exception as exc:  # noqa: BLE001 - any backend's network error: the run goes on without it
             self.broken = (f"the shared cache {self.remote.url} stopped answering ({type(exc).__name__}: "
                            f"{str(exc)[:200]}); steps run here")

@@ -212,6 +212,9 @@ class FsspecStorage(Storage):
     def open(self, key: str) -> IO[bytes]:
         return self.fs.open(self._full(key), "rb")
 
+    def read_bytes(self, key: str) -> bytes:
+        return bytes(self.fs.cat_file(self._full(key)))  # one request (open() asks for the size first)
+
     def _commit(self, tmp: str, key: str) -> None:
         try:
             self.fs.mv(tmp, self._full(key))
@@ -308,6 +311,9 @@ class LocalStorage(FsspecStorage):
 
     def open(self, key: str) -> IO[bytes]:
         return open(self.folder / key, "rb")
+
+    def read_bytes(self, key: str) -> bytes:
+        return (self.folder / key).read_bytes()
 
     def put_file(self, key: str, source: Path, link: bool = False, readonly: bool = False) -> None:
         def write(tmp: Path) -> None:
