@@ -191,3 +191,29 @@ def test_the_report_of_a_sweep_shows_trials_best_plots_pareto_front_and_cache_sa
     # the step no parameter reaches executed once for the whole sweep
     assert re.search(r"<td><code>load</code></td><td class=\"num\">1</td><td class=\"num\">3</td>", html)
     assert "<script" not in html and not re.search(r"(?:src|href)=\"https?:", html)
+
+
+def test_a_failed_run_shows_the_error_the_skipped_steps_and_the_failed_notebook(tmp_path, capsys):
+    # Given a run whose step b fails (c after it is skipped, d on another branch finishes)
+    nb = write_notebook(tmp_path / "f.ipynb", [
+        ("x = 1", ("step:a",)),
+        ("y = x + 1\nraise ValueError('bad <value>')", ("step:b",)),
+        ("z = y * 2", ("step:c",)),
+        ("w = x * 3", ("step:d",)),
+    ])
+    store = tmp_path / "store"
+    code, _, _ = cellpipe("run", str(nb), "-q", "--store", str(store), capsys=capsys)
+    assert code == 1
+    # When its report is written
+    target = tmp_path / "r.html"
+    code, _, err = cellpipe("report", "--store", str(store), "-o", str(target), capsys=capsys)
+    assert code == 0, err
+    html = target.read_text(encoding="utf-8")
+    # Then the run and the step show as failed, with the error and where it happened
+    states = dict(re.findall(r'<td><code>(\w)</code></td><td>f.ipynb</td><td><span class="state"[^>]*>([\w ]+)</span>',
+                             html))
+    assert states == {"a": "done", "b": "failed", "c": "skipped", "d": "done"}
+    assert '<pre class="error">ValueError: bad &lt;value&gt;\nin f.ipynb, cell 2</pre>' in html
+    # and the failed step's output notebook is there, with the traceback
+    assert re.search(r'<summary><code>b</code> <span class="state"[^>]*>failed</span></summary>', html)
+    assert "ValueError" in html.split('<section id="notebooks">')[1]
