@@ -217,3 +217,39 @@ def test_a_failed_run_shows_the_error_the_skipped_steps_and_the_failed_notebook(
     # and the failed step's output notebook is there, with the traceback
     assert re.search(r'<summary><code>b</code> <span class="state"[^>]*>failed</span></summary>', html)
     assert "ValueError" in html.split('<section id="notebooks">')[1]
+
+
+def test_the_checks_section_lists_passed_and_failed_checks_with_their_messages(tmp_path, capsys):
+    # Given a run where one check step passes and another fails two of its four checks (3 pass, 2 fail)
+    nb = write_notebook(tmp_path / "flow.ipynb", [
+        ("import cellpipe", ("imports",)),
+        ("rows = [1, 2, None, 4]\nlimit = 3", ("step:load",)),
+        ("cellpipe.check(len(rows) == 4, 'four rows')", ("step:shape", "check")),
+        ("assert len(rows) == 4\n"
+         "assert None not in rows, 'rows has a <missing> value'\n"
+         "cellpipe.check(max(r for r in rows if r) <= limit, f'values above {limit}')\n"
+         "assert len(rows) > 1",
+         ("step:validate", "check")),
+        ("clean = [r for r in rows if r]", ("step:train",)),
+    ])
+    store = tmp_path / "store"
+    code, _, _ = cellpipe("run", str(nb), "-q", "-j", "1", "--store", str(store), capsys=capsys)
+    assert code == 3
+    # When its report is written
+    target = tmp_path / "r.html"
+    code, _, err = cellpipe("report", "--store", str(store), "-o", str(target), capsys=capsys)
+    assert code == 0, err
+    html = target.read_text(encoding="utf-8")
+    # Then every check shows with its step, result and message (escaped), the passing step's too
+    section = html.split('<section id="checks">')[1].split("</section>")[0]
+    assert "3 passed, 2 failed." in section
+    rows = re.findall(r'<tr><td><code>(\w+)</code></td><td class="num">\d*</td><td>\w+</td>'
+                      r'<td><span class="state"[^>]*>(\w+)</span></td><td>(.*?)</td></tr>', section)
+    assert ("shape", "passed", "four rows") in rows
+    assert ("validate", "check_failed", "rows has a &lt;missing&gt; value (assert None not in rows)") in rows
+    assert ("validate", "check_failed", "values above 3") in rows
+    assert len(rows) == 5
+    # and the step that was blocked shows as skipped, the failed one as check_failed
+    assert re.search(r'<td><code>validate</code></td><td>flow.ipynb</td><td><span class="state"[^>]*>check_failed<',
+                     html)
+    assert re.search(r'<td><code>train</code></td><td>flow.ipynb</td><td><span class="state"[^>]*>skipped<', html)

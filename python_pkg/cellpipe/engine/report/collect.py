@@ -13,6 +13,7 @@ from typing import Any
 
 from cellpipe.core import graph
 from cellpipe.engine import history
+from cellpipe.engine.report import notebooks
 
 #: step states whose output notebook this run wrote (the others were cached, skipped or never started)
 EXECUTED_STATES = frozenset({"done", "failed", "check_failed", "interrupted"})
@@ -114,13 +115,16 @@ def metrics_section(store: Any, run: dict[str, Any], limit: int = 30) -> dict[st
 
 
 def checks_section(store: Any, run: dict[str, Any]) -> list[dict[str, Any]]:
-    """The run's checks and their results: those of its steps that ended
-    ``check_failed`` (every check of the failing cell, passed ones included)."""
+    """Every check the run's steps ran, passed or failed: a ``check_failed`` step's
+    from its record (every check of the failing cell), the others' from what their
+    check cells published in their output notebooks."""
     out = []
     for row in store.db.step_runs(run["id"]):
-        for c in (row.get("error") or {}).get("checks") or []:
+        found = (row.get("error") or {}).get("checks") or notebooks.published_checks(store, run["id"], row)
+        for c in found:
             out.append({"step": row["step"], "name": c.get("name", "check"), "passed": bool(c.get("passed")),
-                        "message": c.get("message", "")})
+                        "message": c.get("message", ""), "cell": c.get("cell"),
+                        "cached_from": row.get("cached_from")})
     return out
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 #: step state -> colour (the same family as the terminal's and the panel's)
 STATE_COLOURS = {
     "done": "#2e7d32", "cached": "#81c784", "failed": "#c62828", "check_failed": "#ef6c00",
-    "check failed": "#ef6c00",
+    "passed": "#2e7d32",
     "skipped": "#fbc02d", "interrupted": "#8e24aa", "running": "#0288d1", "pending": "#9e9e9e",
 }
 

@@ -56,6 +56,26 @@ def to_html(store: Any, run_id: str, step: dict[str, Any]) -> tuple[Markup | Non
     return Markup(body), ""  # noqa: S704 - nbconvert escaped the code and sanitized the outputs
 
 
+def published_checks(store: Any, run_id: str, step: dict[str, Any]) -> list[dict[str, Any]]:
+    """The check results a step's check cells displayed in its output notebook (none when it has none)."""
+    from cellpipe.engine.checks import MIME
+
+    data = _read(store, run_id, step)
+    if data is None:
+        return []
+    try:
+        nb = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    found: list[dict[str, Any]] = []
+    for cell in nb.get("cells") or [] if isinstance(nb, dict) else []:
+        for output in cell.get("outputs") or []:
+            published = (output.get("data") or {}).get(MIME) if isinstance(output, dict) else None
+            if isinstance(published, dict) and isinstance(published.get("checks"), list):
+                found += [c for c in published["checks"] if isinstance(c, dict)]
+    return found
+
+
 def pygments_css() -> str:
     """The stylesheet of nbconvert's code highlighting (pygments' default style)."""
     from pygments.formatters import HtmlFormatter
