@@ -371,12 +371,13 @@ def test_an_unreachable_scheduler_is_a_usage_error_within_seconds(
     write_notebook(tmp_path / "flow.ipynb", [FLOW[0], FLOW[1]])
     monkeypatch.chdir(tmp_path)
     start = time.monotonic()
-    code = main(["run", "flow.ipynb", "--executor", "dask", "--address", f"tcp://127.0.0.1:{free_port()}"])
+    address = f"tcp://someone:s3cret@127.0.0.1:{free_port()}"
+    code = main(["run", "flow.ipynb", "--executor", "dask", "--address", address])
     assert time.monotonic() - start < 10
     assert code == 2
     err = capsys.readouterr().err
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in err and "Fix:" in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "s3cret" not in err  # credentials are never printed
 
 
 def test_a_missing_distributed_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

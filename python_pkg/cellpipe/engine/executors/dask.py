@@ -116,9 +116,10 @@ class DaskExecutor:
 
     def _unreachable(self, exc: BaseException) -> UsageError:
         assert self.address
+        shown = _shown(self.address)
         return UsageError(
-            f"cannot reach the Dask scheduler at {_shown(self.address)} within {self.connect_timeout:g} s "
-            f"({type(exc).__name__}: {exc}). Fix: start it (`dask scheduler`), check the address and port "
+            f"cannot reach the Dask scheduler at {shown} within {self.connect_timeout:g} s "
+            f"({type(exc).__name__}: {str(exc).replace(self.address, shown)}). Fix: start it (`dask scheduler`), check the address and port "
             "(tcp://HOST:8786), or leave out --address to run on a local cluster")
 
     def _connect(self) -> None:
