@@ -108,14 +108,14 @@ def fanout_notebook(path: Path, n: int) -> None:
 
 def scheduler_round_trip(address: str, n: int) -> float:
     """Seconds per no-op task, ``n`` submitted at once and gathered (the scheduler's own cost)."""
-    from distributed import Client, wait
+    from distributed import Client
 
     with Client(address, timeout=10, set_as_default=False) as client:
         times = []
         for _ in range(3):
             start = time.perf_counter()
             futures = [client.submit(time.sleep, 0, pure=False) for _ in range(n)]
-            wait(futures)
+            client.gather(futures)
             times.append((time.perf_counter() - start) / n)
             del futures
         return statistics.median(times)
@@ -125,41 +125,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--fanout", type=int, default=50)
+    parser.add_argument("--skip-example", action="store_true", help="only the fan-out (c)")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="cellpipe-bench-dask-") as name:
         tmp = Path(name)
         address, procs = start_cluster(tmp)
         try:
-            walls: dict[str, list[float]] = {"local": [], "dask": []}
-            steps: dict[str, list[dict[str, float]]] = {"local": [], "dask": []}
-            for i in range(args.repeat):  # A B A B: the machine's load drifts alike for both
-                for kind in ("local", "dask"):
-                    extra = ["--executor", "dask", "--address", address] if kind == "dask" else []
-                    wall, summary = run(fresh(tmp, f"{kind}{i}"), EXAMPLE.name, *extra)
-                    walls[kind].append(wall)
-                    steps[kind].append({s["step"]: s["seconds"] for s in summary["steps"]})
-                    print(f"  run {i + 1} {kind:5}: {wall:6.1f} s")
-            local, dask = statistics.median(walls["local"]), statistics.median(walls["dask"])
-            names = list(steps["local"][0])
-            per_step = {n: statistics.median(r[n] for r in steps["dask"]) - statistics.median(r[n] for r in steps["local"])
-                        for n in names}
-            print(f"(a) example ({len(names)} steps), median of {args.repeat}: local {local:.1f} s, "
-                  f"Dask (scheduler + 2 workers) {dask:.1f} s, ratio {dask / local:.2f}")
-            print(f"(b) per-step time on Dask minus local, median over steps: {statistics.median(per_step.values()):+.2f} s "
-                  f"({', '.join(f'{n} {v:+.1f}' for n, v in per_step.items())}); "
-                  f"wall difference per step: {(dask - local) / len(names):+.2f} s")
-            folder = tmp / "fanout"
-            folder.mkdir()
-            fanout_notebook(folder / "fan.ipynb", args.fanout)
-            wall, summary = run(folder, "fan.ipynb", "--executor", "dask", "--address", address)
-            busy = sum(s["seconds"] or 0 for s in summary["steps"])
-            rt = scheduler_round_trip(address, args.fanout)
-            print(f"(c) fan-out of {args.fanout} trivial steps (+1 root) on Dask: wall {wall:.1f} s, "
-                  f"{wall / (args.fanout + 1):.2f} s per step; step time summed {busy:.1f} s; "
-                  f"scheduler round trip per no-op task {rt * 1000:.1f} ms")
+            if not args.skip_example:
+                example(tmp, address, args.repeat)
+            fanout(tmp, address, args.fanout)
         finally:
             stop_cluster(procs)
+
+
+def example(tmp: Path, address: str, repeat: int) -> None:
+    """(a) and (b)."""
+    walls: dict[str, list[float]] = {"local": [], "dask": []}
+    steps: dict[str, list[dict[str, float]]] = {"local": [], "dask": []}
+    for i in range(repeat):  # A B A B: the machine's load drifts alike for both
+        for kind in ("local", "dask"):
+            extra = ["--executor", "dask", "--address", address] if kind == "dask" else []
+            wall, summary = run(fresh(tmp, f"{kind}{i}"), EXAMPLE.name, *extra)
+            walls[kind].append(wall)
+            steps[kind].append({s["step"]: s["seconds"] for s in summary["steps"]})
+            print(f"  run {i + 1} {kind:5}: {wall:6.1f} s")
+    local, dask = statistics.median(walls["local"]), statistics.median(walls["dask"])
+    names = list(steps["local"][0])
+    per_step = {n: statistics.median(r[n] for r in steps["dask"]) - statistics.median(r[n] for r in steps["local"])
+                for n in names}
+    print(f"(a) example ({len(names)} steps), median of {repeat}: local {local:.1f} s, "
+          f"Dask (scheduler + 2 workers) {dask:.1f} s, ratio {dask / local:.2f}")
+    print(f"(b) per-step time on Dask minus local, median over steps: {statistics.median(per_step.values()):+.2f} s "
+          f"({', '.join(f'{n} {v:+.1f}' for n, v in per_step.items())}); "
+          f"wall difference per step: {(dask - local) / len(names):+.2f} s")
+
+
+def fanout(tmp: Path, address: str, n: int) -> None:
+    """(c)."""
+    folder = tmp / "fanout"
+    folder.mkdir()
+    fanout_notebook(folder / "fan.ipynb", n)
+    wall, summary = run(folder, "fan.ipynb", "--executor", "dask", "--address", address)
+    busy = sum(s["seconds"] or 0 for s in summary["steps"])
+    print(f"(c) fan-out of {n} trivial steps (+1 root) on Dask: wall {wall:.1f} s, "
+          f"{wall / (n + 1):.2f} s per step; step time summed {busy:.1f} s", flush=True)
+    rt = scheduler_round_trip(address, n)
+    print(f"    scheduler round trip per no-op task ({n} at once): {rt * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
