@@ -191,6 +191,12 @@ def test_the_report_of_a_sweep_shows_trials_best_plots_pareto_front_and_cache_sa
     # the step no parameter reaches executed once for the whole sweep
     assert re.search(r"<td><code>load</code></td><td class=\"num\">1</td><td class=\"num\">3</td>", html)
     assert "<script" not in html and not re.search(r"(?:src|href)=\"https?:", html)
+    # and the best trial's own run report says which sweep and trial it was
+    code, _, err = cellpipe("report", swept["best"]["run"], "--store", str(store), "-o", str(tmp_path / "best.html"),
+                            capsys=capsys)
+    assert code == 0, err
+    best = (tmp_path / "best.html").read_text(encoding="utf-8")
+    assert f"trial #{swept['best']['number']} of sweep <code>{swept['sweep']}</code>" in best
 
 
 def test_a_failed_run_shows_the_error_the_skipped_steps_and_the_failed_notebook(tmp_path, capsys):

@@ -64,6 +64,7 @@ def run_context(store: Any, run: dict[str, Any], runs_limit: int = 30) -> dict[s
     return {
         "title": f"cellpipe report: {run['pipeline']} run {run['id']}",
         "run": section,
+        "trial": sweeps.trial_of(store, run["id"]),
         "params": collect.params_section(run),
         "metrics": metrics,
         "checks": collect.checks_section(store, run),

@@ -129,6 +129,17 @@ def pareto_data(section: dict[str, Any]) -> dict[str, Any] | None:
     return {"x": section["objectives"][0], "y": section["objectives"][1], "points": points}
 
 
+def trial_of(store: Any, run_id: str) -> dict[str, Any] | None:
+    """The sweep and trial number a run was, or None for a run outside any sweep."""
+    import sqlite3
+
+    try:
+        row = store.db.conn.execute("SELECT sweep_id, number FROM sweep_trials WHERE run_id=?", (run_id,)).fetchone()
+    except sqlite3.OperationalError:  # a store older than schema 5, opened read-only: no sweeps
+        return None
+    return None if row is None else {"sweep": row["sweep_id"], "number": row["number"]}
+
+
 def find_target(store: Any, target: str | None) -> tuple[str, dict[str, Any]]:
     """("run", run) or ("sweep", sweep) for RUN|SWEEP (a run id, a sweep id, or a
     unique prefix of either); the newest run when ``target`` is None."""
