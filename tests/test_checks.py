@@ -74,7 +74,7 @@ def test_a_failing_check_blocks_downstream_exits_3_and_names_every_failed_check(
     assert "values above 3" in capsys.readouterr().out
     assert main(["runs", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
-    assert [c["message"] for c in runs[-1]["checks"]] == [c["message"] for c in failed]
+    assert [c["message"] for c in runs[-1]["checks"] if not c["passed"]] == [c["message"] for c in failed]
 
 
 def test_a_crash_in_a_check_cell_is_a_crash_and_exits_1(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -93,6 +93,14 @@ def test_passing_checks_let_the_pipeline_run(tmp_path: Path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     code, summary = run("flow.ipynb", capsys)
     assert code == 0 and set(states(summary).values()) == {"done"}
+    validate = next(s for s in summary["steps"] if s["step"] == "validate")
+    assert [(c["message"], c["passed"]) for c in validate["checks"]] == [("assert len(rows) == 3", True),
+                                                                          ("no zeros", True)]
+    # passed checks are recorded: `show` and `runs` count them
+    assert main(["show", summary["run"]]) == 0
+    assert "step validate: 2 checks passed" in capsys.readouterr().out
+    assert main(["runs"]) == 0
+    assert "2 passed" in capsys.readouterr().out
 
 
 DRIFT = [

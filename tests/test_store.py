@@ -131,6 +131,25 @@ def test_a_store_of_schema_2_gets_its_user_version_and_keeps_its_records(tmp_pat
         store.close()
 
 
+def test_a_store_of_schema_5_gains_the_step_checks_column(tmp_path: Path) -> None:
+    # Given a store as schema 5 left it: step records without their checks
+    _store_with_a_run(tmp_path / "s")
+    conn = sqlite3.connect(tmp_path / "s" / "cellpipe.db")
+    conn.execute("ALTER TABLE step_runs DROP COLUMN checks")
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+    # When this cellpipe opens it to write, then a step's checks are recorded and read back
+    store = Store(tmp_path / "s")
+    try:
+        assert store.db.version() == SCHEMA_VERSION
+        checks = [{"name": "rows", "passed": True, "message": "rows: 3 rows"}]
+        store.db.record_step("r1", {"step": "load", "notebook": "a.ipynb", "state": "done", "checks": checks})
+        assert store.db.step_runs("r1")[0]["checks"] == checks
+    finally:
+        store.close()
+
+
 def test_a_store_of_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path, capsys) -> None:
     # Given a store written by a newer cellpipe
     _store_with_a_run(tmp_path / "s")

@@ -30,6 +30,7 @@ from cellpipe.engine.checks import (  # noqa: F401 - the checks a notebook calls
     end_checks,
     set_context,
 )
+from cellpipe.engine.checks import results as check_results
 from cellpipe.engine.fileutil import atomic_write
 from cellpipe.engine.serialize import SerializationError, fingerprint, load_value, save_value
 from cellpipe.errors import ArtifactError
@@ -255,6 +256,7 @@ def save_outputs(
         "changed_inputs": changed,
         "input_fingerprints": {k: v for k, v in ctx.get("fingerprints", {}).items() if v},
         "files_opened": files_opened(stop=True),
+        "checks": check_results(),
     }
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / RECORD, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str)))

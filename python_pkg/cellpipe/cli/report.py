@@ -156,11 +156,12 @@ def runs_table(runs: list[dict[str, Any]], metrics: dict[str, list[dict[str, Any
         params = {k: v for nb in (run["params"] or {}).values() for k, v in nb.items()}
         mets = ", ".join(f"{m['name']}={_fmt(m['value'])}" for m in metrics.get(run["id"], []))
         commit = (run.get("git_commit") or "")[:8] + ("*" if run.get("git_dirty") else "")
-        failed = (checks or {}).get(run["id"]) or []
+        made = (checks or {}).get(run["id"]) or []
+        failed = [c for c in made if not c.get("passed")]
         steps = ", ".join(dict.fromkeys(c["step"] for c in failed))
+        summary = f"{len(failed)} failed ({steps})" if failed else f"{len(made)} passed" if made else ""
         table.add_row(run["id"], _when(run["started"]), run["state"], run["pipeline"],
-                      ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()), mets,
-                      f"{len(failed)} failed ({steps})" if failed else "", commit)
+                      ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()), mets, summary, commit)
     return table
 
 
@@ -204,6 +205,9 @@ def show(console: Console, run: dict[str, Any], steps: list[dict[str, Any]], art
         if st["state"] == StepState.CHECK_FAILED and st.get("error"):
             for line in check_lines(st["step"], st["error"]):
                 console.print(line, style="red", highlight=False)
+        elif st.get("checks"):
+            n = len(st["checks"])
+            console.print(f"step {st['step']}: {n} check{'s' * (n != 1)} passed", style="green", highlight=False)
     if artifacts:
         art = Table(box=None, header_style="bold", title="artifacts", title_justify="left")
         for col in ("step", "kind", "name", "hash", "bytes"):

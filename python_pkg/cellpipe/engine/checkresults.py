@@ -43,10 +43,9 @@ def checks_message(checks: list[dict[str, Any]]) -> str:
 
 
 def run_checks(step_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The failed checks of a run's recorded steps, each with its step's name."""
+    """The checks of a run's recorded steps (passed and failed), each with its step's name."""
     out = []
     for row in step_rows:
-        for c in (row.get("error") or {}).get("checks") or []:
-            if not c.get("passed"):
-                out.append({"step": row["step"], **c})
+        for c in row.get("checks") or (row.get("error") or {}).get("checks") or []:
+            out.append({"step": row["step"], **c})
     return out

@@ -49,11 +49,18 @@ class CheckFailed(CellpipeError):
 
 _GATHER: dict[str, Any] | None = None  # {"cell": number, "results": [...]} while a check cell runs
 _CONTEXT: dict[str, Any] = {}  # step, notebook, artifacts: set when the step loads its inputs
+_RESULTS: list[dict[str, Any]] = []  # every check of the step so far, passed ones included
 
 
 def set_context(step: str, artifacts: str | None, notebook: str | None = None) -> None:
     """Tell the checks which step they run in and where its run's artifacts are."""
     _CONTEXT.update(step=step, artifacts=artifacts, notebook=notebook)
+    _RESULTS.clear()
+
+
+def results() -> list[dict[str, Any]]:
+    """Every check the step made so far (the runtime records them with its outputs)."""
+    return list(_RESULTS)
 
 
 class _AssertsToChecks(ast.NodeTransformer):
@@ -141,6 +148,7 @@ def _record(passed: bool, message: str, name: str | None = None, line: int | Non
         result["line"] = line
     if details:
         result["details"] = details
+    _RESULTS.append(result)
     if _GATHER is not None:
         _GATHER["results"].append(result)
     elif not passed:  # a check outside a check cell stops the step at once, as a check

@@ -362,6 +362,7 @@ class Runner:
             result = event.result
             self.outputs[st.name] = result.outputs
             st.metrics = result.metrics
+            st.checks = result.checks
             if st.parts is not None:  # cached under the files it read at run time, too
                 st.parts = self.keys.finished(st.parts, result.files_read)
                 st.key = cachekey.key_of(st.parts)
@@ -384,6 +385,7 @@ class Runner:
         checks = failed_checks(failure.ename, failure.evalue, failure.cell)
         if checks is not None:  # a check, not a crash: downstream steps are blocked, the run exits 3
             st.error.update(message=checks_message(checks), checks=checks)
+            st.checks = checks
             self._change(st, CHECK_FAILED, f"{sum(1 for c in checks if not c['passed'])} check(s) failed")
             self._record(st)
             return
@@ -499,7 +501,8 @@ class Runner:
     def _step_row(self, st: StepStatus) -> dict[str, Any]:
         return {"step": st.name, "notebook": st.notebook, "state": st.state, "key": st.key, "parts": st.parts,
                 "started": st.started, "finished": st.finished, "output_notebook": st.output_notebook,
-                "log": st.log, "error": st.error, "cached_from": st.cached_from, "warnings": st.warnings}
+                "log": st.log, "error": st.error, "cached_from": st.cached_from, "warnings": st.warnings,
+                "checks": st.checks}
 
 
 @contextmanager

@@ -56,6 +56,8 @@ class StepStatus:
     parts: dict[str, Any] | None = None
     cached_from: str | None = None
     selected: bool = True
+    #: the step's checks (cellpipe.engine.checks): passed ones, and on check_failed the failed ones too
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seconds(self) -> float | None:
@@ -68,7 +70,7 @@ class StepStatus:
             "step": self.name, "notebook": self.notebook, "state": self.state, "reason": self.reason,
             "seconds": None if self.seconds is None else round(self.seconds, 3), "error": self.error,
             "output_notebook": self.output_notebook, "metrics": self.metrics, "warnings": self.warnings,
-            "cached_from": self.cached_from,
+            "cached_from": self.cached_from, "checks": self.checks,
         }
 
 

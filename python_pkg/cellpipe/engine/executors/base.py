@@ -62,6 +62,8 @@ class StepResult:
     changed_inputs: list[str] = field(default_factory=list)
     #: files the step read without declaring them (root-relative, or absolute outside the root)
     files_read: list[str] = field(default_factory=list)
+    #: the checks the step made (all passed: a failed one fails the step)
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

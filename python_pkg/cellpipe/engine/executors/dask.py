@@ -274,7 +274,8 @@ class DaskExecutor:
             logging.getLogger(__name__).info("; ".join(notes))
         self._ran.add(name)
         result = StepResult({"variables": produced["variables"], "files": produced["files"]},
-                            produced["metrics"], produced["changed_inputs"], produced["read"])
+                            produced["metrics"], produced["changed_inputs"], produced["read"],
+                            produced.get("checks", []))
         return StepEvent(name, "finished", result=result, at=finished, where=where)
 
     def _fetch(self, task: StepTask) -> None:

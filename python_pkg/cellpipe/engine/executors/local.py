@@ -446,7 +446,8 @@ class LocalExecutor:
             else:
                 self._ran.add(step.name)
                 result = StepResult({"variables": produced["variables"], "files": produced["files"]},
-                                    produced["metrics"], produced["changed_inputs"], produced["read"])
+                                    produced["metrics"], produced["changed_inputs"], produced["read"],
+                                    produced.get("checks", []))
                 return StepEvent(step.name, "finished", result=result, at=finished)
         failure = exc if isinstance(exc, StepFailure) else StepFailure(f"{type(exc).__name__}: {exc}")
         return StepEvent(step.name, "finished", failure=failure, at=finished)

@@ -115,12 +115,14 @@ def metrics_section(store: Any, run: dict[str, Any], limit: int = 30) -> dict[st
 
 
 def checks_section(store: Any, run: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every check the run's steps ran, passed or failed: a ``check_failed`` step's
-    from its record (every check of the failing cell), the others' from what their
-    check cells published in their output notebooks."""
+    """Every check the run's steps ran, passed or failed: from the step's record
+    (schema 6; a ``check_failed`` step's error holds every check of the failing
+    cell), else what its check cells published in their output notebooks (a cached
+    step, a run recorded by an earlier cellpipe)."""
     out = []
     for row in store.db.step_runs(run["id"]):
-        found = (row.get("error") or {}).get("checks") or notebooks.published_checks(store, run["id"], row)
+        found = (row.get("checks") or (row.get("error") or {}).get("checks")
+                 or notebooks.published_checks(store, run["id"], row))
         for c in found:
             out.append({"step": row["step"], "name": c.get("name", "check"), "passed": bool(c.get("passed")),
                         "message": c.get("message", ""), "cell": c.get("cell"),

@@ -104,7 +104,7 @@ def ingest(store: Store, root: Path, step: Step, folder: Path) -> dict[str, Any]
             files[rel] = {**art, "undeclared": True}
     read = [rel for rel in opened.get("read", []) if not _covered(rel, declared) and rel not in files]
     return {"variables": variables, "files": files, "metrics": record.get("metrics", {}),
-            "changed_inputs": record.get("changed_inputs", []), "read": read}
+            "changed_inputs": record.get("changed_inputs", []), "read": read, "checks": record.get("checks", [])}
 
 
 def _covered(rel: str, declared: tuple[str, ...]) -> bool:

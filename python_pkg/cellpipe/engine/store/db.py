@@ -23,7 +23,7 @@ from cellpipe.errors import CellpipeError
 from cellpipe.model import RunState, StepState
 
 #: the schema this cellpipe writes; ``PRAGMA user_version`` of the file
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: the largest integer SQLite stores (64-bit signed)
 SQLITE_MAX_INT = 2**63 - 1
 
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS step_runs (
     error TEXT,
     cached_from TEXT,
     warnings TEXT,
+    checks TEXT,
     PRIMARY KEY (run_id, step)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -223,6 +224,10 @@ class Database:
                     self.conn.execute("ALTER TABLE cache ADD COLUMN notebook TEXT NOT NULL DEFAULT ''")
                 self.conn.execute("DROP INDEX IF EXISTS cache_step")
                 self.conn.execute("CREATE INDEX cache_step ON cache(step, notebook, created)")
+            if 0 < version < 6:  # schema 6: each step's check results
+                columns = {row[1] for row in self.conn.execute("PRAGMA table_info(step_runs)")}
+                if "checks" not in columns:
+                    self.conn.execute("ALTER TABLE step_runs ADD COLUMN checks TEXT")
             # schema 5: the `sweeps` and `sweep_trials` tables (created above)
             # schema 4: the `learned` table (created above)
             # schema 3: keys are BLAKE2b-256 (core.digest); older entries stay and simply never match
@@ -308,13 +313,14 @@ class Database:
     def _write_step(c: sqlite3.Connection, run_id: str, step: dict[str, Any]) -> None:
         c.execute(
             "INSERT OR REPLACE INTO step_runs(run_id, step, notebook, state, key, parts, started, finished,"
-            " output_notebook, log, error, cached_from, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " output_notebook, log, error, cached_from, warnings, checks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id, step["step"], step["notebook"], step["state"], step.get("key"),
                 json.dumps(step.get("parts"), sort_keys=True) if step.get("parts") is not None else None,
                 step.get("started"), step.get("finished"), step.get("output_notebook"), step.get("log"),
                 json.dumps(step["error"]) if step.get("error") else None, step.get("cached_from"),
                 json.dumps(step.get("warnings") or []),
+                json.dumps(step["checks"]) if step.get("checks") else None,
             ),
         )
 
@@ -357,6 +363,7 @@ class Database:
             d["parts"] = json.loads(d["parts"]) if d["parts"] else None
             d["error"] = json.loads(d["error"]) if d["error"] else None
             d["warnings"] = json.loads(d["warnings"]) if d["warnings"] else []
+            d["checks"] = json.loads(d["checks"]) if d.get("checks") else []
             out.append(d)
         return out
 
