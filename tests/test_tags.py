@@ -187,7 +187,7 @@ def test_an_unknown_prefix_with_nothing_close_lists_the_known_prefixes(tag):
     assert problem.message == f"unknown tag {tag!r}"
     assert problem.fix == (
         "known prefixes are 'after:', 'annotation:', 'block:', 'image:', 'in:', 'label:', "
-        "'limit:', 'out:', 'prev:', 'step:'"
+        "'limit:', 'out:', 'prev:', 'retry:', 'step:', 'timeout:'"
     )
 
 

@@ -262,6 +262,14 @@ export interface ICheckResult {
   details?: { [key: string]: JSONValue };
 }
 
+/** An earlier attempt of a step tagged `retry:N` that failed. */
+export interface IStepAttempt {
+  attempt: number;
+  message: string;
+  seconds: number | null;
+  output_notebook: string | null;
+}
+
 export interface IStepError {
   message: string;
   ename?: string | null;
@@ -269,6 +277,12 @@ export interface IStepError {
   role?: string | null;
   /** The checks of a step that ended `check_failed` (passed ones included). */
   checks?: ICheckResult[];
+  /** 1-based line of the failing source cell, and its text. */
+  line?: number | null;
+  code?: string | null;
+  /** The traceback's last frames, without colours, cells named as in the source notebook. */
+  traceback?: string[];
+  attempts?: IStepAttempt[];
   notebook: string | null;
   /** 1-based cell number in the source notebook. */
   cell: number | null;

@@ -183,6 +183,17 @@ class Step:
     def code_cells(self) -> tuple[CellRef, ...]:
         return self.cells
 
+    @property
+    def timeout(self) -> float | None:
+        """Seconds the step may run (its ``timeout:`` tag; several: the largest), or None."""
+        values = [float(v) for kind, v in self.hints if kind == "timeout"]
+        return max(values) if values else None
+
+    @property
+    def retries(self) -> int:
+        """How many times a failed step runs again (its ``retry:`` tag; several: the largest)."""
+        return max((int(v) for kind, v in self.hints if kind == "retry"), default=0)
+
 
 @dataclass(frozen=True)
 class SourceCell:

@@ -147,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(params=params, jobs=args.jobs or 0, only=args.only, from_steps=args.from_steps,
                          force=args.force, wait=args.wait, argv=sys.argv[1:], executor=args.executor,
                          executor_options={"address": args.address} if args.address else {},
-                         cache_from=remote_url)
+                         cache_from=remote_url, timeout_step=args.timeout_step)
     if args.address and args.executor == "local":
         raise UsageError("--address names a Dask scheduler: use it with --executor dask")
     reset_signals()  # started in the background (nohup, a server started so): Ctrl-C and Cancel still stop it
@@ -320,6 +320,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a positive number of seconds")
+    return value
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the store; exit 0 when healthy (or repaired), 3 when a problem remains."""
     from cellpipe.engine.doctor import PROBLEM, Finding, Report, check
@@ -402,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the Dask scheduler, tcp://HOST:8786 (default: a local cluster for the run)")
     remote_cli.add_run_options(p)
     repro_cli.add_arguments(p)
+    p.add_argument("--timeout-step", type=_positive_seconds, metavar="SECONDS",
+                   help="fail a step that runs longer than this (a step's timeout:SECONDS tag wins)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("export", help="write the pipeline for Kubeflow Pipelines (kfp) or Argo Workflows (argo)")
@@ -463,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     remote_cli.register(sub, store_opts)
     repro_cli.add_command(sub, store_opts)
     checkout_cli.add_command(sub, store_opts)
+    from cellpipe.cli import gc
+
+    gc.add_parser(sub, [store_opts])
     return parser
 
 

@@ -116,6 +116,11 @@ def failure_lines(result: Any) -> list[str]:
             elif err.get("role") in ("load", "save"):
                 where = " while " + ("loading its inputs" if err["role"] == "load" else "saving its outputs")
             lines.append(f"step {st.name} failed{where}: {err.get('message')}")
+            if err.get("line"):
+                lines.append(f"  at {err['notebook']} cell {err['cell']}, line {err['line']}: {err.get('code') or ''}")
+            lines.extend(f"  | {line}" for line in err.get("traceback") or [])
+            for attempt in err.get("attempts") or []:
+                lines.append(f"  attempt {attempt['attempt']} failed: {attempt['message']}")
             if st.output_notebook:
                 lines.append(f"  output notebook: {st.output_notebook}")
         for warning in st.warnings:

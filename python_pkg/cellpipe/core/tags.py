@@ -23,6 +23,8 @@ tag                    meaning
 ``in:PATH``            the step reads this file or folder
 ``out:PATH``           the step writes this file or folder
 ``nocache``            the step always runs
+``timeout:SECONDS``    the step fails when it runs longer than this
+``retry:N``            a failed step runs again, in a fresh kernel, up to N times
 ``limit:``, ``image:``, ``annotation:``, ``label:``  export hints (Kale)
 =====================  ====================================================
 """
@@ -61,6 +63,8 @@ PREFIX_TAGS: dict[str, str] = {
     "out": "out",
 }
 HINT_PREFIXES = ("limit", "image", "annotation", "label")
+#: run controls: kept with the step's hints (the runner reads them; they are not part of its cache key)
+RUN_PREFIXES = ("timeout", "retry")
 
 #: Tags other tools write that cellpipe knowingly ignores.
 FOREIGN_TAGS = {
@@ -87,8 +91,9 @@ _ALL_SPELLINGS = (
     + sorted(FLAG_TAGS)
     + [f"{p}:" for p in sorted(PREFIX_TAGS)]
     + [f"{p}:" for p in HINT_PREFIXES]
+    + [f"{p}:" for p in RUN_PREFIXES]
 )
-_KNOWN_PREFIXES = set(PREFIX_TAGS) | set(HINT_PREFIXES)
+_KNOWN_PREFIXES = set(PREFIX_TAGS) | set(HINT_PREFIXES) | set(RUN_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,21 @@ def path_problem(path: str) -> str | None:
         size = len(part.encode("utf-8", "surrogatepass"))
         if size > NAME_MAX:
             return f"has a name part {size} bytes long ({part[:20]}…); file systems allow {NAME_MAX}"
+    return None
+
+
+def run_control_problem(prefix: str, value: str) -> tuple[str, str] | None:
+    """Why ``timeout:VALUE`` / ``retry:VALUE`` is not a valid tag (message, fix), or None."""
+    try:
+        number = float(value) if prefix == "timeout" else int(value)
+    except ValueError:
+        number = -1
+    if prefix == "timeout" and not (0 < number < float("inf")):
+        return (f"tag 'timeout:{value}' does not give a number of seconds",
+                "write 'timeout:600' for a limit of ten minutes")
+    if prefix == "retry" and not 0 <= number <= 100:
+        return (f"tag 'retry:{value}' does not give a number of attempts",
+                "write 'retry:2' to run a failed step up to two more times")
     return None
 
 
@@ -284,6 +304,12 @@ def parse_tags(tags: Any) -> CellTags:
                     continue
                 (inputs if kind == "in" else outputs).append(path)
             elif prefix in HINT_PREFIXES:
+                hints.append((prefix, value))
+            elif prefix in RUN_PREFIXES:
+                bad = run_control_problem(prefix, value)
+                if bad:
+                    problems.append(TagProblem(tag, *bad))
+                    continue
                 hints.append((prefix, value))
             else:
                 suggestion = closest_tag(tag)

@@ -31,9 +31,11 @@ from cellpipe.engine.executors.base import (
     InputUnavailable,
     RunContext,
     StepEvent,
+    StepFailure,
     StepTask,
 )
 from cellpipe.engine.executors.procs import clean_up_after_crashes, mark_run
+from cellpipe.engine.failures import append_to_log, attempt_paths, failure_site, timeout_message
 from cellpipe.engine.keys import KeyParts
 from cellpipe.engine.planner import (
     CACHED,
@@ -149,6 +151,9 @@ class Runner:
         self.run_folder = Path()
         self._signalled = False  # a Ctrl-C or SIGTERM came
         self._hurry = False  # a further one came while cancelling: stop waiting
+        self.attempt: dict[str, int] = {}  # step -> its attempt running now (retry:N runs it again)
+        self.deadlines: dict[str, float] = {}  # running step -> when its time limit is up (monotonic)
+        self.timed_out: dict[str, float] = {}  # step cancelled for its time limit -> when it is killed
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -262,6 +267,7 @@ class Runner:
                 continue
             for event in self.executor.poll(0.25):
                 self._on_event(event)
+            self._enforce_time_limits()
 
     # -- settling a step without running it ------------------------------------------
     def _settle(self, name: str) -> bool:
@@ -326,7 +332,8 @@ class Runner:
         parameters = {k: v for k, v in chosen.items()
                       if k in step.parameters and (k not in defaults or defaults[k] != v)}
         inputs = {p: self.outputs[p] for p in dict.fromkeys(v.producer for v in step.var_inputs)}
-        out, log = self.run_folder / f"{name}.ipynb", self.run_folder / f"{name}.log"
+        attempt = self.attempt.get(name, 0) + 1
+        out, log = attempt_paths(self.run_folder, name, attempt)
         task = StepTask(step, parameters, inputs, out, log, nb.kernelspec.get("name") or "python3")
         try:
             self.executor.submit(task)
@@ -341,10 +348,14 @@ class Runner:
             self._change(prod, PENDING, "stored output corrupt")
             st.key = None
             return
+        self.attempt[name] = attempt
         st.output_notebook, st.log = str(out), str(log)
         st.started = time.time()
         self.running.add(name)
-        self._change(st, RUNNING)
+        limit = self._time_limit(step)
+        if limit is not None:
+            self.deadlines[name] = time.monotonic() + limit
+        self._change(st, RUNNING, f"attempt {attempt} of {step.retries + 1}" if attempt > 1 else "")
         self._record(st)
 
     def _on_event(self, event: StepEvent) -> None:
@@ -357,6 +368,7 @@ class Runner:
             self.on_change(st)
             return
         self.running.discard(event.step)
+        self.deadlines.pop(event.step, None)
         st.finished = event.at or time.time()
         if event.result is not None:
             result = event.result
@@ -375,22 +387,80 @@ class Runner:
             if result.changed_inputs:
                 self._learn(st, result.changed_inputs)
             return
-        failure = event.failure
-        assert failure is not None
+        assert event.failure is not None
+        self._failed(st, event.failure)
+
+    def _failed(self, st: StepStatus, failure: StepFailure) -> None:
+        """Record a failed attempt: the step fails (its downstream steps are then
+        skipped), or, tagged ``retry:N``, runs again in a fresh kernel."""
         where = self._source_cell(failure.cell)
         message = failure.message
         if where.get("role") in ("load", "save"):
             message = failure.evalue or message
-        st.error = {"message": message, "ename": failure.ename, "evalue": failure.evalue, **where}
+        error: dict[str, Any] = {"message": message, "ename": failure.ename, "evalue": failure.evalue, **where}
+        timed_out = self.timed_out.pop(st.name, None) is not None
         checks = failed_checks(failure.ename, failure.evalue, failure.cell)
-        if checks is not None:  # a check, not a crash: downstream steps are blocked, the run exits 3
-            st.error.update(message=checks_message(checks), checks=checks)
+        if checks is not None and not timed_out:  # a check, not a crash: downstream blocked, the run exits 3
+            error.update(message=checks_message(checks), checks=checks)
+            st.error = error
             st.checks = checks
             self._change(st, CHECK_FAILED, f"{sum(1 for c in checks if not c['passed'])} check(s) failed")
             self._record(st)
             return
-        self._change(st, INTERRUPTED if failure.message == CANCELLED else FAILED)
+        if failure.message == CANCELLED and not timed_out:
+            st.error = error
+            self._change(st, INTERRUPTED)
+            self._record(st)
+            return
+        site = failure_site(self.pipeline, st.output_notebook)
+        error.update(site)
+        if timed_out:
+            step = self.steps[st.name]
+            limit = self._time_limit(step) or 0.0
+            error.update(message=timeout_message(st.name, limit, step.timeout is not None), ename="Timeout",
+                         evalue=f"ran longer than {limit:g} s")
+        append_to_log(st.log, [*site.get("traceback", []), *([error["message"]] if timed_out else [])])
+        step = self.steps[st.name]
+        attempt = self.attempt.get(st.name, 1)
+        if attempt <= step.retries:
+            seconds = st.seconds
+            st.attempts.append({"attempt": attempt, "message": error["message"],
+                                "seconds": None if seconds is None else round(seconds, 3),
+                                "output_notebook": st.output_notebook})
+            st.warnings.append(f"attempt {attempt} of {step.retries + 1} failed ({error['message'][:200]}); "
+                               "running it again in a fresh kernel")
+            st.finished = None
+            self._change(st, PENDING, f"attempt {attempt} failed")
+            self._submit(st.name)
+            return
+        if st.attempts:
+            error["attempts"] = st.attempts
+        st.error = error
+        self._change(st, FAILED)
         self._record(st)
+
+    # -- time limits ----------------------------------------------------------------------
+    def _time_limit(self, step: Step) -> float | None:
+        """Seconds ``step`` may run: its ``timeout:`` tag, else ``--timeout-step``, else no limit."""
+        return step.timeout if step.timeout is not None else self.options.timeout_step
+
+    def _enforce_time_limits(self) -> None:
+        """A step past its time limit is interrupted; one that does not stop within
+        :data:`CANCEL_GRACE` seconds is killed. Either way it fails, its kernel gone."""
+        now = time.monotonic()
+        for name, deadline in list(self.deadlines.items()):
+            if name not in self.running:
+                self.deadlines.pop(name, None)
+            elif name not in self.timed_out and now >= deadline:
+                self.timed_out[name] = now + CANCEL_GRACE
+                self.executor.cancel(name)
+            elif name in self.timed_out and now >= self.timed_out[name]:
+                self.executor.kill(name)
+                self.running.discard(name)
+                self.deadlines.pop(name, None)
+                st = self.status[name]
+                st.finished = time.time()
+                self._failed(st, StepFailure(CANCELLED))
 
     # -- a change the analysis did not see ------------------------------------------------
     def _learn(self, st: StepStatus, changed: list[str]) -> None:

@@ -35,6 +35,8 @@ class RunOptions:
     #: the executor's registered name, and its options (local: warm_kernels, fork_kernels)
     executor: str = "local"
     executor_options: dict[str, Any] = field(default_factory=dict)
+    #: seconds any step may run (a step's ``timeout:`` tag wins); None: no limit
+    timeout_step: float | None = None
 
 
 @dataclass
@@ -58,6 +60,8 @@ class StepStatus:
     selected: bool = True
     #: the step's checks (cellpipe.engine.checks): passed ones, and on check_failed the failed ones too
     checks: list[dict[str, Any]] = field(default_factory=list)
+    #: earlier attempts of a step tagged ``retry:N`` that failed: attempt, message, seconds, output notebook
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seconds(self) -> float | None:
@@ -70,7 +74,7 @@ class StepStatus:
             "step": self.name, "notebook": self.notebook, "state": self.state, "reason": self.reason,
             "seconds": None if self.seconds is None else round(self.seconds, 3), "error": self.error,
             "output_notebook": self.output_notebook, "metrics": self.metrics, "warnings": self.warnings,
-            "cached_from": self.cached_from, "checks": self.checks,
+            "cached_from": self.cached_from, "checks": self.checks, "attempts": self.attempts,
         }
 
 

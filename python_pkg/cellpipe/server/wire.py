@@ -141,11 +141,22 @@ class ICheckResult(_ICheckResult, total=False):
     details: dict[str, JSONValue]
 
 
+class IStepAttempt(TypedDict):
+    attempt: int
+    message: str
+    seconds: float | None
+    output_notebook: str | None
+
+
 class IStepError(_IStepError, total=False):
     ename: str | None
     evalue: str | None
     role: str | None
     checks: list[ICheckResult]
+    line: int | None
+    code: str | None
+    traceback: list[str]
+    attempts: list[IStepAttempt]
 
 
 class IStepLastRun(TypedDict):

@@ -82,7 +82,7 @@ class ObjectStore:
         return h.hexdigest() == digest
 
     def remove(self, digest: str) -> None:
-        """Drop the object (used only to discard a corrupt one)."""
+        """Drop the object (a corrupt one, or one `cellpipe gc` found nothing needs)."""
         self.storage.remove(self.key(digest))
 
     def put_file(self, source: Path, digest: str | None = None, link: bool = False) -> str:
