@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellpipe.core.parameters import ParamLine, ParamProblem, metric_names, parse_parameters
-
-LITERAL_FIX = (
-    "a parameters cell holds only literal assignments such as `n_estimators = 100`; "
-    "move computed values into a step"
-)
+from cellpipe.core.parameters import ParamLine, ParamProblem, emitted_source, metric_names, parse_parameters
 
 
 def params(source: str) -> list[tuple[str, object, dict[str, object]]]:
@@ -144,22 +139,6 @@ def test_a_papermill_notebooks_parameters_cell():
 
 PROBLEMS = [
     # (source, line, message, fix)
-    ("x = os.getcwd()", 1, "line 1 assigns a non-literal value `os.getcwd()`", LITERAL_FIX),
-    ("x = float('nan')", 1, "line 1 assigns a non-literal value `float('nan')`", LITERAL_FIX),
-    ("x = 10**6", 1, "line 1 assigns a non-literal value `10 ** 6`", LITERAL_FIX),
-    ("# the next line\nm = n + 1", 2, "line 2 assigns a non-literal value `n + 1`", LITERAL_FIX),
-    ("print(1)", 1, "line 1 is not an assignment: `print(1)`", LITERAL_FIX),
-    ("import os", 1, "line 1 is an import, not a parameter: `import os`",
-     "move imports into a cell tagged `imports` (annotations in the parameters cell may name types imported there)"),
-    ("x: int", 1, "line 1 is not an assignment: `x: int`", LITERAL_FIX),
-    ("if True:\n    x = 1", 1, "line 1 is not an assignment: `if True:`", LITERAL_FIX),
-    ("n += 1", 1, "line 1 is not an assignment: `n += 1`", LITERAL_FIX),
-    # IPython syntax is quoted as written
-    ("%matplotlib inline", 1, "line 1 is not an assignment: `%matplotlib inline`", LITERAL_FIX),
-    ("a.b = 1", 1, "line 1 assigns to `a.b`, not a plain name", LITERAL_FIX),
-    ("a[0] = 1", 1, "line 1 assigns to `a[0]`, not a plain name", LITERAL_FIX),
-    ("(a, b), c = (1, 2), 3", 1, "line 1 assigns to `((a, b), c)`, not a plain name", LITERAL_FIX),
-    ("a, b = 1, 2, 3", 1, "line 1 assigns to `(a, b)`, not a plain name", LITERAL_FIX),
     # a default its own annotation rejects
     (
         "x: int = 'a'",
@@ -219,16 +198,59 @@ def test_a_line_that_is_not_a_literal_parameter_is_a_problem(source, line, messa
     assert cell.params == []
 
 
-def test_good_lines_are_still_read_around_a_bad_one():
-    cell = parse_parameters("a = 1\nb = compute()\nc = 'x'\nprint(c)\n")
-    assert [(p.name, p.line) for p in cell.params] == [("a", 1), ("c", 3)]
-    assert [p.line for p in cell.problems] == [2, 4]
+# -- what runs in place, as papermill runs it ----------------------------------------
+
+IN_PLACE = [
+    # (source, (line, end line, binds, reads) of the one statement that runs in place)
+    ("x = os.getcwd()", (1, 1, ("x",), ("os",))),
+    ("x = float('nan')", (1, 1, ("x",), ("float",))),
+    ("x = 10**6", (1, 1, ("x",), ())),
+    ("# the next line\nm = n + 1", (2, 2, ("m",), ("n",))),
+    ("print(1)", (1, 1, (), ("print",))),
+    ("import os", (1, 1, ("os",), ())),
+    ("import os.path as osp", (1, 1, ("osp",), ())),
+    ("from pathlib import Path", (1, 1, ("Path",), ())),
+    ("x: int", (1, 1, ("x",), ("int",))),
+    ("if True:\n    x = 1", (1, 2, ("x",), ())),
+    ("n += 1", (1, 1, ("n",), ("n",))),
+    ("pass", (1, 1, (), ())),
+    ("%matplotlib inline", (1, 1, (), ("get_ipython",))),
+    ("a.b = 1", (1, 1, ("a",), ("a",))),  # changes a
+    ("a[0] = 1", (1, 1, ("a",), ("a",))),
+    ("(a, b), c = (1, 2), 3", (1, 1, ("a", "b", "c"), ())),
+    ("a, b = 1, 2, 3", (1, 1, ("a", "b"), ())),
+    ("def double(v):\n    return v * 2", (1, 2, ("double",), ("v",))),
+]
+
+
+@pytest.mark.parametrize("source, expected", IN_PLACE, ids=[row[0][:30] for row in IN_PLACE])
+def test_a_line_that_is_not_a_literal_parameter_runs_in_place(source, expected):
+    cell = parse_parameters(source)
+    assert cell.problems == [] and cell.params == []
+    (code,) = cell.code
+    line, end, binds, reads = expected
+    assert (code.line, code.end_line) == (line, end)
+    assert set(code.binds) == set(binds) and set(reads) <= set(code.reads)
+    assert code.text == "\n".join(source.splitlines()[line - 1:end])
+
+
+def test_parameters_are_still_read_around_lines_that_run_in_place():
+    cell = parse_parameters("import os\na = 1\nb = compute(a)\nc = 'x'\nprint(c)\npass\n")
+    assert [(p.name, p.line) for p in cell.params] == [("a", 2), ("c", 4)]
+    assert [c.line for c in cell.code] == [1, 3, 5, 6]
+    assert cell.problems == []
 
 
 def test_ipython_lines_do_not_hide_the_parameters():
     cell = parse_parameters("%matplotlib inline\nn = 5\n")
     assert [(p.name, p.default, p.line) for p in cell.params] == [("n", 5, 2)]
-    assert [p.line for p in cell.problems] == [1]
+    assert [c.line for c in cell.code] == [1]
+
+
+def test_the_cell_runs_as_written_with_annotations_as_comments():
+    source = "from typing import Optional\nn: int = 5\npath: Optional[str] = None\nm = n * 2"
+    assert emitted_source(source) == (
+        "from typing import Optional\nn = 5  # int\npath = None  # Optional[str]\nm = n * 2")
 
 
 # -- metrics cells ---------------------------------------------------------------

@@ -241,21 +241,33 @@ def test_kale_and_papermill_parameters_cells_count_as_two():
     assert only(result.errors, "CP120").cell_number == 2
 
 
-def test_non_literal_line_in_parameters_cell():
+def test_a_line_computed_from_a_parameter_is_accepted_with_a_warning_that_overrides_miss_it():
     result = compile_cells(
-        ("a.ipynb", [("rows = 100\ncols = rows * 2", ["parameters"]), ("x = rows", ["step:prep"])])
+        ("a.ipynb", [("rows = 100\ncols = rows * 2", ["parameters"]), ("x = rows + cols", ["step:prep"])])
     )
-    diag = only(result.errors, "CP121")
-    assert (diag.cell_number, diag.line) == (1, 2)
-    assert "non-literal value `rows * 2`" in diag.message
-    assert "literal assignments" in diag.fix and "move computed values into a step" in diag.fix
+    assert result.ok
+    diag = only(result.warnings, "CP123")
+    assert (diag.notebook, diag.cell_number, diag.line) == ("a.ipynb", 1, 2)
+    assert "`cols = rows * 2`" in diag.message and "-p rows=... does not reach it" in diag.message
+    assert "move the line into the first step that uses it" in diag.fix
+    assert [p.name for p in result.pipeline.notebooks[0].parameters] == ["rows"]
+    assert result.pipeline.step("prep").var_inputs == ()  # cols comes from the parameters cell
 
 
-def test_non_assignment_line_in_parameters_cell():
-    result = compile_cells(("a.ipynb", [("rows = 100\nprint(rows)", ["parameters"]), ("x = rows", ["step:prep"])]))
-    diag = only(result.errors, "CP121")
-    assert (diag.cell_number, diag.line) == (1, 2)
-    assert "not an assignment: `print(rows)`" in diag.message
+@pytest.mark.parametrize("source", [
+    "import os\nrows = 100", "rows = 100\nprint(rows)", "# comment\nrows = 100\npass",
+    "import math\nrows = 100\nhalf = math.pi / 2", "%matplotlib inline\nrows = 100",
+])
+def test_lines_an_override_does_not_need_to_reach_are_accepted_quietly(source):
+    result = compile_cells(("a.ipynb", [(source, ["parameters"]), ("x = rows", ["step:prep"])]))
+    assert result.ok and result.diagnostics == [], [d.format() for d in result.diagnostics]
+
+
+def test_a_line_that_changes_a_parameter_is_accepted_with_a_warning():
+    result = compile_cells(("a.ipynb", [("rows = 100\nrows += 1", ["parameters"]), ("x = rows", ["step:prep"])]))
+    assert result.ok
+    diag = only(result.warnings, "CP123")
+    assert "changes parameter `rows`" in diag.message and diag.line == 2
 
 
 def test_parameter_assigned_twice_keeps_the_last_value_like_python_does():
@@ -485,7 +497,7 @@ def test_every_problem_names_its_notebook_and_a_fix_and_they_come_in_cell_order(
             "a.ipynb",
             [
                 ("print('before any step')", []),
-                ("alpha = 1\nbeta = alpha + 1", ["parameters"]),
+                ("alpha = 1\nbeta = alpha + 1\ngamma: int = 'x'", ["parameters"]),
                 ("x = 1", ["setp:prep"]),
                 ("x = (", ["step:Bad Name"]),
                 ("y = missing", ["step:fit", "after:prepp", "in:nowhere.csv", "out:o.csv"]),
@@ -497,7 +509,7 @@ def test_every_problem_names_its_notebook_and_a_fix_and_they_come_in_cell_order(
         ("b.ipynb", [("print(x)", ["step:fit"])]),
     )
     codes = {d.code for d in result.diagnostics}
-    assert {"CP101", "CP102", "CP104", "CP111", "CP120", "CP121", "CP130", "CP140", "CP150", "CP201",
+    assert {"CP101", "CP102", "CP104", "CP111", "CP120", "CP121", "CP123", "CP130", "CP140", "CP150", "CP201",
             "CP220", "CP230", "CP103"} <= codes
     for diag in result.diagnostics:
         assert diag.notebook in ("a.ipynb", "b.ipynb"), diag.format()

@@ -46,6 +46,20 @@ def enter_workdir(workdir: str | None) -> None:
             sys.path.insert(0, workdir)
 
 
+def given_parameters(namespace: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The parameters whose value in ``namespace`` is not their default: those
+    given with ``-p`` (kept while the parameters cell runs again with the defaults)."""
+    given = {}
+    for name, default in defaults.items():
+        try:
+            same = name in namespace and bool(namespace[name] == default) and type(namespace[name]) is type(default)
+        except Exception:  # noqa: BLE001 - a value that cannot be compared is taken as given
+            same = False
+        if name in namespace and not same:
+            given[name] = namespace[name]
+    return given
+
+
 def read_record(folder: Path) -> dict[str, Any] | None:
     try:
         return json.loads((folder / RECORD).read_text())

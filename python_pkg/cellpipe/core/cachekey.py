@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from cellpipe.core.digest import digest_json, digest_text
+from cellpipe.core.parameters import parse_parameters
 from cellpipe.model import NotebookInfo, Step
 
 #: the hash recorded for a file that does not exist
@@ -41,7 +42,13 @@ def key_parts(
 ) -> dict[str, Any]:
     """Everything the key is made of; ``where`` is for explanations only."""
     code_cells = [ref.index for ref in step.cells if nb.cells[ref.index].cell_type == "code"]
+    in_place = {}
+    if nb.parameters_cell is not None and parse_parameters(nb.cells[nb.parameters_cell].source).code:
+        # its lines that are not literal parameters run in every step: code (absent otherwise, so that
+        # the keys of literal-only parameters cells stay as they were)
+        in_place = {"parameters_code": cell_hash(nb.cells[nb.parameters_cell].source)}
     return {
+        **in_place,
         "code": [cell_hash(nb.cells[i].source) for i in code_cells],
         "shared": [cell_hash(nb.cells[i].source) for i in nb.shared_cells],
         "imports": list(step.imports),
@@ -104,6 +111,8 @@ def explain(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
                     continue
                 return f"code changed in cell {numbers[i]}" if i < len(numbers) else "code changed"
         return "code changed (cells removed or reordered)"
+    if old.get("parameters_code") != new.get("parameters_code"):
+        return "parameters cell changed (its lines that run in place)"
     if old.get("shared") != new.get("shared"):
         numbers = where.get("shared", [])
         for i, digest in enumerate(new.get("shared", [])):

@@ -18,6 +18,7 @@ from typing import Any
 
 from cellpipe.core import analysis
 from cellpipe.core.filerefs import absolute_literals
+from cellpipe.core.parameters import emitted_source, parse_parameters
 from cellpipe.core.tags import parse_tags
 from cellpipe.model import NotebookInfo, Pipeline, SourceCell, Step
 
@@ -206,9 +207,25 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
         _cell("code", _setup_source(pipeline, step), new_id(None, "cellpipe-setup"), {"cellpipe": {"role": "setup"}})
     )
 
+    in_place_source = _parameters_in_place(nb, step)
+    in_place = None
+    if in_place_source is not None and nb.parameters_cell is not None:
+        in_place = _cell("code", in_place_source, new_id(None, "cellpipe-parameters-in-place"),
+                         _source_meta(nb, nb.cells[nb.parameters_cell], "parameters"))
+    # the parameters cell runs at its place: among the step's own cells when some come before it
+    # (a papermill notebook's first cell of imports), else among the shared cells
+    in_steps = in_place is not None and any(ref.index < (nb.parameters_cell or 0) for ref in step.cells)
+    after_step_cell = in_place if in_steps else None
+    if in_steps:
+        in_place = None
     for i in nb.shared_cells:
+        if in_place is not None and nb.parameters_cell is not None and i > nb.parameters_cell:
+            cells.append(in_place)
+            in_place = None
         cell = nb.cells[i]
         cells.append(_cell("code", cell.source, new_id(cell.id, f"shared-{i}"), _source_meta(nb, cell, "shared")))
+    if in_place is not None:
+        cells.append(in_place)
 
     early, late = _imports_around_settings(step)
     settings_first = bool(step.replayed) and not _settings_read_inputs(step)
@@ -232,6 +249,9 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
         cells.append(_settings_cell([], step, new_id(None, "cellpipe-settings")))
 
     for ref in step.cells:
+        if after_step_cell is not None and nb.parameters_cell is not None and ref.index > nb.parameters_cell:
+            cells.append(after_step_cell)
+            after_step_cell = None
         cell = nb.cells[ref.index]
         meta = _source_meta(nb, cell, "step")
         gate = cell.cell_type == "code" and is_check_cell(cell)
@@ -244,6 +264,8 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
             # raises CheckFailed with every failed check of the cell: downstream steps are blocked
             cells.append(_cell("code", "_cellpipe.end_checks()", new_id(None, f"checks-end-{ref.index}"),
                                {"cellpipe": {"role": "check", "check": True, "source": meta["cellpipe"]["source"]}}))
+    if after_step_cell is not None:
+        cells.append(after_step_cell)
 
     consumers = {var: list(c) for var, c in step.consumers}
     save = (
@@ -272,13 +294,40 @@ def step_notebook(pipeline: Pipeline, step: Step, artifacts: str, workdir: str) 
     }
 
 
+def _parameters_in_place(nb: NotebookInfo, step: Step) -> str | None:
+    """A parameters cell with more than literal assignments (computed defaults,
+    imports, ``pass``) runs as papermill runs it: whole, with the defaults, at its
+    place among the shared cells; then the values given with ``-p`` win again, as
+    papermill's injected cell does. None for a cell of literals only."""
+    if nb.parameters_cell is None:
+        return None
+    cell = nb.cells[nb.parameters_cell]
+    if not parse_parameters(cell.source).code:
+        return None
+    defaults = ", ".join(f"{name!r}: {_param_literal(nb, name)}" for name in step.parameters if nb.parameter(name))
+    return (
+        "# the parameters cell as written: its other lines run with the defaults, as papermill runs them\n"
+        f"_cellpipe_given = _cellpipe.given_parameters(globals(), {{{defaults}}})\n"
+        f"{emitted_source(cell.source)}\n"
+        "globals().update(_cellpipe_given)  # values given with -p win, as in papermill\n"
+        "del _cellpipe_given"
+    )
+
+
+def _param_literal(nb: NotebookInfo, name: str) -> str:
+    param = nb.parameter(name)
+    assert param is not None
+    return param.literal if param.literal is not None else _literal(param.default)
+
+
 def _setup_source(pipeline: Pipeline, step: Step) -> str:
     """Enter the notebook's folder, then record the files the step opens (see
     :func:`cellpipe.runtime.watch_files`): files outside the project count when the
     step names them, in a literal string of its code or in a parameter's value."""
     nb = pipeline.notebook(step.notebook)
     named: dict[str, None] = {}
-    for i in (*nb.shared_cells, *(r.index for r in step.cells)):
+    in_place = (nb.parameters_cell,) if nb.parameters_cell is not None else ()
+    for i in (*in_place, *nb.shared_cells, *(r.index for r in step.cells)):
         if nb.cells[i].cell_type == "code":
             named.update(dict.fromkeys(absolute_literals(nb.cells[i].source)))
     values = ", ".join([*(repr(p) for p in named), *step.parameters])

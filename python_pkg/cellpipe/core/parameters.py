@@ -1,8 +1,10 @@
 """Parameters and metrics cells, read with the AST. Pure.
 
-A ``parameters`` cell holds literal assignments only (annotated or not); each
-becomes a typed pipeline parameter with a JSON-schema-like type. A ``metrics``
-cell names the scalar values recorded as the step's metrics.
+In a ``parameters`` cell, as papermill reads it, each literal assignment
+(annotated or not) becomes a typed pipeline parameter with a JSON-schema-like
+type; every other line (a computed default, an import, ``pass``, a magic) is
+:class:`ParamCode`: it runs in place, before any override. A ``metrics`` cell
+names the scalar values recorded as the step's metrics.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ class ParamLine:
     #: the default as a Python literal (keeps tuples and non-string dict keys,
     #: which ``default``, being JSON, cannot)
     literal: str | None = None
+    end_line: int | None = field(default=None, compare=False)  # a default written over several lines
+
+
+@dataclass(frozen=True)
+class ParamCode:
+    """A statement of a ``parameters`` cell that is not a literal parameter: it runs
+    in place, with the defaults (papermill injects overrides after the whole cell)."""
+
+    line: int
+    end_line: int
+    text: str  # as written
+    binds: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,8 @@ class ParametersCell:
 
     params: list[ParamLine] = field(default_factory=list)
     problems: list[ParamProblem] = field(default_factory=list)
+    #: the other statements, in order: they run in place (see :class:`ParamCode`)
+    code: list[ParamCode] = field(default_factory=list)
 
 
 _PY_TO_SCHEMA = {
@@ -196,16 +213,42 @@ def _is_json(value: object) -> bool:
     return True
 
 
+def _code(stmt: ast.stmt, lines: list[str]) -> ParamCode:
+    """A statement that runs in place: what it binds and reads at the cell's top level."""
+    end = stmt.end_lineno or stmt.lineno
+    text = "\n".join(lines[stmt.lineno - 1:end]) if end <= len(lines) else ast.unparse(stmt)
+    binds: list[str] = []
+    reads: list[str] = []
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        binds = [(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"]
+    elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        binds = [stmt.name]
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Name):
+            target = binds if isinstance(node.ctx, (ast.Store, ast.Del)) else reads
+            if node.id not in target:
+                target.append(node.id)
+    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+        reads.append(stmt.target.id)  # `n += 1` reads n too
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+    for target in targets:  # `cfg["k"] = 1`, `opts.x = 1`: changes cfg, opts
+        while isinstance(target, (ast.Subscript, ast.Attribute)):
+            target = target.value
+            if isinstance(target, ast.Name) and target.id not in binds:
+                binds.append(target.id)
+    return ParamCode(stmt.lineno, end, text, tuple(binds), tuple(dict.fromkeys(reads)))
+
+
 def parse_parameters(source: str) -> ParametersCell:
-    """Read a ``parameters`` cell with the AST: literal assignments only.
+    """Read a ``parameters`` cell with the AST, as papermill does.
 
     Each name assigned a literal becomes a :class:`ParamLine`, typed from its
     annotation when there is one it understands, else from its value. Every
     assignment is listed in order: a name assigned twice appears twice (the
-    last one is the value the cell leaves; the compiler warns). Anything
-    else (a computed value, a statement that is not an assignment, a target
-    that is not a plain name, a default its annotation rejects, a value JSON
-    cannot hold) is a :class:`ParamProblem`. Never raises.
+    last one is the value the cell leaves; the compiler warns). Every other
+    statement (a computed value, an import, ``pass``, a target that is not a
+    plain name) is :class:`ParamCode`, run in place. A default its annotation
+    rejects, or a value JSON cannot hold, is a :class:`ParamProblem`. Never raises.
     """
     result = ParametersCell()
     try:
@@ -216,39 +259,19 @@ def parse_parameters(source: str) -> ParametersCell:
         )
         return result
     lines = source.splitlines()
-    fix = (
-        "a parameters cell holds only literal assignments such as `n_estimators = 100`; "
-        "move computed values into a step"
-    )
     for stmt in tree.body:
         line = stmt.lineno
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            written = lines[line - 1].strip() if line <= len(lines) else ast.unparse(stmt)
-            result.problems.append(
-                ParamProblem(line, f"line {line} is an import, not a parameter: `{written}`",
-                             "move imports into a cell tagged `imports` (annotations in the parameters "
-                             "cell may name types imported there)")
-            )
-            continue
         if isinstance(stmt, ast.Assign):
             value_node, targets, annotation = stmt.value, stmt.targets, None
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
             value_node, targets, annotation = stmt.value, [stmt.target], stmt.annotation
-        else:
-            # quote the cell as written (IPython syntax was rewritten to parse it)
-            written = lines[line - 1].strip() if line <= len(lines) else ""
-            snippet = written or ast.unparse(stmt).splitlines()[0]
-            result.problems.append(
-                ParamProblem(line, f"line {line} is not an assignment: `{snippet}`", fix)
-            )
+        else:  # an import, `pass`, a magic, `n += 1`: runs in place
+            result.code.append(_code(stmt, lines))
             continue
         try:
             value = ast.literal_eval(value_node)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            snippet = ast.unparse(value_node)
-            result.problems.append(
-                ParamProblem(line, f"line {line} assigns a non-literal value `{snippet}`", fix)
-            )
+            result.code.append(_code(stmt, lines))  # a computed default: runs in place
             continue
         names: list[tuple[str, object]] = []
         ok = True
@@ -264,14 +287,8 @@ def parse_parameters(source: str) -> ParametersCell:
                 names.extend((e.id, v) for e, v in zip(target.elts, value, strict=True))  # type: ignore[attr-defined]
             else:
                 ok = False
-        if not ok:
-            result.problems.append(
-                ParamProblem(
-                    line,
-                    f"line {line} assigns to `{ast.unparse(targets[0])}`, not a plain name",
-                    fix,
-                )
-            )
+        if not ok:  # `cfg["a"] = 1`, `a, b = 1, 2, 3`: runs in place
+            result.code.append(_code(stmt, lines))
             continue
         for name, val in names:
             default = _jsonable(val)
@@ -311,9 +328,24 @@ def parse_parameters(source: str) -> ParametersCell:
                     line=line,
                     annotation=ast.unparse(annotation) if annotation is not None else None,
                     literal=repr(val),
+                    end_line=stmt.end_lineno,
                 )
             )
     return result
+
+
+def emitted_source(source: str) -> str:
+    """The ``parameters`` cell as a compiled step runs it: as written, except that
+    an annotated parameter's annotation becomes a comment (the names it uses may be
+    imported only by shared cells, which run after this cell in a step)."""
+    cell = parse_parameters(source)
+    lines = source.splitlines()
+    for param in reversed(cell.params):
+        if param.annotation is None or param.literal is None:
+            continue
+        end = param.end_line or param.line
+        lines[param.line - 1:end] = [f"{param.name} = {param.literal}  # {param.annotation}"]
+    return "\n".join(lines)
 
 
 def metric_names(source: str) -> list[str]:

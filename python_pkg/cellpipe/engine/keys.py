@@ -35,6 +35,8 @@ class KeyParts:
     def code_sources(self, step: Step) -> list[str]:
         nb = self.pipeline.notebook(step.notebook)
         cells = [nb.cells[i].source for i in nb.shared_cells]
+        if nb.parameters_cell is not None:  # its imports run in every step
+            cells.append(nb.cells[nb.parameters_cell].source)
         cells += [nb.cells[r.index].source for r in step.cells if nb.cells[r.index].cell_type == "code"]
         return cells + list(step.imports)
 

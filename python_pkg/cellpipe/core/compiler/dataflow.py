@@ -13,6 +13,7 @@ from cellpipe.core.analysis import KERNEL_NAMES, CodeFacts, Definition
 from cellpipe.core.compiler import effects
 from cellpipe.core.compiler.diagnostics import Collector
 from cellpipe.core.compiler.structure import NotebookDraft, StepDraft
+from cellpipe.core.parameters import ParamCode, parse_parameters
 
 #: what runs saw that the analysis did not: notebook -> step -> variable changed in place -> run id
 Learned = Mapping[str, Mapping[str, Mapping[str, str]]]
@@ -46,6 +47,10 @@ class DataFlow(Collector):
             shared_binds |= sf.binds
             shared_modules |= {name for name, _ in sf.imports}
             star = star or sf.star_import
+        if nb.info.parameters_cell is not None:  # its other lines run in place, in every step
+            in_place = parse_parameters(cells[nb.info.parameters_cell].source).code
+            self._check_in_place(nb, in_place, params, shared_binds)
+            shared_binds |= {name for stmt in in_place for name in stmt.binds} - params
         # shared cells run in every step: what they read when they run, every step
         # needs; what a shared function reads, only the steps that call it
         eager_reads, shared_uses = _shared_uses([cells[i].source for i in nb.info.shared_cells])
@@ -121,6 +126,33 @@ class DataFlow(Collector):
                                import_stmt, warned_imports, steps_by_name, star=step_star, late=True)
             # inputs the step changes in place, as the analysis sees it (function bodies included)
             draft.mutated_inputs = changed_unbound & set(draft.var_inputs)
+
+    def _check_in_place(self, nb: NotebookDraft, in_place: list[ParamCode], params: set[str],
+                        shared_binds: set[str]) -> None:
+        """Every step runs the parameters cell's lines: a name they read must come
+        from the cell itself, a shared cell, or a cell every step has (CP124)."""
+        index = nb.info.parameters_cell
+        assert index is not None
+        cell = nb.info.cells[index]
+        known = set(params) | shared_binds | set(KERNEL_NAMES)
+        owners: dict[str, set[str]] = {}
+        for i in sorted(nb.cell_step):
+            if i < index:
+                f = nb.facts.get(i)
+                for name in f.binds if f is not None else ():
+                    owners.setdefault(name, set()).update((nb.cell_step[i], *nb.also.get(i, ())))
+        every = {d.name for d in nb.steps}
+        for stmt in in_place:
+            for name in stmt.reads:
+                if name in known or (name in owners and owners[name] >= every):
+                    continue
+                where = (f"; only step '{sorted(owners[name])[0]}' defines it" if name in owners else "")
+                self.error("CP124", f"parameters cell: line {stmt.line} uses `{name}`, which the cell does not "
+                           f"define before it{where}: every step runs the parameters cell", nb.info.path, index,
+                           line=stmt.line, cell_id=cell.id,
+                           fix=f"define `{name}` in the parameters cell (e.g. import it there) or in a cell "
+                               "tagged `imports`")
+            known |= set(stmt.binds)
 
     def _apply_learned(self, nb: NotebookDraft, eff: effects.Effects) -> None:
         """A step an earlier run saw change a variable in place changes it, at the

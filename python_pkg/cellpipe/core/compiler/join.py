@@ -18,7 +18,7 @@ from cellpipe.core.compiler.dataflow import DataFlow, Learned
 from cellpipe.core.compiler.files import FileHints
 from cellpipe.core.compiler.structure import NotebookDraft, NotebookSource, Reader, StepDraft
 from cellpipe.core.digest import digest_json
-from cellpipe.core.parameters import metric_names
+from cellpipe.core.parameters import metric_names, parse_parameters
 from cellpipe.core.paths import overlaps
 from cellpipe.core.tags import parse_tags
 from cellpipe.model import (
@@ -224,6 +224,10 @@ def _code_hash(nb: NotebookInfo, draft: StepDraft) -> str:
     }
     if draft.replayed:  # absent otherwise: keys of steps without replayed settings do not change
         payload["replayed"] = [statement for _, statement in draft.replayed]
+    if nb.parameters_cell is not None:  # its lines that run in place are code of every step
+        in_place = parse_parameters(nb.cells[nb.parameters_cell].source).code
+        if in_place:  # absent otherwise: keys of literal-only parameters cells do not change
+            payload["parameters_code"] = nb.cells[nb.parameters_cell].source
     return digest_json(payload)
 
 

@@ -11,7 +11,7 @@ from cellpipe.core import analysis
 from cellpipe.core.analysis import CodeFacts
 from cellpipe.core.compiler.diagnostics import Collector
 from cellpipe.core.compiler.wellformed import content_problem
-from cellpipe.core.parameters import parse_parameters
+from cellpipe.core.parameters import ParamCode, parse_parameters
 from cellpipe.core.tags import CellTags, parse_tags, suggest_step_name
 from cellpipe.model import (
     NotebookInfo,
@@ -341,7 +341,31 @@ class Reader(Collector):
                           path, params_cell, line=p.line, fix="keep one assignment per parameter")
             by_name.pop(p.name, None)
             by_name[p.name] = Parameter(p.name, p.default, p.schema, path, params_cell, p.line, p.annotation, p.literal)
+        self._warn_unreached(path, cells[params_cell], declared.code, set(by_name))
         return list(by_name.values())
+
+    def _warn_unreached(self, path: str, cell: SourceCell, code: list[ParamCode], params: set[str]) -> None:
+        """The other lines of a parameters cell run in place, with the defaults, as in
+        papermill: warn where a parameter override would not reach (CP123)."""
+        for stmt in code:
+            snippet = stmt.text.strip().splitlines()[0] if stmt.text.strip() else ""
+            changed = sorted(set(stmt.binds) & params)
+            used = sorted((set(stmt.reads) & params) - set(changed))
+            if changed:
+                names = ", ".join(f"`{n}`" for n in changed)
+                self.warn("CP123", f"parameters cell: line {stmt.line} (`{snippet}`) changes parameter {names} after "
+                          "its default; a value given with -p replaces the result", path, cell.index,
+                          line=stmt.line, cell_id=cell.id,
+                          fix="make the line a step's first line, or give the parameter its final value "
+                              "as a literal")
+            elif used and stmt.binds:  # `print(rows)` makes nothing a step could use
+                names = ", ".join(f"`{n}`" for n in used)
+                made = ", ".join(f"`{n}`" for n in stmt.binds) or "its result"
+                self.warn("CP123", f"parameters cell: line {stmt.line} (`{snippet}`) computes {made} from parameter "
+                          f"{names} before overrides are applied (as papermill does): -p {used[0]}=... does not "
+                          "reach it", path, cell.index, line=stmt.line, cell_id=cell.id,
+                          fix="move the line into the first step that uses it, or make it a literal parameter "
+                              "of its own")
 
     def _analyze_code(self, path: str, cells: list[SourceCell], layout: _Layout) -> dict[int, CodeFacts]:
         """What each code cell of a step or shared cell binds and reads; syntax errors reported."""
