@@ -16,6 +16,7 @@ import re
 import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cellpipe.core.analysis import dotted_name
 from cellpipe.core.ipysyntax import parse_code
@@ -230,12 +231,12 @@ def _code(stmt: ast.stmt, lines: list[str]) -> ParamCode:
                 target.append(node.id)
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
         reads.append(stmt.target.id)  # `n += 1` reads n too
-    targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
-    for target in targets:  # `cfg["k"] = 1`, `opts.x = 1`: changes cfg, opts
-        while isinstance(target, (ast.Subscript, ast.Attribute)):
-            target = target.value
-            if isinstance(target, ast.Name) and target.id not in binds:
-                binds.append(target.id)
+    targets: list[Any] = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+    for node in targets:  # `cfg["k"] = 1`, `opts.x = 1`: changes cfg, opts
+        while isinstance(node, (ast.Subscript, ast.Attribute)):
+            node = node.value
+            if isinstance(node, ast.Name) and node.id not in binds:
+                binds.append(node.id)
     return ParamCode(stmt.lineno, end, text, tuple(binds), tuple(dict.fromkeys(reads)))
 
 

@@ -361,6 +361,9 @@ class Runner:
     def _on_event(self, event: StepEvent) -> None:
         st, step = self.status[event.step], self.steps[event.step]
         if event.state == "running":  # the executor started it (on a worker, in a kernel)
+            limit = self._time_limit(step)
+            if limit is not None and event.step in self.deadlines and event.step not in self.timed_out:
+                self.deadlines[event.step] = time.monotonic() + limit  # waiting for a kernel does not count
             if event.at:
                 st.started = event.at
             if event.where:

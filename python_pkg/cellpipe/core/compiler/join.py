@@ -227,7 +227,7 @@ def _code_hash(nb: NotebookInfo, draft: StepDraft) -> str:
     if nb.parameters_cell is not None:  # its lines that run in place are code of every step
         in_place = parse_parameters(nb.cells[nb.parameters_cell].source).code
         if in_place:  # absent otherwise: keys of literal-only parameters cells do not change
-            payload["parameters_code"] = nb.cells[nb.parameters_cell].source
+            payload["parameters_code"] = [nb.cells[nb.parameters_cell].source]
     return digest_json(payload)
 
 

@@ -294,6 +294,8 @@ class Execution:
         self.pool = pool
         self.km = None
         self.cancelled = False
+        self.started = False  # it has its kernel: the step's code runs (its time limit counts from here)
+        self.reported = False
 
     def run(self, notebook: dict[str, Any], output: Path, parameters: dict[str, Any], log: Path,
             kernel_name: str) -> None:
@@ -305,6 +307,7 @@ class Execution:
 
         nb = nbformat.from_dict(notebook)
         self.km = self.pool.take() if kernel_name == self.pool.kernel_name else None
+        self.started = True
         if self.cancelled:
             if self.km is not None:
                 _shutdown(self.km)
@@ -427,10 +430,13 @@ class LocalExecutor:
             return []
         done, _ = wait([f for f, _, _ in self._running.values()], timeout=timeout, return_when=FIRST_COMPLETED)
         events = []
-        for name, (future, _execution, task) in list(self._running.items()):
+        for name, (future, execution, task) in list(self._running.items()):
             if future in done:
                 del self._running[name]
                 events.append(self._collect(future, task))
+            elif execution.started and not execution.reported:
+                execution.reported = True
+                events.append(StepEvent(name, "running"))
         return events
 
     def _collect(self, future: Future, task: StepTask) -> StepEvent:
