@@ -11,6 +11,7 @@ this step's cells, so the run folder shows, cell by cell, what every step printe
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,10 @@ from cellpipe.model import Pipeline, Step
 
 def origin_notebook(store: Store, entry: dict[str, Any]) -> Path | None:
     """The output notebook of the execution a cache entry comes from, when it is on this disk."""
-    rows = store.db.step_runs(entry["run_id"])
-    row = next((r for r in rows if r["step"] == entry["step"] and r.get("output_notebook")
-                and not r.get("cached_from")), None)
-    if row is None:
+    found = store.db.output_notebook(entry["run_id"], entry["step"])
+    if found is None:
         return None
-    path = Path(row["output_notebook"])
+    path = Path(found)
     return path if path.is_file() else None
 
 
@@ -37,11 +36,17 @@ def copy_for(store: Store, pipeline: Pipeline, step: Step, entry: dict[str, Any]
     source = origin_notebook(store, entry)
     if source is None:
         return None
+    info = pipeline.notebook(step.notebook)
+    code = [ref.index + 1 for ref in step.cells if info.cells[ref.index].cell_type == "code"]
+    where = (entry.get("parts") or {}).get("where") or {}
+    if entry["step"] == step.name and where.get("code") == code:
+        # the same step, its cells where they were: the notebook as it is (a link costs nothing)
+        if _link(source, dest):
+            return dest
     try:
         nb = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    info = pipeline.notebook(step.notebook)
     mine = {kind: [info.cells[ref.index] for ref in step.cells if info.cells[ref.index].cell_type == kind]
             for kind in ("code", "markdown", "raw")}
     theirs: dict[str, list[dict[str, Any]]] = {"code": [], "markdown": [], "raw": []}
@@ -61,3 +66,13 @@ def copy_for(store: Store, pipeline: Pipeline, step: Step, entry: dict[str, Any]
     top["cached_from"] = {"run": entry["run_id"], "step": entry["step"]}
     atomic_write_text(dest, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return dest
+
+
+def _link(source: Path, dest: Path) -> bool:
+    """``dest`` becomes a hard link to ``source`` (both are the store's, never edited)."""
+    try:
+        dest.unlink(missing_ok=True)
+        os.link(source, dest)
+        return True
+    except OSError:
+        return False

@@ -367,6 +367,13 @@ class Database:
             out.append(d)
         return out
 
+    def output_notebook(self, run_id: str, step: str) -> str | None:
+        """The output notebook of ``step`` where run ``run_id`` executed it (not reused it)."""
+        row = self.conn.execute(
+            "SELECT output_notebook FROM step_runs WHERE run_id=? AND step=? AND cached_from IS NULL"
+            " AND output_notebook IS NOT NULL", (run_id, step)).fetchone()
+        return row[0] if row else None
+
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(
             "SELECT * FROM artifacts WHERE run_id=? ORDER BY step, kind, name", (run_id,)).fetchall()]
