@@ -8,6 +8,7 @@ import os
 import socket
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,14 +18,34 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="IPC sockets are a PO
 
 
 @pytest.fixture
-def private_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+def private_tmp(monkeypatch):
+    import shutil
     import tempfile
 
+    short = Path(tempfile.mkdtemp(prefix="cpk", dir="/tmp"))  # tmp_path may be too long for a socket path
+    monkeypatch.setenv("TMPDIR", str(short))
     monkeypatch.setattr(tempfile, "tempdir", None)
     local._sweep_sockets.cache_clear()
-    yield tmp_path
+    yield short
     local._sweep_sockets.cache_clear()
+    shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.mark.kernel
+def test_a_temp_folder_too_long_for_socket_paths_still_starts_kernels(tmp_path, monkeypatch):
+    import tempfile
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    args = local._sockets()
+    assert not args or len(os.fsencode(args["ip"])) + 3 <= 104
+    km = local._start_kernel("python3", False)
+    try:
+        assert km.is_alive()
+    finally:
+        local._shutdown(km)
 
 
 @pytest.mark.kernel

@@ -78,6 +78,10 @@ def warm_up(preload: tuple[str, ...] = ()) -> str:
     return WARMUP + f"exec(compile({code!r}, '<cellpipe preload>', 'exec'), {{}})\n"
 
 
+#: the longest path a Unix socket may have, with room to spare (sun_path: 108 bytes on Linux, 104 on macOS)
+_SOCKET_PATH_MAX = 100
+
+
 def _sockets() -> dict[str, str]:
     """Where a kernel listens: IPC sockets in a private folder on POSIX systems.
 
@@ -92,6 +96,10 @@ def _sockets() -> dict[str, str]:
     import uuid
 
     folder = Path(tempfile.gettempdir()) / f"cellpipe-kernels-{os.getuid()}"
+    if len(os.fsencode(folder)) > _SOCKET_PATH_MAX - 20:  # a socket's path is at most ~104 bytes
+        folder = Path("/tmp") / f"cellpipe-kernels-{os.getuid()}"  # noqa: S108 - private (0700), checked below
+        if not folder.parent.is_dir():
+            return {}
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         st = folder.stat()
