@@ -11,8 +11,9 @@ Measures:
   (b) the per-step overhead on Dask: each step's time (start on the worker to end)
       minus the same step's time in the local run, median over the steps, and the
       wall-time difference per step;
-  (c) a fan-out of --fanout trivial steps reading one value on Dask: wall time, and the
-      scheduler's own round trip per task (that many no-op tasks submitted at once).
+  (c) a fan-out of --fanout trivial steps reading one value on Dask: wall time (and the
+      local run's), and the scheduler's own round trip per task (that many no-op tasks
+      submitted at once).
 """
 
 from __future__ import annotations
@@ -168,8 +169,11 @@ def fanout(tmp: Path, address: str, n: int) -> None:
     fanout_notebook(folder / "fan.ipynb", n)
     wall, summary = run(folder, "fan.ipynb", "--executor", "dask", "--address", address)
     busy = sum(s["seconds"] or 0 for s in summary["steps"])
+    shutil.rmtree(folder / ".cellpipe")
+    local, _ = run(folder, "fan.ipynb")
     print(f"(c) fan-out of {n} trivial steps (+1 root) on Dask: wall {wall:.1f} s, "
-          f"{wall / (n + 1):.2f} s per step; step time summed {busy:.1f} s", flush=True)
+          f"{wall / (n + 1):.2f} s per step; step time summed {busy:.1f} s (local, same machine: "
+          f"wall {local:.1f} s)", flush=True)
     rt = scheduler_round_trip(address, n)
     print(f"    scheduler round trip per no-op task ({n} at once): {rt * 1000:.1f} ms")
 

@@ -39,7 +39,7 @@ WATCH_EVERY = 0.3
 IDLE = float(os.environ.get("CELLPIPE_DASK_KERNEL_IDLE", "60"))
 
 _lock = threading.Lock()
-_pools: dict[tuple[str, str], Any] = {}  # (run, kernel name) -> KernelPool, on this worker
+_pools: dict[tuple[str, str], _Kernels] = {}  # (run, kernel name) -> its kernels, on this worker
 _used: dict[str, float] = {}  # run -> when a step of it last ran here (monotonic)
 _busy: dict[str, int] = {}  # run -> its steps running here now
 _reaper: list[threading.Thread] = []
@@ -65,20 +65,47 @@ def _storage(url: str) -> Storage:
         return _storages[url]
 
 
-def _pool(run_id: str, kernel_name: str, size: int, preload: tuple[str, ...]) -> Any:
-    """This run's pool of warm kernels on this worker, which import the pipeline's
-    modules ahead (a kernel's warm-up also makes it go when the worker process goes)."""
-    from cellpipe.engine.executors.local import KernelPool
+class _Kernels:
+    """A run's kernels on this worker: as in a local run, forked (on Linux) from a
+    server that has imported the pipeline's modules, else ordinary warm kernels
+    that import them ahead; either way they go when the worker process goes."""
 
+    def __init__(self, kernel_name: str, size: int, preload: tuple[str, ...]) -> None:
+        from cellpipe.engine.executors.kernels import same_interpreter
+        from cellpipe.engine.executors.local import KernelPool, fork_by_default
+
+        self.forks: Any = None
+        self.folder: Path | None = None
+        if fork_by_default() and same_interpreter(kernel_name):
+            from cellpipe.engine.executors.forkserver import ForkServer
+
+            # an empty folder of its own: preloading never imports a project's code
+            self.folder = Path(tempfile.mkdtemp(prefix="cellpipe-forks-"))
+            self.forks = ForkServer(str(self.folder), list(preload))
+            if not self.forks.wait():
+                self.forks.close()
+                self.forks = None
+        self.pool = KernelPool(kernel_name, size, warm=True, server=self.forks, preload=preload)
+
+    def close(self) -> None:
+        self.pool.close()
+        if self.forks is not None:
+            self.forks.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _pool(run_id: str, kernel_name: str, size: int, preload: tuple[str, ...]) -> Any:
+    """This run's pool of kernels on this worker (see :class:`_Kernels`)."""
     with _lock:
         key = (run_id, kernel_name)
         _used[run_id] = time.monotonic()
         if key not in _pools:
-            _pools[key] = KernelPool(kernel_name, size, warm=True, preload=preload)
+            _pools[key] = _Kernels(kernel_name, size, preload)
         if not _reaper:
             _reaper.append(threading.Thread(target=_reap, name="cellpipe-reap-kernels", daemon=True))
             _reaper[0].start()
-        return _pools[key]
+        return _pools[key].pool
 
 
 def _reap() -> None:
@@ -94,8 +121,10 @@ def _reap() -> None:
 
 async def warm(run_id: str, kernel_name: str, preload: list[str], dask_worker: Any = None) -> None:
     """Start this run's kernels on this worker ahead of its first step (``Client.run``;
-    a coroutine, so that the client need not wait; the kernels start in threads)."""
-    _pool(run_id, kernel_name, max(int(dask_worker.state.nthreads), 1), tuple(preload))
+    a coroutine, so that the client need not wait; the kernels start in a thread)."""
+    size = max(int(dask_worker.state.nthreads), 1)
+    threading.Thread(target=_pool, args=(run_id, kernel_name, size, tuple(preload)), daemon=True,
+                     name="cellpipe-warm").start()
 
 
 def release(run_id: str) -> int:
