@@ -39,8 +39,18 @@ def _summary(diagnostics, notebooks: int) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from cellpipe.engine.project import compile_paths
 
-    result, _ = compile_paths(args.notebooks, check_kernels=True)
-    if args.json:
+    result, root = compile_paths(args.notebooks, check_kernels=True)
+    if args.format == "github":  # workflow annotations on the pull request's lines (engine/annotations.py)
+        from cellpipe.engine.annotations import github_annotations
+
+        for line in github_annotations(result.diagnostics, root):
+            print(line)
+        print(_summary(result.diagnostics, len(args.notebooks)))
+    elif args.format == "json":
+        from cellpipe.engine.annotations import json_diagnostics
+
+        print(json.dumps(json_diagnostics(result.diagnostics), indent=2))
+    elif args.json:
         print(json.dumps({"ok": not result.errors, "diagnostics": [d.to_dict() for d in result.diagnostics]}, indent=2))
     else:
         _print_diagnostics(result.diagnostics, sys.stdout)
@@ -383,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check the notebooks; exit 2 on errors")
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
+    p.add_argument("--format", choices=("text", "github", "json"), default="text",
+                   help="github: annotations for GitHub Actions; json: a list of the problems")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("dag", help="print the step graph")
