@@ -89,3 +89,36 @@ def test_reading_a_models_lazily_computed_values_is_not_a_change(tmp_path: Path)
     assert warnings_of(summary) == {}
     p = compile_cells(("nb.ipynb", LAZY)).pipeline
     assert {v.producer for v in p.step("report").var_inputs} == {"fit"}  # nothing learned: still parallel
+
+
+def _ols():
+    import numpy as np
+    import statsmodels.api as sm
+
+    x = sm.add_constant(np.linspace(0, 1, 30))
+    return sm.OLS(x @ [1.0, 2.0] + np.sin(np.arange(30)), x).fit(), x
+
+
+def _autoreg():
+    import numpy as np
+    import pandas as pd
+    from statsmodels.tsa.ar_model import AutoReg
+
+    index = pd.date_range("2000-01-01", periods=40, freq="YS")
+    return AutoReg(pd.Series(np.sin(np.arange(40.0)).cumsum(), index=index), lags=2).fit()
+
+
+@pytest.mark.parametrize("make, read", [
+    (lambda: _ols()[0], lambda r: [r.HC0_se, r.HC3_se, r.summary()]),
+    (lambda: _ols()[0].get_prediction(_ols()[1][:5]), lambda p: p.summary_frame()),
+    (_autoreg, lambda r: r.predict(start="2005", end="2045")),
+], ids=["hc-errors-and-summary", "prediction-summary-frame", "time-series-predict"])
+def test_the_guard_does_not_take_a_models_lazy_values_for_a_change(make, read) -> None:
+    from cellpipe.engine.serialize import fingerprint
+
+    value = make()
+    before = fingerprint(value)
+    read(value)
+    assert fingerprint(value) == before
+    value.__dict__["changed"] = 1  # a real change is still one
+    assert fingerprint(value) != before

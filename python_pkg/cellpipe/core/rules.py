@@ -313,7 +313,10 @@ AT_NAME_METHODS: frozenset[str] = frozenset({"query", "eval"})
 #: printing ``res.summary()`` is not a change. Every private attribute named
 #: ``_cache`` or ``_…cache`` is one; these are the others, by the module of the class.
 LAZY_ATTRIBUTES: dict[str, frozenset[str]] = {
-    "statsmodels.": frozenset({"diagn", "_nobs_int"}),
+    # summary(); the HC*_se properties; PredictionResults.summary_frame(); a time-series
+    # model's predict() (the dates of the last prediction)
+    "statsmodels.": frozenset({"diagn", "_nobs_int", "het_scale", "table", "predict_dates", "predict_start",
+                               "predict_end"}),
 }
 
 #: Context managers that restore a kind of setting when their block ends, by

@@ -198,9 +198,18 @@ def _pickler_without_caches() -> type:
                 reduced = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - let the pickler report it the usual way
                 reduced = None
-            if isinstance(reduced, tuple) and len(reduced) >= 3 and isinstance(reduced[2], dict):
-                kept = {k: v for k, v in reduced[2].items() if not _is_cache(k) and k not in lazy}
-                return (*reduced[:2], kept, *reduced[3:])
+            if isinstance(reduced, tuple) and len(reduced) >= 3:
+                def strip(state: Any) -> Any:
+                    return {k: v for k, v in state.items() if not _is_cache(k) and k not in lazy}
+
+                state = reduced[2]
+                if isinstance(state, dict):
+                    return (*reduced[:2], strip(state), *reduced[3:])
+                if isinstance(state, tuple) and any(isinstance(part, dict) for part in state):
+                    # (array state, attributes): pandas' arrays
+                    parts = [strip(part) if isinstance(part, dict) else part for part in state]
+                    stripped = tuple(part for part in parts if not (isinstance(part, dict) and not part))
+                    return (*reduced[:2], stripped, *reduced[3:])
             return super().reducer_override(obj)
 
     return _WithoutCaches
