@@ -67,7 +67,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if result.errors or result.pipeline is None:
         print(_summary(result.diagnostics, len(args.notebooks)) + "; nothing written", file=sys.stderr)
         return EXIT_USAGE
-    written = write_build(result.pipeline, Path(args.output), root)
+    written = write_build(result.pipeline, Path(args.output), root, fmt=args.format)
     out = Path(args.output)
     print(f"compiled {len(result.pipeline.steps)} steps from {len(args.notebooks)} notebook"
           f"{'s' * (len(args.notebooks) != 1)} into {out}/")
@@ -388,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="write pipeline.json and one papermill notebook per step")
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     p.add_argument("-o", "--output", default="build", metavar="DIR", help="output folder (default: build)")
+    p.add_argument("--format", choices=("ipynb", "py"), default="ipynb",
+                   help="write the steps as notebooks (default) or jupytext percent scripts (py)")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("validate", help="check the notebooks; exit 2 on errors")

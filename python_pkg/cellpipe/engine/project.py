@@ -14,8 +14,9 @@ from cellpipe.core.compiler import CompileResult, NotebookSource, compile_notebo
 from cellpipe.core.emit import dumps_manifest, step_notebook
 from cellpipe.core.overrides import parse_params_text
 from cellpipe.engine.fileutil import atomic_write_text
+from cellpipe.engine.textnotebooks import drop_paired, is_text_notebook, read_text_notebook, write_percent
 from cellpipe.errors import CellpipeError, UsageError
-from cellpipe.model import Pipeline
+from cellpipe.model import Diagnostic, Pipeline
 
 
 def resolved(path: Path) -> Path:
@@ -111,6 +112,9 @@ def read_source(path: Path, root: Path) -> NotebookSource:
         return NotebookSource(name, None, f"cannot be read ({exc})")
     except ValueError as exc:  # a NUL character in the path
         return NotebookSource(name.replace("\x00", "\\x00"), None, f"cannot be read ({exc})")
+    if is_text_notebook(path):  # a jupytext percent script or a MyST/Markdown notebook
+        content, problem = read_text_notebook(path, text)
+        return NotebookSource(name, content, problem)
     try:
         content = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -142,12 +146,14 @@ def compile_paths(paths: Sequence[str | Path], root: Path | None = None,
     see is part of the pipeline (:func:`learned_changes`).
     """
     if not paths:
-        raise UsageError("no notebook given: name one or more .ipynb files")
-    files = [Path(p) for p in paths]
+        raise UsageError("no notebook given: name one or more .ipynb files (or jupytext .py/.md notebooks)")
+    files, paired = drop_paired([Path(p) for p in paths])  # an .ipynb and its jupytext twin count once
     root = resolved(root or find_root(files))
     sources = [read_source(p, root) for p in files]
     known = learned_changes(root, store) if learned else {}
     result = compile_notebooks(sources, exists=lambda p: exists(root / p), learned=known)
+    if paired:
+        result = CompileResult(result.pipeline, [*_paired_diagnostics(paired, root), *result.diagnostics])
     if check_kernels and result.pipeline is not None:
         from cellpipe.engine.executors.kernels import kernel_diagnostics
 
@@ -155,6 +161,26 @@ def compile_paths(paths: Sequence[str | Path], root: Path | None = None,
         if missing:
             result = CompileResult(None, result.diagnostics + missing)
     return result, root
+
+
+def _paired_diagnostics(paired: list[tuple[Path, Path]], root: Path) -> list[Diagnostic]:
+    """A warning for twins whose cells differ (the one kept is what runs)."""
+    found = []
+    for dropped, kept in paired:
+        one, other = read_source(kept, root), read_source(dropped, root)
+        if one.content is None or other.content is None:
+            continue
+
+        def code(content: dict[str, Any]) -> list[str]:
+            return ["".join(c.get("source") or "") if isinstance(c.get("source"), list) else c.get("source") or ""
+                    for c in content.get("cells", []) if c.get("cell_type") == "code"]
+
+        if code(one.content) != code(other.content):
+            found.append(Diagnostic(
+                "warning", "CP106", f"{other.path} is paired with {one.path} (jupytext) but their code cells "
+                f"differ; cellpipe reads {one.path}", one.path,
+                fix=f"synchronise them: jupytext --sync {one.path}"))
+    return found
 
 
 def learned_changes(root: Path, store: str | None = None) -> dict[str, dict[str, dict[str, str]]]:
@@ -179,8 +205,9 @@ def learned_changes(root: Path, store: str | None = None) -> dict[str, dict[str,
         db.close()
 
 
-def write_build(pipeline: Pipeline, out: Path, root: Path) -> list[Path]:
-    """Write ``pipeline.json`` and ``steps/<step>.ipynb`` into ``out``.
+def write_build(pipeline: Pipeline, out: Path, root: Path, fmt: str = "ipynb") -> list[Path]:
+    """Write ``pipeline.json`` and ``steps/<step>.ipynb`` into ``out`` (with ``fmt``
+    ``py``: ``steps/<step>.py``, jupytext percent scripts).
 
     Every file is written atomically. Step notebooks that cellpipe generated for
     steps that no longer exist are removed; no other file is touched.
@@ -202,25 +229,44 @@ def write_build(pipeline: Pipeline, out: Path, root: Path) -> list[Path]:
     for step in pipeline.steps:
         workdir = str((root / step.notebook).parent)
         nb = step_notebook(pipeline, step, artifacts=artifacts, workdir=workdir)
-        path = steps_dir / f"{step.name}.ipynb"
-        text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        path = steps_dir / f"{step.name}.{fmt}"
+        if fmt == "py":
+            text = write_percent(nb)
+        else:
+            text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
         atomic_write_text(path, text)
         written.append(path)
         names.add(path.name)
-    for old in steps_dir.glob("*.ipynb"):
+    for old in [*steps_dir.glob("*.ipynb"), *steps_dir.glob("*.py")]:
         if old.name in names:
             continue
         try:
-            meta = json.loads(old.read_text(encoding="utf-8")).get("metadata", {})
+            text = old.read_text(encoding="utf-8")
+            meta = json.loads(text).get("metadata", {}) if old.suffix == ".ipynb" else {}
         except (OSError, ValueError):
             continue
-        if (meta.get("cellpipe") or {}).get("generated"):
+        if (meta.get("cellpipe") or {}).get("generated") or (old.suffix == ".py" and GENERATED_PY in text):
             old.unlink()
     manifest_path = out / "pipeline.json"
     text = dumps_manifest(pipeline)
+    if fmt != "ipynb":  # the manifest names the files written
+        text = _renamed_steps(text, fmt)
     atomic_write_text(manifest_path, text)
     written.insert(0, manifest_path)
     return written
+
+
+#: what the header of every step script cellpipe writes says (how a stale one is known)
+GENERATED_PY = "Do not edit: edit the source notebook and compile again."
+
+
+def _renamed_steps(manifest_text: str, fmt: str) -> str:
+    """The manifest with each step's ``notebook_file`` in ``fmt``."""
+    data = json.loads(manifest_text)
+    for step in data.get("steps", []):
+        if isinstance(step.get("notebook_file"), str):
+            step["notebook_file"] = step["notebook_file"].rsplit(".", 1)[0] + f".{fmt}"
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def load_params_file(path: str) -> dict[str, Any]:
