@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from cellpipe.engine.export import ExportOptions, get_exporter
 from cellpipe.errors import UsageError
 from cellpipe.server.notebooks import load_pipeline
 from cellpipe.server.paths import confine, relative
+from cellpipe.server.wire import IExportResponse
 
 
-class IExportResult(TypedDict):
-    """What an export wrote; ``path`` is root-relative (TS ``IExportResponse``)."""
-
-    path: str
-    kind: str
-    steps: int
-    parameters: list[str]
-    notes: list[str]
-
-
-def export_pipeline(root: Path, path: str, kind: Any, output: Any = None, image: Any = None) -> IExportResult:
+def export_pipeline(root: Path, path: str, kind: Any, output: Any = None, image: Any = None) -> IExportResponse:
     """Export the notebook saved at ``path`` (default file: ``build/<notebook>.<kind>.yaml``)."""
     if not isinstance(kind, str) or not kind:
         raise UsageError("'kind' must name an exporter: 'kfp' or 'argo'")

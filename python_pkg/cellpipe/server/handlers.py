@@ -7,7 +7,7 @@ Endpoints
 
 ``POST   /cellpipe/analyze``                  {path, content?}           -> 200 IAnalyzeResponse
 ``POST   /cellpipe/compile``                  {path, output?="build"}    -> 200 ICompileResponse
-``POST   /cellpipe/export``                   {path, kind: "kfp"|"argo", output?, image?} -> 200 IExportResult
+``POST   /cellpipe/export``                   {path, kind: "kfp"|"argo", output?, image?} -> 200 IExportResponse
 ``POST   /cellpipe/runs``                     {path, params?, force?, only?, from?} -> 202 IRunStarted
 ``GET    /cellpipe/runs[?path=P&limit=N]``                               -> 200 IRunsResponse
 ``GET    /cellpipe/runs/<id>``                                           -> 200 IRunDetail

@@ -182,6 +182,19 @@ class ICompileResponse(TypedDict):
     files: list[str]
 
 
+# ---------------------------------------------------------------- export
+
+
+class IExportResponse(TypedDict):
+    """What an export wrote; ``path`` is root-relative."""
+
+    path: str
+    kind: str
+    steps: int
+    parameters: list[str]
+    notes: list[str]
+
+
 # ---------------------------------------------------------------- runs
 
 
