@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cellpipe._version import __version__
 from cellpipe.cli import checkout as checkout_cli
+from cellpipe.cli import config as config_cli
 from cellpipe.cli import remote as remote_cli
 from cellpipe.cli import repro as repro_cli
 from cellpipe.errors import CellpipeError, UsageError
@@ -39,6 +40,7 @@ def _summary(diagnostics, notebooks: int) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from cellpipe.engine.project import compile_paths
 
+    config_cli.apply(args)  # no NOTEBOOK: the project's [tool.cellpipe] notebooks
     result, root = compile_paths(args.notebooks, check_kernels=True)
     if args.format == "github":  # workflow annotations on the pull request's lines (engine/annotations.py)
         from cellpipe.engine.annotations import github_annotations
@@ -135,6 +137,8 @@ def _overrides(args: argparse.Namespace, pipeline) -> dict:
     from cellpipe.engine.project import load_params_file
 
     values: dict = {}
+    for path in getattr(args, "config_params", None) or []:  # [tool.cellpipe] params, then the command line
+        values.update(load_params_file(path))
     if getattr(args, "params_file", None):
         values.update(load_params_file(args.params_file))
     values.update(parse_assignments(getattr(args, "param", None) or []))
@@ -146,6 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cellpipe.engine.executors.procs import reset_signals
     from cellpipe.engine.runner import Runner, RunOptions, select
 
+    config_cli.apply(args)  # no NOTEBOOK, -j, --executor, --timeout-step: the project's [tool.cellpipe]
     pipeline, root = _compiled(args, check_kernels=True)
     if pipeline is None:
         return EXIT_USAGE
@@ -193,6 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from cellpipe.engine.status import status
 
+    config_cli.apply(args)
     pipeline, root = _compiled(args)
     if pipeline is None:
         return EXIT_USAGE
@@ -393,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("validate", help="check the notebooks; exit 2 on errors")
-    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="default: [tool.cellpipe] notebooks")
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
     p.add_argument("--format", choices=("text", "github", "json"), default="text",
                    help="github: annotations for GitHub Actions; json: a list of the problems")
@@ -405,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dag)
 
     p = sub.add_parser("run", help="run the pipeline: parallel, cached, recorded")
-    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="default: [tool.cellpipe] notebooks")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                    help="set a parameter (NOTEBOOK.NAME=VALUE for one notebook); repeatable")
     p.add_argument("--params", dest="params_file", metavar="FILE", help="parameters from a YAML or JSON file")
@@ -420,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the store folder (default: .cellpipe in the project's root; or CELLPIPE_STORE)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run holding the store (default: refuse at once)")
-    p.add_argument("--executor", default="local", metavar="NAME",
+    p.add_argument("--executor", metavar="NAME",
                    help="what runs the steps: local (default) or dask (pip install 'cellpipe[dask]')")
     p.add_argument("--address", metavar="URL",
                    help="the Dask scheduler, tcp://HOST:8786 (default: a local cluster for the run)")
@@ -450,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_opts.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("status", parents=[store_opts], help="each step up to date or stale, and why")
-    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="default: [tool.cellpipe] notebooks")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--params", dest="params_file", metavar="FILE")
     remote_cli.add_status_options(p)
@@ -492,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cellpipe.cli import gc
 
     gc.add_parser(sub, [store_opts])
+    config_cli.add_parser(sub)
     return parser
 
 

@@ -48,9 +48,9 @@ def _declares_cellpipe(pyproject: Path) -> bool:
 
 
 def is_project_root(folder: Path) -> bool:
-    """A folder with a ``.cellpipe/`` store, a ``pyproject.toml`` with
-    ``[tool.cellpipe]``, or a ``.git`` (folder or worktree file)."""
-    if (folder / ".cellpipe").is_dir() or (folder / ".git").exists():
+    """A folder with a ``.cellpipe/`` store, a ``cellpipe.toml``, a ``pyproject.toml``
+    with ``[tool.cellpipe]``, or a ``.git`` (folder or worktree file)."""
+    if (folder / ".cellpipe").is_dir() or (folder / ".git").exists() or (folder / "cellpipe.toml").is_file():
         return True
     pyproject = folder / "pyproject.toml"
     return pyproject.is_file() and _declares_cellpipe(pyproject)
