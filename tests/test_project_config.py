@@ -92,6 +92,7 @@ def test_without_notebooks_the_error_names_the_fix(tmp_path, monkeypatch, capsys
     ('notebooks = ["nbs/missing.ipynb"]\n', "'nbs/missing.ipynb' is not a file"),
     ('notebooks = ["other/*.ipynb"]\n', "'other/*.ipynb' matches no file"),
     ("notebooks = [1]\n", "must be a list of paths"),
+    ('notebooks = ["nbs/pipe.ipynb"]\nexecutor = 3\n', "(an executor's name: local or dask), not 3"),
     ('notebooks = ["nbs/pipe.ipynb"]\ntimeout-step = -3\n', "timeout-step in"),
 ])
 def test_a_wrong_setting_is_a_usage_error_naming_the_key_and_the_file(tmp_path, monkeypatch, capsys,

@@ -40,7 +40,7 @@ def apply(args: argparse.Namespace) -> None:
         jobs = settings.number(root, "jobs", integer=True)
         args.jobs = int(jobs) if jobs is not None else None
     if args.executor is None:
-        args.executor = settings.setting(root, "executor") or "local"
+        args.executor = settings.setting(root, "executor", "an executor's name: local or dask") or "local"
     if args.timeout_step is None:
         args.timeout_step = settings.number(root, "timeout-step")
 

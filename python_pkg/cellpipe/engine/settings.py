@@ -116,14 +116,14 @@ def _where(root: Path, name: str) -> str:
     return f"{name} in {path}" if path.name == CONFIG_FILE else f"[tool.cellpipe] {name} in {path}"
 
 
-def setting(root: Path, name: str) -> str | None:
+def setting(root: Path, name: str, what: str = "a folder or a URL") -> str | None:
     """One string setting of ``[tool.cellpipe]``; a value of another type is a usage error."""
     value = project_settings(root).get(name)
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise UsageError(f"{_where(root, name)} must be a non-empty string "
-                         f"(a folder or a URL), not {value!r}")
+                         f"({what}), not {value!r}")
     return value.strip()
 
 
