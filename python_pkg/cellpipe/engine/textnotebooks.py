@@ -89,14 +89,23 @@ def _pairing(path: Path) -> list[Path]:
     return [Path(p).resolve() for p, _ in pairs if Path(p).resolve() != path.resolve()]
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` made absolute with symlinks followed; as given (absolute) when it cannot be
+    (a symlink loop, a NUL byte): reading it later reports that, naming the notebook."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return path.absolute()
+
+
 def drop_paired(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, Path]]]:
     """``paths`` with each paired notebook counted once: of an ``.ipynb`` and its
     jupytext twin both given, the ``.ipynb`` stays (of two text twins, the first).
     Returns (kept, [(dropped, the one kept)])."""
-    given = {p.resolve(): p for p in paths}
+    given = {_resolved(p): p for p in paths}
     dropped: dict[Path, Path] = {}
     for path in paths:
-        full = path.resolve()
+        full = _resolved(path)
         if full in dropped or not path.is_file():
             continue
         for twin in _pairing(path):
@@ -106,7 +115,7 @@ def drop_paired(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, Pat
                 dropped[full] = given[twin]
                 break
             dropped[twin] = path
-    kept = [p for p in paths if p.resolve() not in dropped]
+    kept = [p for p in paths if _resolved(p) not in dropped]
     return kept, [(given[d], k) for d, k in dropped.items()]
 
 
