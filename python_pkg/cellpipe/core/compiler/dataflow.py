@@ -126,6 +126,7 @@ class DataFlow(Collector):
                                import_stmt, warned_imports, steps_by_name, star=step_star, late=True)
             # inputs the step changes in place, as the analysis sees it (function bodies included)
             draft.mutated_inputs = changed_unbound & set(draft.var_inputs)
+            _copy_package_imports(draft, import_stmt)
 
     def _check_in_place(self, nb: NotebookDraft, in_place: list[ParamCode], params: set[str],
                         shared_binds: set[str]) -> None:
@@ -396,3 +397,37 @@ def _first_line(source: str, name: str) -> int | None:
         if pattern.search(line):
             return n
     return None
+
+
+def _packages(stmt: str) -> set[str]:
+    """The top-level packages an import statement imports from (none for a relative import)."""
+    try:
+        tree = ast.parse(stmt)
+    except (SyntaxError, ValueError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _copy_package_imports(draft: StepDraft, import_stmt: dict[tuple[int, str], str]) -> None:
+    """Import side effects within a package: in Run All, ``from statsmodels import graphics``
+    followed by ``graphics.gofplots.qqplot(...)`` works because an earlier cell's
+    ``import statsmodels.api`` imported the submodule. A step that imports from a package
+    gets the earlier cells' imports of that package too (copied, in notebook order), so the
+    package is in the state Run All left it in."""
+    cells = set(draft.code_cells)
+    if not cells:
+        return
+    last = max(cells)
+    wanted = set().union(*(_packages(stmt) for (i, _), stmt in import_stmt.items() if i in cells))
+    if not wanted:
+        return
+    for (i, _), stmt in sorted(import_stmt.items()):
+        if i < last and i not in cells and stmt not in draft.imports and _packages(stmt) & wanted:
+            draft.imports.append(stmt)
+            draft.import_cells[stmt] = i
