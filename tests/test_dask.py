@@ -304,7 +304,8 @@ def test_a_worker_killed_mid_step_fails_that_step_and_the_run_goes_on(tmp_path: 
         nb["cells"][2]["source"] = "slow = 1"
         (project / "flow.ipynb").write_text(json.dumps(nb))
         again = subprocess.run([sys.executable, "-m", "cellpipe.cli", "run", "flow.ipynb", "--json", "--executor",
-                                "dask", "--address", cluster.address], cwd=project, capture_output=True, text=True)
+                                "dask", "--address", cluster.address], cwd=project, capture_output=True, text=True,
+                               timeout=300)
         assert again.returncode == 0, again.stderr
         assert states(json.loads(again.stdout)) == {"load": "cached", "slow": "done", "quick": "cached",
                                                      "after_slow": "done"}

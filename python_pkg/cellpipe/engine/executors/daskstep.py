@@ -113,10 +113,15 @@ def _reap() -> None:
     while True:
         time.sleep(max(min(IDLE / 4, 5.0), 0.2))
         now = time.monotonic()
-        with _lock:
+        with _lock:  # chosen and taken out under the lock: a step starting now gets a new pool
             idle = {run for run, at in _used.items() if not _busy.get(run) and now - at > IDLE}
-        for run in idle:
-            release(run)
+            pools = [p for (run, _), p in _pools.items() if run in idle]
+            for key in [k for k in _pools if k[0] in idle]:
+                del _pools[key]
+            for run in idle:
+                _used.pop(run, None)
+        for pool in pools:
+            pool.close()
 
 
 async def warm(run_id: str, kernel_name: str, preload: list[str], dask_worker: Any = None) -> None:

@@ -250,7 +250,17 @@ class KernelPool:
         """A started kernel manager; a replacement starts at once."""
         if self.size == 0:
             return self._start(False)
-        item = self._ready.get()
+        while True:  # never wait on a pool that has nothing on its way
+            try:
+                item = self._ready.get(timeout=1.0)
+                break
+            except queue.Empty:
+                with self._lock:
+                    closed, starting = self._closed, self._starting
+                if closed:
+                    raise RuntimeError("the kernel pool was closed while a step waited for a kernel") from None
+                if starting == 0:
+                    self._spawn()
         self._spawn()
         if isinstance(item, Exception):
             raise item
