@@ -65,14 +65,18 @@ def read_text_notebook(path: Path, text: str) -> tuple[dict[str, Any] | None, st
 
 
 def _pairing(path: Path) -> list[Path]:
-    """The files jupytext pairs with ``path`` (its ``formats`` metadata), itself excluded."""
-    jupytext = _jupytext()
-    if jupytext is None:
-        return []
+    """The files jupytext pairs with ``path`` (its ``formats`` metadata), itself excluded.
+    jupytext (most of a second to import) is only imported for a notebook that has pairing
+    metadata, or for a text notebook."""
     try:
         if path.suffix.lower() == ".ipynb":
             meta = json.loads(path.read_text(encoding="utf-8")).get("metadata") or {}
-        else:
+            if not isinstance(meta, dict) or not (meta.get("jupytext") or {}).get("formats"):
+                return []
+        jupytext = _jupytext()
+        if jupytext is None:
+            return []
+        if path.suffix.lower() != ".ipynb":
             meta = jupytext.read(str(path)).metadata
         formats = (meta.get("jupytext") or {}).get("formats")
         if not formats:
@@ -102,6 +106,8 @@ def drop_paired(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, Pat
     """``paths`` with each paired notebook counted once: of an ``.ipynb`` and its
     jupytext twin both given, the ``.ipynb`` stays (of two text twins, the first).
     Returns (kept, [(dropped, the one kept)])."""
+    if len(paths) < 2:  # nothing to count twice
+        return list(paths), []
     given = {_resolved(p): p for p in paths}
     dropped: dict[Path, Path] = {}
     for path in paths:
