@@ -4,31 +4,9 @@
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
 
+import { colourOfStep, textOn } from './colours';
 import { ICellTags } from './tags';
 import { IAnalyzeResponse, IManifestStep } from './tokens';
-
-/** Colours for steps; a step keeps its colour whatever the other steps are. */
-export const PALETTE = [
-  '#1f77b4',
-  '#ff7f0e',
-  '#2ca02c',
-  '#d62728',
-  '#9467bd',
-  '#8c564b',
-  '#e377c2',
-  '#7f7f7f',
-  '#bcbd22',
-  '#17becf'
-];
-
-/** The colour of step `name` (a hash of the name into PALETTE). */
-export function stepColor(name: string): string {
-  let hash = 5381;
-  for (let i = 0; i < name.length; i++) {
-    hash = ((hash * 33) ^ name.charCodeAt(i)) >>> 0;
-  }
-  return PALETTE[hash % PALETTE.length];
-}
 
 /** The tags in a cell model's metadata (always a fresh array). */
 export function cellTags(panel: NotebookPanel, index: number): string[] {
@@ -174,6 +152,7 @@ export function markCells(
   analysis: IAnalyzeResponse | null
 ): void {
   const steps = membership(panel, analysis);
+  const names = (analysis?.pipeline?.steps ?? []).map(s => s.name);
   panel.content.widgets.forEach((cell, index) => {
     const node = cell.node;
     const step = steps.get(index);
@@ -181,9 +160,11 @@ export function markCells(
     // The label shows on the first cell of each run of the step's cells.
     const isFirst =
       step !== undefined && (steps.get(index - 1)?.name ?? '') !== name;
+    const colour = step ? colourOfStep(names, name) : '';
     if (
       (node.dataset.cpStep ?? '') === name &&
-      node.classList.contains('cp-step-first') === isFirst
+      node.classList.contains('cp-step-first') === isFirst &&
+      node.style.getPropertyValue('--cp-step-color') === colour
     ) {
       return;
     }
@@ -191,11 +172,13 @@ export function markCells(
       node.classList.add(MARK_CLASS);
       node.classList.toggle('cp-step-first', isFirst);
       node.dataset.cpStep = name;
-      node.style.setProperty('--cp-step-color', stepColor(name));
+      node.style.setProperty('--cp-step-color', colour);
+      node.style.setProperty('--cp-step-text', textOn(colour));
     } else {
       node.classList.remove(MARK_CLASS, 'cp-step-first');
       delete node.dataset.cpStep;
       node.style.removeProperty('--cp-step-color');
+      node.style.removeProperty('--cp-step-text');
     }
   });
 }

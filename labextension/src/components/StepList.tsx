@@ -1,6 +1,6 @@
 import React from 'react';
 
-import { stepColor } from '../notebook';
+import { colourOfStep } from '../colours';
 import { IManifestStep, IStepRun, IStepStatus, StepState } from '../tokens';
 
 export interface IStepListProps {
@@ -36,6 +36,7 @@ function Names(props: { label: string; names: string[] }): JSX.Element | null {
 
 /** The pipeline's steps, in order, each with its colour and last state. */
 export function StepList(props: IStepListProps): JSX.Element {
+  const names = props.steps.map(s => s.name);
   return (
     <div className="cp-Section cp-Steps">
       <div className="cp-Section-title">Steps ({props.steps.length})</div>
@@ -46,6 +47,7 @@ export function StepList(props: IStepListProps): JSX.Element {
       )}
       <ul className="cp-List">
         {props.steps.map(step => {
+          const colour = colourOfStep(names, step.name);
           const state = props.stateOf(step.name);
           const run = props.runOf(step.name);
           const status = props.statusOf(step.name);
@@ -57,13 +59,13 @@ export function StepList(props: IStepListProps): JSX.Element {
               key={step.name}
               className={`cp-Step${selected ? ' cp-mod-selected' : ''}`}
               data-step={step.name}
-              style={{ borderLeftColor: stepColor(step.name) }}
+              style={{ borderLeftColor: colour }}
               onClick={() => props.onSelect(step.name)}
             >
               <div className="cp-Step-head">
                 <span
                   className="cp-Step-swatch"
-                  style={{ background: stepColor(step.name) }}
+                  style={{ background: colour }}
                 />
                 <span className="cp-Step-name">{step.name}</span>
 
