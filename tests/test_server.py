@@ -204,6 +204,7 @@ def _outside_requests(root: Path) -> list[tuple[str, tuple[str, ...], dict | Non
             ("POST", ("runs",), {"path": path}, None),
             ("GET", ("status",), None, {"path": path}),
             ("GET", ("runs",), None, {"path": path}),
+            ("GET", ("runs", "active"), None, {"path": path}),
         ]
     requests.append(("POST", ("compile",), {"path": "flow.ipynb", "output": "../build"}, None))
     requests.append(("POST", ("compile",), {"path": "flow.ipynb", "output": str(root.parent / "build")}, None))
@@ -228,7 +229,7 @@ async def test_paths_outside_the_root_are_refused_with_403(api, jp_root_dir, reg
 
 ROUTES = [
     ("POST", ("analyze",)), ("POST", ("compile",)), ("POST", ("runs",)), ("GET", ("runs",)),
-    ("GET", ("runs", "some-run")), ("DELETE", ("runs", "some-run")), ("GET", ("runs", "a", "diff", "b")),
+    ("GET", ("runs", "active")), ("GET", ("runs", "some-run")), ("DELETE", ("runs", "some-run")), ("GET", ("runs", "a", "diff", "b")),
     ("GET", ("runs", "a", "steps", "s", "notebook")), ("GET", ("status",)),
 ]
 
@@ -443,3 +444,44 @@ async def test_delete_cancels_a_running_run(api, jp_root_dir, registry):
     # ... and it cannot be cancelled twice
     code, _ = await api("DELETE", "runs", run_id)
     assert code == 404
+
+
+@pytest.mark.kernel
+async def test_the_run_in_progress_for_a_notebook_is_found_again(api, jp_root_dir, registry):
+    # Given a notebook with nothing running
+    write_notebook(jp_root_dir / "slow.ipynb", SLOW)
+    write_notebook(jp_root_dir / "flow.ipynb", FLOW)
+    code, body = await api("GET", "runs", "active", params={"path": "slow.ipynb"})
+    assert (code, body) == (200, {"run": None})
+    # When a run of it starts (as a reloaded page, or a second tab, would not know)
+    code, body = await api("POST", "runs", body={"path": "slow.ipynb"})
+    assert code == 202, body
+    run_id = body["run_id"]
+    await wait_for_run(api, run_id, lambda d: any(s["state"] == "running" for s in d["steps"]))
+    # Then asking which run is in progress for the notebook finds it, with its live steps
+    code, body = await api("GET", "runs", "active", params={"path": "slow.ipynb"})
+    assert code == 200, body
+    assert body["run"]["run"]["id"] == run_id and body["run"]["active"] is True
+    assert [(s["step"], s["state"]) for s in body["run"]["steps"]] == [("slow", "running")]
+    # ... and so does a registry that did not start it (a restarted server), from the store
+    registry.projects.clear()
+    live = registry.runs.pop(run_id)
+    try:
+        code, body = await api("GET", "runs", "active", params={"path": "slow.ipynb"})
+        assert code == 200 and body["run"]["run"]["id"] == run_id, body
+    finally:
+        registry.runs[run_id] = live
+    # ... but not for another notebook
+    code, body = await api("GET", "runs", "active", params={"path": "flow.ipynb"})
+    assert (code, body) == (200, {"run": None})
+    # When the run is cancelled and has stopped, nothing is in progress any more
+    code, _ = await api("DELETE", "runs", run_id)
+    assert code == 202
+    await wait_for_run(api, run_id, finished, timeout=25)
+    code, body = await api("GET", "runs", "active", params={"path": "slow.ipynb"})
+    assert (code, body) == (200, {"run": None})
+
+
+async def test_the_run_in_progress_needs_a_notebook(api):
+    code, body = await api("GET", "runs", "active")
+    assert code == 400 and "path" in body["message"]

@@ -44,6 +44,10 @@ export interface IModelOptions {
   debounceMs?: number;
   /** Interval between two polls of a live run, in ms. */
   pollMs?: number;
+  /** Interval between two "is a run in progress?" questions while idle, in ms. */
+  idleMs?: number;
+  /** How long after Cancel before saying a run could not be interrupted, in ms. */
+  cancelPatienceMs?: number;
 }
 
 export class CellpipeModel {
@@ -61,7 +65,11 @@ export class CellpipeModel {
         },
         setMessage: message => this.setMessage(message)
       },
-      { pollMs: options.pollMs }
+      {
+        pollMs: options.pollMs,
+        idleMs: options.idleMs,
+        cancelPatienceMs: options.cancelPatienceMs
+      }
     );
     this.runs.stateChanged.connect(this._emit, this);
     // A finished run changes what the analysis reports as each step's last run.
@@ -335,13 +343,14 @@ export class CellpipeModel {
     return this.runs.start(params, options);
   }
 
-  /** The state a step shows: the live run's, else its last run's. */
+  /**
+   * The state a step shows: the live run's (`pending` until the run reaches
+   * it), else its last run's.
+   */
   stepState(step: string): StepState | null {
-    const live = this.stepRun(step);
-    if (live) {
-      return live.state;
-    }
-    return this._analysis?.steps?.[step]?.state ?? null;
+    return (
+      this.runs.stepState(step) ?? this._analysis?.steps?.[step]?.state ?? null
+    );
   }
 
   /** The live run's record of a step, if a run is shown. */
@@ -355,6 +364,9 @@ export class CellpipeModel {
     if (live) {
       return live.output_notebook;
     }
+    if (this.runs.running) {
+      return null; // not reached yet by the live run
+    }
     return this._analysis?.steps?.[step]?.output_notebook ?? null;
   }
 
@@ -366,6 +378,9 @@ export class CellpipeModel {
       return live.output_notebook
         ? { runId, path: live.output_notebook }
         : null;
+    }
+    if (this.runs.running) {
+      return null; // not reached yet by the live run
     }
     const last = this._analysis?.steps?.[step];
     return last?.output_notebook && last.run_id

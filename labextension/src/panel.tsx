@@ -67,6 +67,7 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
         enabled={enabled}
         busy={model.busy}
         running={model.runs.running}
+        cancelling={model.runs.cancelState?.outcome === 'cancelling'}
         analyzing={model.analyzing}
         message={model.message}
         onValidate={() => void model.validate()}

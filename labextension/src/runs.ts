@@ -1,56 +1,53 @@
 /**
- * Runs of the followed pipeline: start one, poll it while it is live, cancel
- * it; list past runs, compare two; which steps are stale. State and signals
+ * Runs of the followed pipeline: the run in progress (live.ts: start, watch,
+ * cancel, re-attach); past runs, compare two; which steps are stale. State and signals
  * only; the views render it, request.ts talks to the server.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { postJSON, requestAPI } from './request';
+import {
+  errorText,
+  ICancelState,
+  ILiveHost,
+  ILiveOptions,
+  IRunOptions,
+  LiveRun
+} from './live';
+import { requestAPI } from './request';
 import {
   IRunDetail,
   IRunDiff,
   IRunRecord,
-  IRunRequest,
   IRunsResponse,
-  IRunStarted,
   IStatusResponse,
   IStepRun,
   IStepStatus,
-  JSONValue
+  JSONValue,
+  StepState
 } from './tokens';
 
-/** A message for the panel's message line. */
-export interface IMessage {
-  kind: 'info' | 'error';
-  text: string;
-}
-
-export type IRunOptions = Pick<IRunRequest, 'force' | 'only' | 'from'>;
+export { errorText, summary } from './live';
+export type { ICancelState, IMessage, IRunOptions } from './live';
 
 /** What the runs model needs of the panel's model. */
-export interface IRunsHost {
-  /** The followed notebook's path, or null. */
-  readonly path: string | null;
-  /** Save the notebook: runs read the saved file. */
-  save(): Promise<void>;
-  setMessage(message: IMessage | null): void;
-}
-
-/** Consecutive failed polls of a live run before the panel stops asking. */
-const MAX_POLL_FAILURES = 5;
-
-/** The message of an error thrown by request.ts (or anything else). */
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+export type IRunsHost = ILiveHost;
 
 export class RunsModel {
   constructor(
     private readonly host: IRunsHost,
-    options: { pollMs?: number } = {}
+    options: ILiveOptions = {}
   ) {
-    this._pollMs = options.pollMs ?? 500;
+    this.live = new LiveRun(host, options);
+    this.live.changed.connect(this._emit, this);
+    this.live.finished.connect((_, detail) => {
+      void this.refresh();
+      void this.refreshStatus();
+      this._finished.emit(detail);
+    }, this);
   }
+
+  /** The run in progress (or last watched) of the followed notebook. */
+  readonly live: LiveRun;
 
   /** Any change: the views re-render. */
   get stateChanged(): ISignal<this, void> {
@@ -64,21 +61,26 @@ export class RunsModel {
 
   /** The live (or last watched) run, as the last poll saw it. */
   get run(): IRunDetail | null {
-    return this._run;
+    return this.live.run;
   }
 
   get runId(): string | null {
-    return this._runId;
+    return this.live.runId;
   }
 
   /** True from the run request until the server says the run is over. */
   get running(): boolean {
-    return this._runId !== null && (this._run === null || this._run.active);
+    return this.live.running;
+  }
+
+  /** The last Cancel of the watched run and what became of it. */
+  get cancelState(): ICancelState | null {
+    return this.live.cancelState;
   }
 
   /** A request in flight: 'run' or 'compare'. */
   get busy(): string | null {
-    return this._busy;
+    return this._busy ?? this.live.busy;
   }
 
   /** This pipeline's runs, newest first. */
@@ -97,7 +99,15 @@ export class RunsModel {
 
   /** The watched run's record of a step. */
   stepRun(step: string): IStepRun | null {
-    return this._run?.steps.find(s => s.step === step) ?? null;
+    return this.live.stepRun(step);
+  }
+
+  /**
+   * A step's state in the watched run: `pending` while the run has not reached
+   * it; null when no run is watched or the finished run did not include it.
+   */
+  stepState(step: string): StepState | null {
+    return this.live.stepState(step);
   }
 
   /** Whether a step is up to date with its last run, and why not. */
@@ -105,11 +115,12 @@ export class RunsModel {
     return this._status.get(step) ?? null;
   }
 
-  /** Forget everything (another notebook is followed). */
+  /**
+   * Forget everything (another notebook is followed), then ask the server
+   * which run is in progress for the new one.
+   */
   reset(): void {
-    this._clearPoll();
-    this._run = null;
-    this._runId = null;
+    this.live.follow();
     this._list = [];
     this._selected = [];
     this._diff = null;
@@ -117,115 +128,17 @@ export class RunsModel {
     this._emit();
   }
 
-  /**
-   * Start a run with parameter overrides, then poll it until it ends.
-   * Resolves with the run id once the server accepted the run.
-   */
-  async start(
+  /** Start a run with parameter overrides, then watch it until it ends. */
+  start(
     params: { [name: string]: JSONValue },
     options: IRunOptions = {}
   ): Promise<string | null> {
-    const path = this.host.path;
-    if (!path || this.running) {
-      return null;
-    }
-    this._busy = 'run';
-    this._emit();
-    try {
-      await this.host.save();
-      const started = await postJSON<IRunStarted>('runs', {
-        path,
-        params,
-        ...options
-      });
-      this._clearPoll();
-      this._runId = started.run_id;
-      this._run = null;
-      this._pollFailures = 0;
-      this.host.setMessage({
-        kind: 'info',
-        text: `Run ${started.run_id} started.`
-      });
-      void this.poll();
-      return started.run_id;
-    } catch (error) {
-      this.host.setMessage({
-        kind: 'error',
-        text: `Run failed: ${errorText(error)}`
-      });
-      return null;
-    } finally {
-      this._busy = null;
-      this._emit();
-    }
+    return this.live.start(params, options);
   }
 
-  /** Fetch the live run once; schedules the next poll while it is active. */
-  async poll(): Promise<IRunDetail | null> {
-    const runId = this._runId;
-    if (!runId) {
-      return null;
-    }
-    this._clearPoll();
-    let detail: IRunDetail;
-    try {
-      detail = await requestAPI<IRunDetail>(
-        `runs/${encodeURIComponent(runId)}`
-      );
-    } catch (error) {
-      if (runId === this._runId && !this._disposed) {
-        this._pollFailures++;
-        const giveUp = this._pollFailures >= MAX_POLL_FAILURES;
-        this.host.setMessage({
-          kind: 'error',
-          text:
-            `Lost track of run ${runId}: ${errorText(error)}` +
-            (giveUp ? ' (stopped polling; see the Runs tab)' : '')
-        });
-        if (giveUp) {
-          this._runId = null;
-        } else {
-          this._poll = setTimeout(() => void this.poll(), this._pollMs * 4);
-        }
-        this._emit();
-      }
-      return null;
-    }
-    if (runId !== this._runId || this._disposed) {
-      return null;
-    }
-    this._pollFailures = 0;
-    this._run = detail;
-    if (detail.active) {
-      this._poll = setTimeout(() => void this.poll(), this._pollMs);
-    } else {
-      this.host.setMessage(summary(detail));
-      void this.refresh();
-      void this.refreshStatus();
-      this._finished.emit(detail);
-    }
-    this._emit();
-    return detail;
-  }
-
-  /** Ask the server to stop the live run. */
-  async cancel(): Promise<void> {
-    const runId = this._runId;
-    if (!runId) {
-      return;
-    }
-    try {
-      await requestAPI<void>(`runs/${encodeURIComponent(runId)}`, {
-        method: 'DELETE'
-      });
-      this.host.setMessage({ kind: 'info', text: `Cancelling run ${runId}…` });
-      void this.poll();
-    } catch (error) {
-      this.host.setMessage({
-        kind: 'error',
-        text: `Could not cancel: ${errorText(error)}`
-      });
-    }
+  /** Ask the server to stop the live run (its outcome is reported). */
+  cancel(): Promise<void> {
+    return this.live.cancel();
   }
 
   /** Reload this pipeline's runs. */
@@ -313,16 +226,9 @@ export class RunsModel {
     if (this._disposed) {
       return;
     }
-    this._clearPoll();
+    this.live.dispose();
     this._disposed = true;
     Signal.clearData(this);
-  }
-
-  private _clearPoll(): void {
-    if (this._poll !== null) {
-      clearTimeout(this._poll);
-      this._poll = null;
-    }
   }
 
   private _emit(): void {
@@ -331,33 +237,12 @@ export class RunsModel {
     }
   }
 
-  private _pollMs: number;
-  private _poll: ReturnType<typeof setTimeout> | null = null;
-  private _pollFailures = 0;
   private _disposed = false;
   private _busy: string | null = null;
-  private _run: IRunDetail | null = null;
-  private _runId: string | null = null;
   private _list: IRunRecord[] = [];
   private _selected: string[] = [];
   private _diff: IRunDiff | null = null;
   private _status = new Map<string, IStepStatus>();
   private _stateChanged = new Signal<this, void>(this);
   private _finished = new Signal<this, IRunDetail>(this);
-}
-
-/** One line on how a run ended, with the first failure's message. */
-export function summary(detail: IRunDetail): IMessage {
-  const counts = new Map<string, number>();
-  for (const step of detail.steps) {
-    counts.set(step.state, (counts.get(step.state) ?? 0) + 1);
-  }
-  const parts = [...counts.entries()].map(([state, n]) => `${n} ${state}`);
-  const failed = detail.steps.find(
-    s => s.state === 'failed' || s.state === 'check_failed'
-  );
-  const text =
-    `Run ${detail.run.id} ${detail.run.state}: ${parts.join(', ')}.` +
-    (failed?.error ? ` ${failed.step}: ${failed.error.message}` : '');
-  return { kind: failed ? 'error' : 'info', text };
 }

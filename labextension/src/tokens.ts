@@ -314,6 +314,11 @@ export interface IRunDetail {
   active: boolean;
 }
 
+/** The run in progress for a notebook (`GET runs/active?path=P`), or null. */
+export interface IActiveRun {
+  run: IRunDetail | null;
+}
+
 /** Only what differs between runs `a` and `b`, as [value in a, value in b]. */
 export interface IRunDiff {
   a: string;

@@ -7,6 +7,8 @@ export interface IToolbarProps {
   enabled: boolean;
   busy: string | null;
   running: boolean;
+  /** Cancel was pressed and the server has not yet confirmed the run stopped. */
+  cancelling?: boolean;
   analyzing: boolean;
   message: IMessage | null;
   onValidate: () => void;
@@ -60,9 +62,10 @@ export function Toolbar(props: IToolbarProps): JSX.Element {
           <button
             className="jp-Button jp-mod-styled jp-mod-warn cp-Button cp-cancel"
             onClick={props.onCancel}
+            disabled={props.cancelling}
             title="Stop the run"
           >
-            Cancel
+            {props.cancelling ? 'Cancelling…' : 'Cancel'}
           </button>
         ) : (
           <button

@@ -10,6 +10,7 @@ Endpoints
 ``POST   /cellpipe/export``                   {path, kind: "kfp"|"argo", output?, image?} -> 200 IExportResponse
 ``POST   /cellpipe/runs``                     {path, params?, force?, only?, from?} -> 202 IRunStarted
 ``GET    /cellpipe/runs[?path=P&limit=N]``                               -> 200 IRunsResponse
+``GET    /cellpipe/runs/active?path=P``                                  -> 200 IActiveRun
 ``GET    /cellpipe/runs/<id>``                                           -> 200 IRunDetail
 ``DELETE /cellpipe/runs/<id>``                                           -> 202 {run_id}
 ``GET    /cellpipe/runs/<a>/diff/<b>``                                   -> 200 IRunDiff
@@ -180,6 +181,19 @@ class RunsHandler(CellpipeHandler):
         self.reply({"run_id": run_id}, 202)
 
 
+class ActiveRunHandler(CellpipeHandler):
+    """Which run is in progress for a notebook: the panel re-attaches to it after a
+    reload, a notebook switch, or in a second browser tab."""
+
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self) -> None:
+        path = self.get_query_argument("path", None)
+        if path is None:
+            raise BadRequest("name the notebook: runs/active?path=NOTEBOOK")
+        self.reply(await self.blocking(self.registry.in_progress, path))
+
+
 class RunHandler(CellpipeHandler):
     @tornado.web.authenticated
     @domain_errors
@@ -249,6 +263,7 @@ ROUTES: list[tuple[str, type[CellpipeHandler]]] = [
     (r"/cellpipe/compile", CompileHandler),
     (r"/cellpipe/export", ExportHandler),
     (r"/cellpipe/runs", RunsHandler),
+    (r"/cellpipe/runs/active", ActiveRunHandler),  # before runs/<id>
     (r"/cellpipe/runs/([^/]+)", RunHandler),
     (r"/cellpipe/runs/([^/]+)/diff/([^/]+)", DiffHandler),
     (r"/cellpipe/runs/([^/]+)/steps/([^/]+)/notebook", StepNotebookHandler),

@@ -41,7 +41,7 @@ from cellpipe.server.records import (
     store_location,
     with_origins,
 )
-from cellpipe.server.wire import IRunDetail, IRunRecord, IRunsResponse, IStepNotebook
+from cellpipe.server.wire import IActiveRun, IRunDetail, IRunRecord, IRunsResponse, IStepNotebook
 
 #: how much of a failed start's log the run record quotes
 LOG_TAIL = 2000
@@ -314,6 +314,33 @@ class RunRegistry:
                    if live.run_id not in ids and (notebook is None or live.notebook == notebook)]
         runs = sorted(pending, key=lambda r: -(r["started"] or 0)) + runs
         return {"runs": runs[:limit]}
+
+    def in_progress(self, notebook: str) -> IActiveRun:
+        """The run in progress that includes ``notebook``, with its steps so far, or
+        ``{"run": None}``: this server's runs first, then the store's (a run started by
+        the CLI, another server, or this server before a restart). The panel asks on
+        every page load and notebook switch, so a run is never lost."""
+        file = confine(self.root, notebook)
+        notebook = relative(file, self.root)
+        project = project_root(file)
+        in_project = project_relative(file, project)  # how the run records name it
+        self.projects[project] = None
+        found: str | None = None
+        for live in sorted(self.runs.values(), key=lambda r: -r.started):
+            if live.notebook == notebook and live.alive():
+                found = live.run_id
+                break
+        if found is None:
+            with open_store(project) as store:
+                for run in store.db.runs(limit=20) if store is not None else []:
+                    if (run["state"] in (RunState.RUNNING, RunState.STARTING)
+                            and in_project in (run["notebooks"] or []) and self.alive(run)):
+                        found = run["id"]
+                        break
+        if found is None:
+            return {"run": None}
+        detail = self.detail(found)
+        return {"run": detail if detail["active"] else None}
 
     def detail(self, run_id: str) -> IRunDetail:
         with open_store(self._project_of(run_id)) as store:

@@ -244,6 +244,12 @@ class IRunDetail(TypedDict):
     active: bool
 
 
+class IActiveRun(TypedDict):
+    """The run in progress for a notebook (``GET runs/active?path=P``), or null."""
+
+    run: IRunDetail | None
+
+
 class IRunDiff(TypedDict):
     a: str
     b: str
