@@ -256,8 +256,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from cellpipe.cli.report import (
         make_console,
         show,  # noqa: I001
+        timings_table,
     )
     from cellpipe.engine.history import find_run, settled, settled_steps
+    from cellpipe.engine.timings import totals
 
     store = _open_store(args)
     try:
@@ -267,8 +269,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps({"run": run, "steps": steps, "artifacts": artifacts, "metrics": metrics},
-                         indent=2, default=str))
+        print(json.dumps({"run": run, "steps": steps, "artifacts": artifacts, "metrics": metrics,
+                          "timings": totals(steps)}, indent=2, default=str))
+    elif args.timings:
+        console = make_console()
+        console.print(f"run {run['id']}  {run['state']}  pipeline {run['pipeline']}", highlight=False)
+        console.print(timings_table(steps))
     else:
         show(make_console(), run, steps, artifacts, metrics)
     return EXIT_OK
@@ -469,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", parents=[store_opts],
                        help="one run: steps, states, times, parameters, metrics, artifacts")
     p.add_argument("run", metavar="RUN")
+    p.add_argument("--timings", action="store_true",
+                   help="where each step's time went: kernel, load inputs, its code, save outputs, record")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("diff", parents=[store_opts],

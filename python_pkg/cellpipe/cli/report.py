@@ -220,3 +220,25 @@ def show(console: Console, run: dict[str, Any], steps: list[dict[str, Any]], art
         for a in artifacts:
             art.add_row(a["step"], a["kind"], a["name"], a["hash"][:12], str(a.get("size") or ""))
         console.print(art)
+
+
+def timings_table(steps: list[dict[str, Any]]) -> Table:
+    """Each step's timing breakdown (seconds), a cached step marked as such, and the totals."""
+    from cellpipe.engine.timings import COLUMNS, totals
+
+    table = Table(box=None, header_style="bold", show_footer=True, footer_style="bold")
+    total = totals(steps)
+    table.add_column("step", footer="total")
+    table.add_column("state", footer=f"{total['executed']} ran, {total['cached']} cached")
+    for col in COLUMNS:
+        table.add_column(col, justify="right", footer=f"{total[col]:.3f}")
+    for st in steps:
+        timings = st.get("timings")
+        if timings and timings.get("cached"):
+            cells = ["cached", *([""] * (len(COLUMNS) - 1))]
+        elif timings:
+            cells = [f"{float(timings.get(col) or 0.0):.3f}" for col in COLUMNS]
+        else:  # not executed (skipped), or recorded by a cellpipe that did not time its steps
+            cells = [""] * len(COLUMNS)
+        table.add_row(st["step"], st["state"], *cells)
+    return table

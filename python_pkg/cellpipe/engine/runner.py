@@ -24,6 +24,7 @@ from typing import Any
 from cellpipe.core import cachekey
 from cellpipe.core.graph import select
 from cellpipe.engine import cached, environment, executors
+from cellpipe.engine import timings as timings_mod
 from cellpipe.engine.checkresults import checks_message, failed_checks
 from cellpipe.engine.executors.base import (
     CANCELLED,
@@ -310,6 +311,7 @@ class Runner:
             st.output_notebook = str(copied) if copied is not None else None
             if decision.warning:
                 st.warnings.append(decision.warning)
+            st.timings = dict(timings_mod.CACHED)
             self._change(st, CACHED, decision.reason)
             self.store.db.record_success(self.run_id, self._step_row(st), entry["outputs"], entry["metrics"], False)
         elif decision.action == "fail":
@@ -335,6 +337,7 @@ class Runner:
         attempt = self.attempt.get(name, 0) + 1
         out, log = attempt_paths(self.run_folder, name, attempt)
         task = StepTask(step, parameters, inputs, out, log, nb.kernelspec.get("name") or "python3")
+        submitted = time.time()  # linking its inputs counts in its time
         try:
             self.executor.submit(task)
         except InputUnavailable as exc:
@@ -350,7 +353,8 @@ class Runner:
             return
         self.attempt[name] = attempt
         st.output_notebook, st.log = str(out), str(log)
-        st.started = time.time()
+        st.started = submitted
+        st.timings = None
         self.running.add(name)
         limit = self._time_limit(step)
         if limit is not None:
@@ -370,6 +374,7 @@ class Runner:
                 st.reason = f"running on {event.where}"
             self.on_change(st)
             return
+        heard = time.perf_counter()
         self.running.discard(event.step)
         self.deadlines.pop(event.step, None)
         st.finished = event.at or time.time()
@@ -381,6 +386,8 @@ class Runner:
             if st.parts is not None:  # cached under the files it read at run time, too
                 st.parts = self.keys.finished(st.parts, result.files_read)
                 st.key = cachekey.key_of(st.parts)
+            st.finished = max(st.finished, time.time())  # recorded now: its bookkeeping counts in its time
+            self._time(st, event, record=time.perf_counter() - heard)
             self._change(st, DONE)
             self.store.db.record_success(self.run_id, self._step_row(st), result.outputs, st.metrics,
                                          cache_it=not step.nocache)
@@ -391,7 +398,15 @@ class Runner:
                 self._learn(st, result.changed_inputs)
             return
         assert event.failure is not None
+        self._time(st, event)
         self._failed(st, event.failure)
+
+    @staticmethod
+    def _time(st: StepStatus, event: StepEvent, record: float = 0.0) -> None:
+        """The step's timing breakdown: the executor's phases, the runner's record time."""
+        if st.started is None or st.finished is None:
+            return
+        st.timings = timings_mod.breakdown({**event.timings, "record": record}, st.finished - st.started)
 
     def _failed(self, st: StepStatus, failure: StepFailure) -> None:
         """Record a failed attempt: the step fails (its downstream steps are then
@@ -575,7 +590,7 @@ class Runner:
         return {"step": st.name, "notebook": st.notebook, "state": st.state, "key": st.key, "parts": st.parts,
                 "started": st.started, "finished": st.finished, "output_notebook": st.output_notebook,
                 "log": st.log, "error": st.error, "cached_from": st.cached_from, "warnings": st.warnings,
-                "checks": st.checks}
+                "checks": st.checks, "timings": st.timings}
 
 
 @contextmanager

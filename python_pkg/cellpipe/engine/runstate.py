@@ -62,6 +62,8 @@ class StepStatus:
     checks: list[dict[str, Any]] = field(default_factory=list)
     #: earlier attempts of a step tagged ``retry:N`` that failed: attempt, message, seconds, output notebook
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: where an executed step's time went (:mod:`cellpipe.engine.timings`); ``{"cached": True}`` when reused
+    timings: dict[str, Any] | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -75,6 +77,7 @@ class StepStatus:
             "seconds": None if self.seconds is None else round(self.seconds, 3), "error": self.error,
             "output_notebook": self.output_notebook, "metrics": self.metrics, "warnings": self.warnings,
             "cached_from": self.cached_from, "checks": self.checks, "attempts": self.attempts,
+            "timings": self.timings,
         }
 
 

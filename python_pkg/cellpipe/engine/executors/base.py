@@ -98,6 +98,8 @@ class StepEvent:
     #: when it happened, as the executor saw it (0: when the runner hears of it)
     at: float = 0.0
     where: str = ""
+    #: seconds per phase the executor measured (kernel, load, code, save: :mod:`cellpipe.engine.timings`)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class InputUnavailable(Exception):

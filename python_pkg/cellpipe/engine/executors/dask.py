@@ -262,7 +262,8 @@ class DaskExecutor:
         where = out.get("where", "")
         if not out["ok"]:
             failure = StepFailure(out["message"], out.get("ename", ""), out.get("evalue", ""), out.get("cell"))
-            return StepEvent(name, "finished", failure=failure, at=finished, where=where)
+            return StepEvent(name, "finished", failure=failure, at=finished, where=where,
+                             timings=out.get("timings") or {})
         produced = out["produced"]
         ctx = self.context
         try:  # a machine that does not share the workers' folder gets the out: files from the store
@@ -276,7 +277,8 @@ class DaskExecutor:
         result = StepResult({"variables": produced["variables"], "files": produced["files"]},
                             produced["metrics"], produced["changed_inputs"], produced["read"],
                             produced.get("checks", []))
-        return StepEvent(name, "finished", result=result, at=finished, where=where)
+        return StepEvent(name, "finished", result=result, at=finished, where=where,
+                         timings=out.get("timings") or {})
 
     def _fetch(self, task: StepTask) -> None:
         """Bring the output notebook and the log from the store to the run folder."""

@@ -172,6 +172,7 @@ def run_step(spec: dict[str, Any]) -> dict[str, Any]:
     run_id = spec["run"]
     with _lock:
         _busy[run_id] = _busy.get(run_id, 0) + 1
+    linking = time.perf_counter()
     try:
         artifacts = scratch / "artifacts"
         for producer, produced in spec["inputs"].items():
@@ -179,8 +180,10 @@ def run_step(spec: dict[str, Any]) -> dict[str, Any]:
                 return _failure(StepFailure(
                     f"an input from step {producer} is corrupt or missing in the store {storage.url}. "
                     "Fix: run again (the producer runs again)", "InputUnavailable", producer), where)
+        linked = time.perf_counter() - linking
         pool = _pool(run_id, spec["kernel_name"], max(int(worker.state.nthreads), 1), tuple(spec["preload"]))
         execution = Execution(pool)
+        execution.timings["load"] = linked  # the cells' load time is added to it
         parameters = {**spec["parameters"], "cellpipe_artifacts": str(artifacts)}
         outcome: dict[str, Any] = {}
 
@@ -207,12 +210,15 @@ def run_step(spec: dict[str, Any]) -> dict[str, Any]:
             error = StepFailure(CANCELLED)
         if error is not None:
             failure = error if isinstance(error, StepFailure) else StepFailure(f"{type(error).__name__}: {error}")
-            return _failure(failure, where)
+            return {**_failure(failure, where), "timings": execution.timings}
+        ingesting = time.perf_counter()
         try:
             produced = artifacts_mod.ingest(store, Path(spec["root"]), spec["step_obj"], artifacts / spec["step"])
         except (OSError, ValueError, KeyError) as err:
             return _failure(StepFailure(f"could not store the outputs: {err}"), where)
-        return {"ok": True, "produced": produced, "where": where}
+        timings = dict(execution.timings)
+        timings["save"] = timings.get("save", 0.0) + time.perf_counter() - ingesting
+        return {"ok": True, "produced": produced, "where": where, "timings": timings}
     finally:
         # the evidence first: the output notebook and the log go beside the run's
         for path, evidence in ((output, spec["notebook_key"]), (log, spec["log_key"])):

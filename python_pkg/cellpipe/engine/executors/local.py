@@ -40,6 +40,7 @@ from cellpipe.engine.executors.base import (  # noqa: E402
     failing_cell,
 )
 from cellpipe.engine.store import artifacts as artifacts_mod  # noqa: E402
+from cellpipe.engine.timings import cell_phases  # noqa: E402
 from cellpipe.runtime import RECORD  # noqa: E402
 
 # papermill warns about annotated parameters (`x: int | None = None`) it cannot parse
@@ -314,6 +315,8 @@ class Execution:
         self.cancelled = False
         self.started = False  # it has its kernel: the step's code runs (its time limit counts from here)
         self.reported = False
+        #: seconds per phase (:mod:`cellpipe.engine.timings`): kernel, and load/code/save from the cells
+        self.timings: dict[str, float] = {}
 
     def run(self, notebook: dict[str, Any], output: Path, parameters: dict[str, Any], log: Path,
             kernel_name: str) -> None:
@@ -324,7 +327,9 @@ class Execution:
         from papermill.exceptions import PapermillExecutionError
 
         nb = nbformat.from_dict(notebook)
+        taking = time.perf_counter()
         self.km = self.pool.take() if kernel_name == self.pool.kernel_name else None
+        self.timings["kernel"] = time.perf_counter() - taking  # papermill starts any other kernel itself
         self.started = True
         if self.cancelled:
             if self.km is not None:
@@ -333,7 +338,7 @@ class Execution:
         try:
             with open(log, "w", encoding="utf-8") as fh:
                 kwargs: dict[str, Any] = {"km": self.km} if self.km is not None else {}
-                papermill.execute_notebook(
+                executed = papermill.execute_notebook(
                     nb,
                     str(output),
                     parameters=parameters,
@@ -346,6 +351,7 @@ class Execution:
                     **kwargs,
                 )
         except PapermillExecutionError as exc:
+            self._cell_timings(output)
             raise StepFailure(f"{exc.ename}: {exc.evalue}", exc.ename, exc.evalue, failing_cell(output)) from exc
         except Exception as exc:  # noqa: BLE001 - a dead kernel, a timeout: reported as the step's failure
             if self.cancelled:
@@ -357,10 +363,26 @@ class Execution:
                     "DeadKernelError", str(exc), failing_cell(output)) from exc
             raise StepFailure(f"{type(exc).__name__}: {exc}", type(exc).__name__, str(exc),
                               failing_cell(output)) from exc
+        else:
+            self._add(cell_phases(executed.cells))
         finally:
             if self.km is not None:
                 # off the critical path: the step is finished once its notebook is written
                 threading.Thread(target=_shutdown, args=(self.km,), daemon=True).start()
+
+    def _cell_timings(self, output: Path) -> None:
+        """The cells' phases of a step that failed, from its output notebook (when readable)."""
+        import json
+
+        try:
+            cells = json.loads(output.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError):
+            return
+        self._add(cell_phases(cells))
+
+    def _add(self, phases: dict[str, float]) -> None:
+        for phase, seconds in phases.items():
+            self.timings[phase] = self.timings.get(phase, 0.0) + seconds
 
     def cancel(self) -> None:
         """Interrupt the running cell (KeyboardInterrupt in the kernel): the
@@ -399,6 +421,7 @@ class LocalExecutor:
         self.forks: Any = None  # a ForkServer once started
         self._running: dict[str, tuple[Future, Execution, StepTask]] = {}
         self._ran: set[str] = set()  # steps whose outputs this run's artifacts folder holds
+        self._before: dict[str, dict[str, float]] = {}  # step -> seconds spent in submit: linking inputs, ...
 
     def open(self, context: RunContext) -> None:
         self.context = context
@@ -408,6 +431,7 @@ class LocalExecutor:
     def submit(self, task: StepTask) -> None:
         ctx = self.context
         step = task.step
+        linking = time.perf_counter()
         for producer in dict.fromkeys(v.producer for v in step.var_inputs):
             if producer in self._ran and (self.artifacts / producer / RECORD).exists():
                 continue  # it ran in this run: its outputs are already there
@@ -418,12 +442,17 @@ class LocalExecutor:
                     if not ctx.store.objects.verify(art["hash"]):
                         ctx.store.objects.remove(art["hash"])
                 raise InputUnavailable(producer)
+        linked = time.perf_counter() - linking
+        pool_start = 0.0
         if self.pool is None:
             self.pool = self._start_pool(task.kernel_name)
+            pool_start = time.perf_counter() - linking - linked
         workdir = str((ctx.root / step.notebook).parent)
         parameters = {**task.parameters, "cellpipe_artifacts": str(self.artifacts), "cellpipe_workdir": workdir}
         notebook = step_notebook(ctx.pipeline, step, str(self.artifacts), workdir)
         execution = Execution(self.pool)
+        # the pool's start (the first step's, the fork server's imports) counts as taking a kernel
+        self._before[step.name] = {"load": linked, "kernel": pool_start}
         future = _in_thread(execution.run, notebook, task.output_notebook, parameters, task.log, task.kernel_name)
         self._running[step.name] = (future, execution, task)
 
@@ -451,17 +480,20 @@ class LocalExecutor:
         for name, (future, execution, task) in list(self._running.items()):
             if future in done:
                 del self._running[name]
-                events.append(self._collect(future, task))
+                events.append(self._collect(future, execution, task))
             elif execution.started and not execution.reported:
                 execution.reported = True
                 events.append(StepEvent(name, "running"))
         return events
 
-    def _collect(self, future: Future, task: StepTask) -> StepEvent:
-        finished = time.time()
+    def _collect(self, future: Future, execution: Execution, task: StepTask) -> StepEvent:
         step = task.step
+        timings = dict(execution.timings)
+        for phase, seconds in self._before.pop(step.name, {}).items():
+            timings[phase] = timings.get(phase, 0.0) + seconds
         exc = future.exception()
         if exc is None:
+            ingesting = time.perf_counter()
             try:
                 produced = artifacts_mod.ingest(self.context.store, self.context.root, step,
                                                 self.artifacts / step.name)
@@ -469,12 +501,13 @@ class LocalExecutor:
                 exc = StepFailure(f"could not store the outputs: {err}")
             else:
                 self._ran.add(step.name)
+                timings["save"] = timings.get("save", 0.0) + time.perf_counter() - ingesting
                 result = StepResult({"variables": produced["variables"], "files": produced["files"]},
                                     produced["metrics"], produced["changed_inputs"], produced["read"],
                                     produced.get("checks", []))
-                return StepEvent(step.name, "finished", result=result, at=finished)
+                return StepEvent(step.name, "finished", result=result, at=time.time(), timings=timings)
         failure = exc if isinstance(exc, StepFailure) else StepFailure(f"{type(exc).__name__}: {exc}")
-        return StepEvent(step.name, "finished", failure=failure, at=finished)
+        return StepEvent(step.name, "finished", failure=failure, at=time.time(), timings=timings)
 
     def cancel(self, step: str) -> None:
         if step in self._running:

@@ -23,7 +23,7 @@ from cellpipe.errors import CellpipeError
 from cellpipe.model import RunState, StepState
 
 #: the schema this cellpipe writes; ``PRAGMA user_version`` of the file
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: the largest integer SQLite stores (64-bit signed)
 SQLITE_MAX_INT = 2**63 - 1
 
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS step_runs (
     cached_from TEXT,
     warnings TEXT,
     checks TEXT,
+    timings TEXT,
     PRIMARY KEY (run_id, step)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -228,6 +229,10 @@ class Database:
                 columns = {row[1] for row in self.conn.execute("PRAGMA table_info(step_runs)")}
                 if "checks" not in columns:
                     self.conn.execute("ALTER TABLE step_runs ADD COLUMN checks TEXT")
+            if 0 < version < 7:  # schema 7: each step's timing breakdown (cellpipe.engine.timings)
+                columns = {row[1] for row in self.conn.execute("PRAGMA table_info(step_runs)")}
+                if "timings" not in columns:
+                    self.conn.execute("ALTER TABLE step_runs ADD COLUMN timings TEXT")
             # schema 5: the `sweeps` and `sweep_trials` tables (created above)
             # schema 4: the `learned` table (created above)
             # schema 3: keys are BLAKE2b-256 (core.digest); older entries stay and simply never match
@@ -313,7 +318,8 @@ class Database:
     def _write_step(c: sqlite3.Connection, run_id: str, step: dict[str, Any]) -> None:
         c.execute(
             "INSERT OR REPLACE INTO step_runs(run_id, step, notebook, state, key, parts, started, finished,"
-            " output_notebook, log, error, cached_from, warnings, checks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " output_notebook, log, error, cached_from, warnings, checks, timings)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id, step["step"], step["notebook"], step["state"], step.get("key"),
                 json.dumps(step.get("parts"), sort_keys=True) if step.get("parts") is not None else None,
@@ -321,6 +327,7 @@ class Database:
                 json.dumps(step["error"]) if step.get("error") else None, step.get("cached_from"),
                 json.dumps(step.get("warnings") or []),
                 json.dumps(step["checks"]) if step.get("checks") else None,
+                json.dumps(step["timings"]) if step.get("timings") else None,
             ),
         )
 
@@ -364,6 +371,7 @@ class Database:
             d["error"] = json.loads(d["error"]) if d["error"] else None
             d["warnings"] = json.loads(d["warnings"]) if d["warnings"] else []
             d["checks"] = json.loads(d["checks"]) if d.get("checks") else []
+            d["timings"] = json.loads(d["timings"]) if d.get("timings") else None  # none before schema 7
             out.append(d)
         return out
 
