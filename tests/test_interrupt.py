@@ -86,10 +86,9 @@ def test_ctrl_c_records_the_run_interrupted_at_once_even_while_a_step_resists(tm
     # When Ctrl-C reaches the run
     os.killpg(proc.pid, signal.SIGINT)
     signalled = time.monotonic()
-    # Then the store says interrupted within a second or two, while the step is still being stopped
+    # Then the store says interrupted while the step is still being stopped (not after its grace period)
     wait_until(lambda: run_states(root) == ["interrupted"], timeout=10)
-    assert time.monotonic() - signalled < 3
-    assert proc.poll() is None
+    assert proc.poll() is None, f"recorded only once the run had ended, {time.monotonic() - signalled:.1f} s after"
     # ... and once the step is killed the run exits 130
     code, summary = finish(proc)
     assert code == 130, summary

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -517,6 +518,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     try:
+        if getattr(args, "command", None) in ("run", "sweep", "repro"):
+            from cellpipe.engine import stopping
+
+            with stopping.handled(signal.SIGINT):  # a Ctrl-C cannot be lost, even while importing
+                return args.func(args)
         return args.func(args)
     except CellpipeError as exc:
         print(f"cellpipe: {exc}", file=sys.stderr)

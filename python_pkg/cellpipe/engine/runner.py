@@ -23,7 +23,7 @@ from typing import Any
 
 from cellpipe.core import cachekey
 from cellpipe.core.graph import select
-from cellpipe.engine import cached, environment, executors
+from cellpipe.engine import cached, environment, executors, stopping
 from cellpipe.engine import timings as timings_mod
 from cellpipe.engine.checkresults import checks_message, failed_checks
 from cellpipe.engine.executors.base import (
@@ -165,7 +165,7 @@ class Runner:
             raise UsageError(f"run id {run_id} already exists in the store")
         store = self.store
         self._signalled = self._hurry = False
-        with _stop_on(signal.SIGTERM):
+        with stopping.handled():
             store.lock(run_id, wait=self.options.wait)
             self.run_id, self.run_folder = run_id, store.run_folder(run_id)
             state = "succeeded"
@@ -245,6 +245,7 @@ class Runner:
         """Settle or submit every ready step, in notebook order; collect what finishes."""
         states, to_run = self.states, self.to_run
         while True:
+            stopping.check()  # a Ctrl-C whose KeyboardInterrupt was swallowed where it landed
             progressed = True
             while progressed:
                 progressed = False
@@ -591,21 +592,3 @@ class Runner:
                 "started": st.started, "finished": st.finished, "output_notebook": st.output_notebook,
                 "log": st.log, "error": st.error, "cached_from": st.cached_from, "warnings": st.warnings,
                 "checks": st.checks, "timings": st.timings}
-
-
-@contextmanager
-def _stop_on(sig: int) -> Iterator[None]:
-    """While running, ``sig`` stops the run as Ctrl-C does (main thread only; an
-    inherited "ignore" of SIGINT is the caller's to reset: see :mod:`.launch`)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(sig, stop)
-    try:
-        yield
-    finally:
-        signal.signal(sig, previous)
