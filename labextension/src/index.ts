@@ -12,10 +12,11 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import iconSvg from '../style/icon.svg';
 import { CellActions } from './actions';
 import { addCommands } from './commands';
+import { addDashboard } from './dashboard';
 import { NotebookFollower } from './follower';
 import { CellpipeModel } from './model';
 import { CellpipePanel } from './panel';
-import { PLUGIN_ID } from './tokens';
+import { CommandIDs, PLUGIN_ID } from './tokens';
 import { openOutputNotebook } from './viewer';
 
 export const cellpipeIcon = new LabIcon({
@@ -57,20 +58,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
         ? { rendermime, editorServices, contentFactory }
         : null;
 
+    const openOutput = (runId: string, step: string, path: string) =>
+      void openOutputNotebook(
+        {
+          app,
+          services,
+          onError: text => model.setMessage({ kind: 'error', text })
+        },
+        runId,
+        step,
+        path
+      );
     const panel = new CellpipePanel(model, {
       actions,
       openFile: path => void app.commands.execute('docmanager:open', { path }),
-      openOutput: (runId, step, path) =>
-        void openOutputNotebook(
-          {
-            app,
-            services,
-            onError: text => model.setMessage({ kind: 'error', text })
-          },
-          runId,
-          step,
-          path
-        )
+      openOutput,
+      openRuns: () => void app.commands.execute(CommandIDs.openRuns)
     });
     panel.title.icon = cellpipeIcon;
     panel.title.caption = 'cellpipe: notebook pipeline';
@@ -83,6 +86,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       palette,
       panelId: panel.id,
       hasNotebook: () => follower.current !== null
+    });
+    addDashboard(app, {
+      model,
+      palette,
+      rendermime,
+      icon: cellpipeIcon,
+      openOutput
     });
   }
 };

@@ -18,6 +18,8 @@ export interface IPanelHost {
   openFile: (path: string) => void;
   /** Open a step's output notebook of run `runId`. */
   openOutput: (runId: string, step: string, path: string) => void;
+  /** Open the runs dashboard in the main area. */
+  openRuns?: () => void;
 }
 
 interface IViewProps {
@@ -151,6 +153,7 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
           onToggle={id => model.runs.toggle(id)}
           onCompare={() => void model.runs.compare()}
           onRefresh={() => void model.runs.refresh()}
+          onOpenDashboard={host.openRuns}
         />
       )}
     </div>

@@ -23,6 +23,7 @@ export namespace CommandIDs {
   export const validate = 'cellpipe:validate';
   export const compile = 'cellpipe:compile';
   export const run = 'cellpipe:run';
+  export const openRuns = 'cellpipe:open-runs';
 }
 
 /** A JSON value as it travels on the wire. */
@@ -332,6 +333,108 @@ export interface IRunDiff {
 }
 
 /** A step's output notebook, as the server read it. */
+// ---------------------------------------------------------------- dashboard
+
+/** One check result of a run's step (`check` cells). */
+export interface IRunCheck {
+  step: string;
+  name: string;
+  passed: boolean;
+  message: string;
+}
+
+export interface IDashboardRun {
+  run: IRunRecord;
+  /** The run's project folder, root-relative ("" for the root; null outside it). */
+  project: string | null;
+  /** The sweep this run is a trial of, and the trial's number. */
+  sweep: string | null;
+  trial: number | null;
+  checks: IRunCheck[];
+}
+
+export interface ISweepSummary {
+  id: string;
+  kind: string;
+  state: string;
+  created: number;
+  trials: number;
+  objectives: { [key: string]: JSONValue }[];
+}
+
+/** GET /cellpipe/dashboard[?path=P&scope=all]. */
+export interface IDashboard {
+  scope: 'pipeline' | 'all';
+  runs: IDashboardRun[];
+  sweeps: ISweepSummary[];
+}
+
+export interface IArtifactValue {
+  hash: string;
+  size: number | null;
+  format: string | null;
+}
+
+export interface IArtifact {
+  step: string;
+  kind: string;
+  name: string;
+  hash: string;
+  size: number | null;
+  format: string | null;
+}
+
+/** GET /cellpipe/runs/<id>/artifacts. */
+export interface IRunArtifacts {
+  run_id: string;
+  artifacts: IArtifact[];
+}
+
+export interface ICompareRow {
+  name: string;
+  /** One value per compared run, in order (null where a run has none). */
+  values: JSONValue[];
+  changed: boolean;
+}
+
+export interface ICompareArtifact {
+  step: string;
+  kind: string;
+  name: string;
+  values: (IArtifactValue | null)[];
+  changed: boolean;
+}
+
+/** GET /cellpipe/compare?run=A&run=B... */
+export interface ICompareResponse {
+  runs: IRunRecord[];
+  params: ICompareRow[];
+  metrics: ICompareRow[];
+  artifacts: ICompareArtifact[];
+}
+
+/** GET /cellpipe/trace?run=ID&step=S[&name=N] or ?path=P: `cellpipe trace`'s answer. */
+export interface ITrace {
+  /** The traced file (root-relative) or artifact name; null for a step's outputs. */
+  path: string | null;
+  hash: string | null;
+  run: string;
+  step: string;
+  notebook: string;
+  started: number | null;
+  git_commit: string | null;
+  git_dirty: boolean;
+  code_key: string | null;
+  code_cells: JSONValue;
+  parameters: JSONValue;
+  input_variables: JSONValue;
+  input_files: JSONValue;
+  files_read: JSONValue;
+  modules: JSONValue;
+  environment: JSONValue;
+  output_notebook: string | null;
+}
+
 export interface IStepNotebook {
   /** Relative to the server root. */
   path: string;

@@ -10,6 +10,8 @@ export interface IRunsViewProps {
   onToggle: (id: string) => void;
   onCompare: () => void;
   onRefresh: () => void;
+  /** Open the runs dashboard (main area). */
+  onOpenDashboard?: () => void;
 }
 
 /** A timestamp from the server (ISO text or seconds since the epoch). */
@@ -94,7 +96,16 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
           title="Pick two runs, then compare them"
         >
           compare {props.selected.length}/2
-        </button>
+        </button>{' '}
+        {props.onOpenDashboard && (
+          <button
+            className="cp-Chip cp-open-dashboard"
+            onClick={props.onOpenDashboard}
+            title="Every run in a table in the main area: sort, filter, compare, plot, trace"
+          >
+            dashboard
+          </button>
+        )}
       </div>
       <table className="cp-Table">
         <thead>

@@ -16,6 +16,10 @@ Endpoints
 ``GET    /cellpipe/runs/<a>/diff/<b>``                                   -> 200 IRunDiff
 ``GET    /cellpipe/runs/<id>/steps/<step>/notebook``                     -> 200 IStepNotebook
 ``GET    /cellpipe/status?path=P[&params=JSON]``                         -> 200 IStatusResponse
+``GET    /cellpipe/dashboard[?path=P&scope=all&limit=N]``                -> 200 IDashboard
+``GET    /cellpipe/compare?run=A&run=B[&run=C...]``                      -> 200 ICompareResponse
+``GET    /cellpipe/runs/<id>/artifacts``                                 -> 200 IRunArtifacts
+``GET    /cellpipe/trace?run=ID&step=S[&name=N&kind=K]`` or ``?path=P``  -> 200 ITrace
 
 Errors: 400 (bad JSON, bad input, a CellpipeError such as an invalid pipeline or
 an unknown parameter), 403 (a path outside the root, or no token), 404 (no such
@@ -44,6 +48,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from cellpipe.errors import CellpipeError
+from cellpipe.server.dashboard import compare, dashboard, run_artifacts, trace_artifact, trace_file
 from cellpipe.server.export import export_pipeline
 from cellpipe.server.notebooks import analyze, compile_build, step_status
 from cellpipe.server.paths import NotFound, PathOutsideRoot
@@ -231,6 +236,47 @@ class StatusHandler(CellpipeHandler):
         self.reply(await self.blocking(step_status, self.root, self.get_query_argument("path", None), params))
 
 
+class DashboardHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self) -> None:
+        scope = self.get_query_argument("scope", "pipeline")
+        if scope not in ("pipeline", "all"):
+            raise BadRequest("'scope' must be 'pipeline' or 'all'")
+        limit = positive_int(self.get_query_argument("limit", "500"), "limit")
+        self.reply(await self.blocking(dashboard, self.registry, self.get_query_argument("path", None),
+                                       scope == "all", limit))
+
+
+class CompareHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self) -> None:
+        self.reply(await self.blocking(compare, self.registry, self.get_query_arguments("run")))
+
+
+class ArtifactsHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self, run_id: str) -> None:
+        self.reply(await self.blocking(run_artifacts, self.registry, run_id))
+
+
+class TraceHandler(CellpipeHandler):
+    @tornado.web.authenticated
+    @domain_errors
+    async def get(self) -> None:
+        path = self.get_query_argument("path", None)
+        if path is not None:
+            self.reply(await self.blocking(trace_file, self.registry, path))
+            return
+        run_id, step = self.get_query_argument("run", None), self.get_query_argument("step", None)
+        if not run_id or not step:
+            raise BadRequest("trace takes ?path=FILE, or ?run=RUN&step=STEP[&name=ARTIFACT]")
+        self.reply(await self.blocking(trace_artifact, self.registry, run_id, step,
+                                       self.get_query_argument("name", None), self.get_query_argument("kind", None)))
+
+
 class UnknownRouteHandler(CellpipeHandler):
     """Any other path under /cellpipe/: a JSON 404 naming the path, like every other error."""
 
@@ -267,6 +313,10 @@ ROUTES: list[tuple[str, type[CellpipeHandler]]] = [
     (r"/cellpipe/runs/([^/]+)", RunHandler),
     (r"/cellpipe/runs/([^/]+)/diff/([^/]+)", DiffHandler),
     (r"/cellpipe/runs/([^/]+)/steps/([^/]+)/notebook", StepNotebookHandler),
+    (r"/cellpipe/runs/([^/]+)/artifacts", ArtifactsHandler),
+    (r"/cellpipe/dashboard", DashboardHandler),
+    (r"/cellpipe/compare", CompareHandler),
+    (r"/cellpipe/trace", TraceHandler),
     (r"/cellpipe/status", StatusHandler),
     (r"/cellpipe/(.*)", UnknownRouteHandler),  # last: anything else under /cellpipe/
 ]

@@ -10,7 +10,7 @@ States are the values of :class:`cellpipe.model.StepState` and
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from cellpipe.model import RunState, Severity, StepState
 
@@ -256,6 +256,108 @@ class IRunDiff(TypedDict):
     params: dict[str, list[JSONValue]]
     metrics: dict[str, list[JSONValue]]
     artifacts: dict[str, list[JSONValue]]
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+class IRunCheck(TypedDict):
+    """One check result of a run's step (``check`` cells)."""
+
+    step: str
+    name: str
+    passed: bool
+    message: str
+
+
+class IDashboardRun(TypedDict):
+    run: IRunRecord
+    #: the run's project folder, root-relative ("" for the root; null outside it)
+    project: str | None
+    #: the sweep this run is a trial of, and the trial's number
+    sweep: str | None
+    trial: int | None
+    checks: list[IRunCheck]
+
+
+class ISweepSummary(TypedDict):
+    id: str
+    kind: str
+    state: str
+    created: float
+    trials: int
+    objectives: list[dict[str, JSONValue]]
+
+
+class IDashboard(TypedDict):
+    scope: Literal["pipeline", "all"]
+    runs: list[IDashboardRun]
+    sweeps: list[ISweepSummary]
+
+
+class IArtifactValue(TypedDict):
+    hash: str
+    size: int | None
+    format: str | None
+
+
+class IArtifact(TypedDict):
+    step: str
+    kind: str
+    name: str
+    hash: str
+    size: int | None
+    format: str | None
+
+
+class IRunArtifacts(TypedDict):
+    run_id: str
+    artifacts: list[IArtifact]
+
+
+class ICompareRow(TypedDict):
+    name: str
+    #: one value per compared run, in order (null where a run has none)
+    values: list[JSONValue]
+    changed: bool
+
+
+class ICompareArtifact(TypedDict):
+    step: str
+    kind: str
+    name: str
+    values: list[IArtifactValue | None]
+    changed: bool
+
+
+class ICompareResponse(TypedDict):
+    runs: list[IRunRecord]
+    params: list[ICompareRow]
+    metrics: list[ICompareRow]
+    artifacts: list[ICompareArtifact]
+
+
+class ITrace(TypedDict):
+    """``cellpipe trace``'s answer: what made an artifact or a file's content."""
+
+    #: the traced file (root-relative) or artifact name; null for a step's outputs
+    path: str | None
+    hash: str | None
+    run: str
+    step: str
+    notebook: str
+    started: float | None
+    git_commit: str | None
+    git_dirty: bool
+    code_key: str | None
+    code_cells: JSONValue
+    parameters: JSONValue
+    input_variables: JSONValue
+    input_files: JSONValue
+    files_read: JSONValue
+    modules: JSONValue
+    environment: JSONValue
+    output_notebook: str | None
 
 
 class IStepNotebook(TypedDict):

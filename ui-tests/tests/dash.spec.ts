@@ -1,0 +1,175 @@
+import { expect, test } from '@jupyterlab/galata';
+import * as path from 'path';
+
+/**
+ * The runs dashboard in the main area, against a real JupyterLab and the real
+ * server extension: a small pipeline run three times with different
+ * parameters, then sorted, filtered, compared, plotted and traced.
+ *
+ * The screenshot docs/panel-runs.png is written only on request:
+ *   cd ui-tests && CELLPIPE_SCREENSHOTS=1 CI=1 jlpm playwright test tests/dash.spec.ts
+ */
+
+const NOTEBOOK = 'flow.ipynb';
+const SCREENSHOT = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  'docs',
+  'panel-runs.png'
+);
+
+function cell(source: string, tags: string[]): object {
+  return {
+    cell_type: 'code',
+    execution_count: null,
+    metadata: { tags },
+    outputs: [],
+    source
+  };
+}
+
+/** One parameter cell, two steps; `score` is a metric, score.txt an output file. */
+const FLOW = {
+  nbformat: 4,
+  nbformat_minor: 5,
+  metadata: {
+    kernelspec: {
+      name: 'python3',
+      display_name: 'Python 3',
+      language: 'python'
+    }
+  },
+  cells: [
+    cell('lr = 0.1\nmodel = "tree"', ['parameters']),
+    cell('data = [1, 2, 3]', ['step:load']),
+    cell(
+      'score = round(lr * 2 + len(data) / 10, 3)\n' +
+        "open('score.txt', 'w').write(str(score))",
+      ['step:train', 'metrics', 'out:score.txt']
+    )
+  ]
+};
+
+test.use({ autoGoto: true });
+
+test('the runs dashboard sorts, filters, compares, plots and traces runs', async ({
+  page,
+  tmpPath
+}) => {
+  // Given a small pipeline in the server's root, run three times with different lr
+  const notebook = `${tmpPath}/${NOTEBOOK}`;
+  await page.contents.uploadContent(JSON.stringify(FLOW), 'text', notebook);
+  const runs: string[] = [];
+  for (const lr of [0.5, 0.1, 0.3]) {
+    const started = await page.request.post('/cellpipe/runs', {
+      data: { path: notebook, params: { lr } }
+    });
+    expect(started.status()).toBe(202);
+    const runId = (await started.json()).run_id as string;
+    await expect
+      .poll(
+        async () => {
+          const detail = await (
+            await page.request.get(`/cellpipe/runs/${runId}`)
+          ).json();
+          return detail.active ? 'active' : detail.run.state;
+        },
+        { timeout: 120 * 1000, intervals: [500] }
+      )
+      .toBe('succeeded');
+    runs.push(runId);
+  }
+
+  // When the dashboard is opened from the sidebar's Runs tab
+  await page.notebook.openByPath(notebook);
+  await page.notebook.activate(NOTEBOOK);
+  await page.sidebar.openTab('cellpipe-panel');
+  const panel = page.locator('#cellpipe-panel');
+  await expect(panel.locator('.cp-Header-path')).toHaveText(notebook);
+  await panel.locator('.cp-Tab-runs').click();
+  await panel.locator('.cp-open-dashboard').click();
+  const dash = page.locator('#cellpipe-runs-dashboard');
+  await expect(dash).toBeVisible();
+
+  // Then every run is a row with its full id, parameters and metric as columns
+  const rows = dash.locator('.cp-Dash-run');
+  await expect(rows).toHaveCount(3);
+  await expect(dash.locator('.cp-Dash-id')).toHaveText([...runs].reverse());
+  await expect(dash.locator('th[data-col="param:flow.ipynb:lr"]')).toHaveText(
+    'lr'
+  );
+  const score = 'td[data-col="metric:train.score"]';
+
+  // When sorted by the metric (click: ascending, again: descending)
+  const header = dash.locator('th[data-col="metric:train.score"]');
+  await header.click();
+  await expect(dash.locator(score)).toHaveText(['0.5', '0.9', '1.3']);
+  await header.click();
+  await expect(dash.locator(score)).toHaveText(['1.3', '0.9', '0.5']);
+
+  // When filtered by a parameter's value, then by text
+  const filter = dash.locator('.cp-Dash-filter');
+  await filter.fill('lr=0.3');
+  await expect(rows).toHaveCount(1);
+  await expect(dash.locator(score)).toHaveText(['0.9']);
+  await filter.fill(runs[0].slice(-6));
+  await expect(dash.locator('.cp-Dash-id')).toHaveText([runs[0]]);
+  await filter.fill('');
+  await expect(rows).toHaveCount(3);
+
+  // When two runs are selected and compared
+  await dash.locator(`tr[data-run="${runs[0]}"] .cp-Dash-pick`).check();
+  await dash.locator(`tr[data-run="${runs[1]}"] .cp-Dash-pick`).check();
+  await dash.locator('.cp-Dash-compare').click();
+  const compared = dash.locator('.cp-Dash-compareView');
+  // Then parameters, metrics and artifacts are side by side, differences marked
+  await expect(compared.locator('thead th')).toHaveText(['', runs[0], runs[1]]);
+  const lrRow = compared.locator('tr[data-name="flow.ipynb:lr"]');
+  await expect(lrRow).toHaveClass(/cp-Dash-changed/);
+  await expect(lrRow.locator('td')).toHaveText(['flow.ipynb:lr', '0.5', '0.1']);
+  await expect(
+    compared.locator('tr[data-name="flow.ipynb:model"]')
+  ).toHaveClass(/cp-Dash-same/);
+  await expect(compared.locator('tr[data-name="train:score.txt"]')).toHaveClass(
+    /cp-Dash-changed/
+  );
+  await expect(compared.locator('tr[data-name="load:data"]')).toHaveClass(
+    /cp-Dash-same/
+  );
+
+  // When the metric is plotted against the parameter
+  await dash.locator('.cp-Dash-plotMetric').selectOption({ label: 'score' });
+  await dash.locator('.cp-Dash-plotX').selectOption({ label: 'lr' });
+  // Then JupyterLab's Vega renderer draws it
+  await expect(
+    dash.locator('.cp-Dash-vega').locator('svg.marks, canvas.marks')
+  ).toBeVisible();
+
+  // When an artifact of a run is traced
+  await dash.locator('.cp-Dash-traceRun').selectOption(runs[2]);
+  await dash
+    .locator('.cp-Dash-traceArtifact')
+    .selectOption({ label: 'train · file · score.txt' });
+  // Then its lineage names the run, the step and its inputs
+  const lineage = dash.locator('.cp-Dash-lineage');
+  await expect(lineage).toContainText(runs[2]);
+  await expect(lineage).toContainText('train of flow.ipynb');
+  await expect(lineage).toContainText('data =');
+
+  // With every pipeline under the root, the same runs are there
+  await dash.locator('.cp-Dash-scope input').check();
+  await expect(dash.locator('.cp-Dash-title')).toContainText(
+    'every pipeline under the root'
+  );
+  await expect(
+    dash.locator(runs.map(r => `tr[data-run="${r}"]`).join(', '))
+  ).toHaveCount(3);
+  await dash.locator('.cp-Dash-scope input').uncheck();
+  await expect(rows).toHaveCount(3);
+
+  if (process.env.CELLPIPE_SCREENSHOTS) {
+    await dash.locator('.cp-Dash-plotMetric').selectOption({ label: 'score' });
+    await page.screenshot({ path: SCREENSHOT });
+  }
+});
