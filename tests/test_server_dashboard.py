@@ -9,11 +9,12 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from conftest import write_notebook
-from test_server import api, finished, jp_server_config, registry, wait_for_run  # noqa: F401  (fixtures)
+from test_server import finished, wait_for_run
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -23,6 +24,29 @@ FLOW = [
     ("total = sum(values)\nopen('total.txt', 'w').write(str(total))", ("step:total", "out:total.txt")),
     ("total", ("metrics",)),
 ]
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config):
+    config = {"ServerApp": {"jpserver_extensions": {"cellpipe": True}}}
+    if os.geteuid() == 0:
+        config["ServerApp"]["allow_root"] = True
+    return config
+
+
+@pytest.fixture
+def api(jp_fetch):
+    """``await api(METHOD, *path, params=..., headers=...)`` -> (status, JSON body)."""
+
+    async def call(method: str, *parts: str, body: Any = None, params: Any = None,
+                   headers: dict | None = None) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
+        if body is not None or method == "POST":
+            kwargs["body"] = json.dumps(body) if body is not None else ""
+        response = await jp_fetch("cellpipe", *parts, params=params, headers=headers, **kwargs)
+        return response.code, json.loads(response.body.decode()) if response.body else None
+
+    return call
 
 
 @pytest.fixture(autouse=True)
