@@ -235,7 +235,8 @@ def test_nbformat_4_4_notebook_without_cell_ids_or_display_name_compiles_to_vali
     path.write_text(json.dumps(nb), encoding="utf-8")
     pipeline = compile_fixture(path)
     assert pipeline.step_names == ["make", "sum"]
-    assert [c.id for c in pipeline.step("make").cells] == [None, None]  # the markdown goes with make
+    assert [c.id for c in pipeline.step("make").cells] == [None]
+    assert [c.id for c in pipeline.step("sum").cells] == [None, None]  # the markdown above sum goes with sum
     assert_runs_with_papermill(pipeline)
 
 

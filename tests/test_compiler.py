@@ -491,6 +491,29 @@ def test_markdown_travels_with_its_step_and_its_tags_count():
     assert all(c.number != 4 for s in pipeline.steps for c in s.cells)
 
 
+def test_markdown_just_above_a_step_belongs_to_that_step_not_the_one_above():
+    pipeline = pipeline_of(
+        (
+            "a.ipynb",
+            [
+                ("x = 1", ["step:load"]),
+                ("Notes on load", [], "markdown"),
+                ("y = x", []),
+                ("## Train", [], "markdown"),
+                ("The model is a forest.", [], "markdown"),
+                ("Scratch", ["skip"], "markdown"),
+                ("model = y", ["step:train"]),
+                ("## Back to load", [], "markdown"),
+                ("z = 2", ["step:load"]),
+            ],
+        )
+    )
+    assert [c.number for c in pipeline.step("train").cells] == [4, 5, 7]
+    # markdown followed by a code cell of the same step stays; re-entering a step takes its heading along
+    assert [c.number for c in pipeline.step("load").cells] == [1, 2, 3, 8, 9]
+    assert pipeline.step("train").depends_on == ("load",)
+
+
 def test_metrics_of_a_cell_are_recorded_on_its_step():
     pipeline = pipeline_of(
         (

@@ -9,10 +9,14 @@ import { CellpipeModel } from './model';
 import {
   applyTagEdits,
   cellsForPlanning,
+  cellTags,
   jumpToCell,
+  jumpToLine,
   selectedIndices
 } from './notebook';
 import {
+  Dialect,
+  dialectOf,
   planEdit,
   Role,
   validateFilePath,
@@ -72,26 +76,54 @@ export class CellActions {
     return this.tracker.currentWidget;
   }
 
-  /** Apply a tag edit to the selection; returns the number of cells changed. */
-  edit(fn: (tags: readonly string[]) => string[]): number {
+  /** The tag spelling of the current notebook (Kale's or cellpipe's). */
+  dialect(): Dialect {
+    const panel = this.panel;
+    const n = panel?.content.model?.cells.length ?? 0;
+    const all: string[][] = [];
+    for (let i = 0; panel && i < n; i++) {
+      all.push(cellTags(panel, i));
+    }
+    return dialectOf(all);
+  }
+
+  /**
+   * Apply a tag edit to the selection, spelled in the notebook's dialect;
+   * returns the number of cells changed. The notebook gets the keyboard back
+   * (command mode), so `z` undoes the edit.
+   */
+  edit(fn: (tags: readonly string[], dialect: Dialect) => string[]): number {
     const panel = this.panel;
     if (!panel || !panel.content.model) {
       return 0;
     }
     const selected = selectedIndices(panel);
+    const dialect = this.dialect();
     let edits: Map<number, string[]>;
     try {
       edits = planEdit(
         cellsForPlanning(panel, this.model.analysis),
         selected,
-        fn
+        tags => fn(tags, dialect),
+        dialect
       );
     } catch (error) {
       this.model.setMessage({ kind: 'error', text: String(error) });
       return 0;
     }
     applyTagEdits(panel, edits);
+    this.focusNotebook();
     return edits.size;
+  }
+
+  /** Give the keyboard back to the notebook, in command mode. */
+  focusNotebook(): void {
+    const panel = this.panel;
+    if (!panel || panel.isDisposed) {
+      return;
+    }
+    panel.content.mode = 'command';
+    panel.content.activate();
   }
 
   /** The selected cells become step `name` (asked for when not given). */
@@ -112,7 +144,7 @@ export class CellActions {
       this.model.setMessage({ kind: 'error', text: error });
       return null;
     }
-    this.edit(tags => withStep(tags, chosen));
+    this.edit((tags, dialect) => withStep(tags, chosen, dialect));
     this.model.selectStep(chosen);
     return chosen;
   }
@@ -128,12 +160,12 @@ export class CellActions {
     if (chosen === null || validateStepName(chosen)) {
       return null;
     }
-    this.edit(tags => withStep(tags, chosen));
+    this.edit((tags, dialect) => withStep(tags, chosen, dialect));
     return chosen;
   }
 
   markRole(role: Role): void {
-    this.edit(tags => withRole(tags, role));
+    this.edit((tags, dialect) => withRole(tags, role, dialect));
   }
 
   /** Declare a file the selected cells' step reads (`in`) or writes (`out`). */
@@ -168,7 +200,7 @@ export class CellActions {
     if (chosen === null || validateStepName(chosen)) {
       return;
     }
-    this.edit(tags => withDependency(tags, chosen));
+    this.edit((tags, dialect) => withDependency(tags, chosen, dialect));
   }
 
   removeTag(tag: string): void {
@@ -189,6 +221,28 @@ export class CellActions {
   /** Jump to a cell of the current notebook. */
   jumpTo(where: { index?: number | null; id?: string | null }): boolean {
     const panel = this.panel;
-    return panel ? jumpToCell(panel, where) : false;
+    const done = panel ? jumpToCell(panel, where) : false;
+    if (done) {
+      this.focusNotebook();
+    }
+    return done;
+  }
+
+  /**
+   * Jump to a line (1-based) of a cell: the cell's editor gets the cursor on
+   * that line, in edit mode, scrolled into view.
+   */
+  async jumpToLine(
+    where: { index?: number | null; id?: string | null },
+    line: number | null
+  ): Promise<boolean> {
+    const panel = this.panel;
+    if (!panel) {
+      return false;
+    }
+    if (line === null || line < 1) {
+      return this.jumpTo(where);
+    }
+    return jumpToLine(panel, where, line);
   }
 }

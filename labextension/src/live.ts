@@ -13,9 +13,11 @@
 import { IPoll, Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { failureMessage } from './refusal';
 import { postJSON, requestAPI } from './request';
 import {
   IActiveRun,
+  IDiagnostic,
   IRunDetail,
   IRunRequest,
   IRunStarted,
@@ -28,6 +30,8 @@ import {
 export interface IMessage {
   kind: 'info' | 'error';
   text: string;
+  /** Why the server refused a Compile or Run: the analyzer's diagnostics. */
+  diagnostics?: IDiagnostic[];
 }
 
 export type IRunOptions = Pick<IRunRequest, 'force' | 'only' | 'from'>;
@@ -222,10 +226,7 @@ export class LiveRun {
       });
       return started.run_id;
     } catch (error) {
-      this.host.setMessage({
-        kind: 'error',
-        text: `Run failed: ${errorText(error)}`
-      });
+      this.host.setMessage(failureMessage('Run', error));
       return null;
     } finally {
       this._busy = null;

@@ -9,6 +9,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { IParameterField, parametersOf } from './params';
 import { postJSON } from './request';
+import { failureMessage } from './refusal';
 import { errorText, IMessage, IRunOptions, RunsModel } from './runs';
 import {
   IAnalyzeResponse,
@@ -17,6 +18,7 @@ import {
   IExportResponse,
   ExportKind,
   IManifestStep,
+  IStepError,
   IStepRun,
   JSONValue,
   StepState
@@ -358,6 +360,15 @@ export class CellpipeModel {
     return this.runs.stepRun(step);
   }
 
+  /** The step's error: the live run's record, else its last run's. */
+  stepError(step: string): IStepError | null {
+    const live = this.stepRun(step);
+    if (live) {
+      return live.error;
+    }
+    return this._analysis?.steps?.[step]?.error ?? null;
+  }
+
   /** Where the step's output notebook is (live run first, then last run). */
   stepOutput(step: string): string | null {
     const live = this.stepRun(step);
@@ -413,10 +424,10 @@ export class CellpipeModel {
     try {
       return await action();
     } catch (error) {
-      this._message = {
-        kind: 'error',
-        text: `${what[0].toUpperCase()}${what.slice(1)} failed: ${errorText(error)}`
-      };
+      this._message = failureMessage(
+        `${what[0].toUpperCase()}${what.slice(1)}`,
+        error
+      );
       return null;
     } finally {
       this._busy = null;

@@ -4,7 +4,7 @@
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
 
-import { colourOfStep, textOn } from './colours';
+import { planMarks } from './marks';
 import { ICellTags } from './tags';
 import { IAnalyzeResponse, IManifestStep } from './tokens';
 
@@ -109,15 +109,15 @@ export function sameNotebook(serverPath: string | null, path: string): boolean {
   return a === path || path.endsWith('/' + a) || a.endsWith('/' + path);
 }
 
-/** Make a cell active and scroll it into view. */
-export function jumpToCell(
+/** The index of a cell given by id (preferred) or index; -1 when neither is there. */
+export function findCell(
   panel: NotebookPanel,
   where: { index?: number | null; id?: string | null }
-): boolean {
+): number {
   const notebook = panel.content;
   const model = notebook.model;
   if (!model) {
-    return false;
+    return -1;
   }
   let index = -1;
   if (where.id) {
@@ -131,7 +131,17 @@ export function jumpToCell(
   if (index < 0 && typeof where.index === 'number') {
     index = where.index;
   }
-  if (index < 0 || index >= notebook.widgets.length) {
+  return index >= 0 && index < notebook.widgets.length ? index : -1;
+}
+
+/** Make a cell active and scroll it into view. */
+export function jumpToCell(
+  panel: NotebookPanel,
+  where: { index?: number | null; id?: string | null }
+): boolean {
+  const notebook = panel.content;
+  const index = findCell(panel, where);
+  if (index < 0) {
     return false;
   }
   notebook.deselectAll();
@@ -140,11 +150,45 @@ export function jumpToCell(
   return true;
 }
 
+/**
+ * Put the cursor on `line` (1-based) of a cell's editor, in edit mode, with the
+ * line scrolled into view: where a traceback says the error is.
+ */
+export async function jumpToLine(
+  panel: NotebookPanel,
+  where: { index?: number | null; id?: string | null },
+  line: number
+): Promise<boolean> {
+  const notebook = panel.content;
+  const index = findCell(panel, where);
+  if (index < 0) {
+    return false;
+  }
+  const cell = notebook.widgets[index];
+  notebook.deselectAll();
+  notebook.activeCellIndex = index;
+  await notebook.scrollToCell(cell, 'center');
+  await cell.ready;
+  const editor = cell.editor;
+  if (!editor) {
+    return false;
+  }
+  const last = Math.max(0, editor.lineCount - 1);
+  const position = { line: Math.min(line - 1, last), column: 0 };
+  notebook.mode = 'edit';
+  editor.setCursorPosition(position);
+  editor.revealPosition(position);
+  editor.focus();
+  return true;
+}
+
 const MARK_CLASS = 'cp-step-cell';
+const ROLE_CLASS = 'cp-role-cell';
 
 /**
- * Mark every cell of a step with the step's colour and name: a class, a CSS
- * variable and a data attribute on the cell node (CSS draws the border and
+ * Mark every cell of a step with the step's colour and name, and every
+ * imports / functions / parameters / skip cell with its role: classes, CSS
+ * variables and data attributes on the cell node (CSS draws the border and
  * label). Only cells whose mark changes are touched.
  */
 export function markCells(
@@ -153,32 +197,46 @@ export function markCells(
 ): void {
   const steps = membership(panel, analysis);
   const names = (analysis?.pipeline?.steps ?? []).map(s => s.name);
+  const n = panel.content.widgets.length;
+  const cells = [];
+  for (let i = 0; i < n; i++) {
+    cells.push({
+      tags: analysis ? cellTags(panel, i) : [],
+      step: steps.get(i)?.name ?? null
+    });
+  }
+  const marks = planMarks(cells, names);
   panel.content.widgets.forEach((cell, index) => {
     const node = cell.node;
-    const step = steps.get(index);
-    const name = step?.name ?? '';
-    // The label shows on the first cell of each run of the step's cells.
-    const isFirst =
-      step !== undefined && (steps.get(index - 1)?.name ?? '') !== name;
-    const colour = step ? colourOfStep(names, name) : '';
+    const mark = marks[index];
+    const name = mark.step ?? '';
+    const role = mark.role ?? '';
     if (
       (node.dataset.cpStep ?? '') === name &&
-      node.classList.contains('cp-step-first') === isFirst &&
-      node.style.getPropertyValue('--cp-step-color') === colour
+      (node.dataset.cpRole ?? '') === role &&
+      node.classList.contains('cp-step-first') === mark.first &&
+      node.style.getPropertyValue('--cp-step-color') === mark.colour
     ) {
       return;
     }
-    if (step) {
+    if (mark.step !== null) {
       node.classList.add(MARK_CLASS);
-      node.classList.toggle('cp-step-first', isFirst);
+      node.classList.toggle('cp-step-first', mark.first);
       node.dataset.cpStep = name;
-      node.style.setProperty('--cp-step-color', colour);
-      node.style.setProperty('--cp-step-text', textOn(colour));
+      node.style.setProperty('--cp-step-color', mark.colour);
+      node.style.setProperty('--cp-step-text', mark.text);
     } else {
       node.classList.remove(MARK_CLASS, 'cp-step-first');
       delete node.dataset.cpStep;
       node.style.removeProperty('--cp-step-color');
       node.style.removeProperty('--cp-step-text');
+    }
+    if (mark.role !== null) {
+      node.classList.add(ROLE_CLASS);
+      node.dataset.cpRole = role;
+    } else {
+      node.classList.remove(ROLE_CLASS);
+      delete node.dataset.cpRole;
     }
   });
 }

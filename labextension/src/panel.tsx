@@ -10,7 +10,7 @@ import { StepList } from './components/StepList';
 import { Toolbar } from './components/Toolbar';
 import { CellpipeModel } from './model';
 import { sameNotebook } from './notebook';
-import { IDiagnostic, IStepRun } from './tokens';
+import { IDiagnostic, IStepError } from './tokens';
 
 /** What the panel asks of the application (commands, documents). */
 export interface IPanelHost {
@@ -41,21 +41,21 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
     }
     actions.jumpTo({ id: d.cell_id, index: d.cell });
   };
-  const jumpToError = (run: IStepRun) => {
-    const error = run.error;
-    if (!error) {
-      return;
-    }
-    const notebook = error.notebook ?? run.notebook;
+  const jumpToError = (error: IStepError, stepNotebook: string) => {
+    const notebook = error.notebook ?? stepNotebook;
     if (path && notebook && !sameNotebook(notebook, path)) {
       host.openFile(notebook);
       return;
     }
-    actions.jumpTo({
-      id: error.cell_id,
-      index: error.cell !== null ? error.cell - 1 : null
-    });
+    void actions.jumpToLine(
+      {
+        id: error.cell_id,
+        index: error.cell !== null ? error.cell - 1 : null
+      },
+      error.line ?? null
+    );
   };
+  const refusal = model.message?.diagnostics ?? [];
 
   return (
     <div className="cp-PanelBody">
@@ -79,6 +79,15 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
         onCancel={() => void model.runs.cancel()}
         onDismiss={() => model.setMessage(null)}
       />
+      {refusal.length > 0 && (
+        <Diagnostics
+          title={model.message?.text.split(':')[0] ?? 'Refused'}
+          className="cp-Refusal"
+          diagnostics={refusal}
+          error={null}
+          onJump={jumpToDiagnostic}
+        />
+      )}
       {showRunForm && enabled && !model.runs.running && (
         <RunForm
           key={path}
@@ -141,6 +150,7 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
                 host.openOutput(ref.runId, step, ref.path);
               }
             }}
+            errorOf={step => model.stepError(step)}
             onShowError={jumpToError}
           />
         </>

@@ -1,6 +1,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { IDiagnostic } from './tokens';
+
 /** The URL namespace of the cellpipe server extension. */
 export const API_NAMESPACE = 'cellpipe';
 
@@ -42,7 +44,12 @@ export async function requestAPI<T>(
       (data && typeof data === 'object' && (data.message || data.error)) ||
       (typeof data === 'string' && data) ||
       response.statusText;
-    throw new ServerConnection.ResponseError(response, String(message));
+    const error = new ServerConnection.ResponseError(response, String(message));
+    if (data && typeof data === 'object' && Array.isArray(data.diagnostics)) {
+      (error as Error & { diagnostics?: IDiagnostic[] }).diagnostics =
+        data.diagnostics as IDiagnostic[];
+    }
+    throw error;
   }
   return data as T;
 }

@@ -17,6 +17,52 @@ export const STEP_PREFIXES = ['step:', 'block:'] as const;
 /** Tag prefixes of explicit dependencies: ours and Kale's. */
 export const AFTER_PREFIXES = ['after:', 'prev:'] as const;
 
+/**
+ * The tag spelling a notebook uses: cellpipe's (`step:`, `after:`,
+ * `parameters`) or Kale's (`block:`, `prev:`, `pipeline-parameters`). Edits
+ * from the panel write the notebook's own spelling, never a mix.
+ */
+export type Dialect = 'cellpipe' | 'kale';
+
+/** Tags only Kale spells this way, and tags only cellpipe does. */
+const KALE_ONLY = /^(block:|prev:|pipeline-parameters$|pipeline-metrics$)/;
+const CELLPIPE_ONLY = /^(step:|after:|parameters$|metrics$)/;
+
+/**
+ * The notebook's dialect from all its cells' tags: Kale when Kale's spellings
+ * outnumber cellpipe's own (a notebook written for Kale), else cellpipe.
+ */
+export function dialectOf(tagLists: readonly (readonly string[])[]): Dialect {
+  let kale = 0;
+  let ours = 0;
+  for (const tags of tagLists) {
+    for (const tag of tags) {
+      if (KALE_ONLY.test(tag)) {
+        kale++;
+      } else if (CELLPIPE_ONLY.test(tag)) {
+        ours++;
+      }
+    }
+  }
+  return kale > ours ? 'kale' : 'cellpipe';
+}
+
+/** How a dialect spells a step tag, a dependency and each role. */
+const SPELLING: {
+  [d in Dialect]: {
+    step: string;
+    after: string;
+    roles: { [r: string]: string };
+  };
+} = {
+  cellpipe: { step: 'step:', after: 'after:', roles: {} },
+  kale: {
+    step: 'block:',
+    after: 'prev:',
+    roles: { parameters: 'pipeline-parameters', metrics: 'pipeline-metrics' }
+  }
+};
+
 /** Roles a cell can be given from the panel. */
 export type Role =
   'parameters' | 'metrics' | 'imports' | 'functions' | 'skip' | 'nocache';
@@ -144,16 +190,20 @@ export function withoutTag(tags: readonly string[], tag: string): string[] {
 }
 
 /**
- * Put the cell in step `name`: its step tag becomes `step:NAME` (where a
- * `block:` or other `step:` tag was) and roles that keep a cell out of steps
+ * Put the cell in step `name`: its step tag becomes `step:NAME` (Kale:
+ * `block:NAME`), where a `block:` or other `step:` tag was, and roles that keep a cell out of steps
  * (skip, imports, functions, parameters) are dropped. Other tags stay in place.
  */
-export function withStep(tags: readonly string[], name: string): string[] {
+export function withStep(
+  tags: readonly string[],
+  name: string,
+  dialect: Dialect = 'cellpipe'
+): string[] {
   const error = validateStepName(name);
   if (error) {
     throw new Error(error);
   }
-  const tag = `step:${name}`;
+  const tag = `${SPELLING[dialect].step}${name}`;
   const out: string[] = [];
   let placed = false;
   for (const t of tags) {
@@ -174,18 +224,23 @@ export function withStep(tags: readonly string[], name: string): string[] {
  * skip) replaces any other exclusive role and the cell's step tag; metrics and
  * nocache are added beside what is there.
  */
-export function withRole(tags: readonly string[], role: Role): string[] {
+export function withRole(
+  tags: readonly string[],
+  role: Role,
+  dialect: Dialect = 'cellpipe'
+): string[] {
   if (!ROLES.includes(role)) {
     throw new Error(`Unknown role "${role}".`);
   }
   if (rolesOf(tags).includes(role)) {
     return [...tags];
   }
+  const spelled = SPELLING[dialect].roles[role] ?? role;
   if (role in EXCLUSIVE) {
     const kept = tags.filter(t => !(t in EXCLUSIVE) && !isStepTag(t));
-    return [...kept, role];
+    return [...kept, spelled];
   }
-  return appendOnce(tags, role);
+  return appendOnce(tags, spelled);
 }
 
 /** Declare that the cell's step reads (`in`) or writes (`out`) `path`. */
@@ -204,14 +259,15 @@ export function withFile(
 /** Declare that the cell's step runs after step `name`. */
 export function withDependency(
   tags: readonly string[],
-  name: string
+  name: string,
+  dialect: Dialect = 'cellpipe'
 ): string[] {
   const error = validateStepName(name);
   if (error) {
     throw new Error(error);
   }
   const already = declarationsOf(tags).after.includes(name);
-  return already ? [...tags] : [...tags, `after:${name}`];
+  return already ? [...tags] : [...tags, `${SPELLING[dialect].after}${name}`];
 }
 
 export function sameTags(a: readonly string[], b: readonly string[]): boolean {
@@ -234,12 +290,14 @@ export interface ICellTags {
  * retagging a run of cells would silently pull the cell just after the run into
  * another step. When an edit changes a cell's step tag or exclusive role, the
  * first cell after each selected run, if it has no step tag of its own but
- * belongs to a step, gets an explicit `step:` tag for the step it is in now.
+ * belongs to a step, gets an explicit `step:` tag for the step it is in now
+ * (spelled in the notebook's `dialect`).
  */
 export function planEdit(
   cells: readonly ICellTags[],
   selected: readonly number[],
-  edit: (tags: readonly string[]) => string[]
+  edit: (tags: readonly string[]) => string[],
+  dialect: Dialect = 'cellpipe'
 ): Map<number, string[]> {
   const chosen = [...new Set(selected)]
     .filter(i => i >= 0 && i < cells.length)
@@ -273,7 +331,7 @@ export function planEdit(
         stepTagOf(follower.tags) === null &&
         !follower.tags.some(t => t in EXCLUSIVE)
       ) {
-        edits.set(next, withStep(follower.tags, follower.step));
+        edits.set(next, withStep(follower.tags, follower.step, dialect));
       }
     }
     runChanged = false;

@@ -342,12 +342,12 @@ test('a failing step shows its error and jumps to the source cell', async ({
   );
   // ...the step shows the error, the message says the run failed, and
   // clicking the error makes the failing cell active.
-  await expect(report.locator('.cp-Step-error')).toContainText(
+  await expect(report.locator('.cp-StepError')).toContainText(
     'report is broken'
   );
   await expect(panel.locator('.cp-Message-error')).toContainText('failed');
   await page.notebook.selectCells(3);
-  await report.locator('.cp-Step-error').click();
+  await report.locator('.cp-StepError-jump').click();
   expect(
     await page.evaluate(
       () =>

@@ -290,6 +290,51 @@ describe('validate and compile', () => {
   });
 });
 
+describe('refused requests', () => {
+  const diagnostic = {
+    severity: 'error' as const,
+    code: 'CP240',
+    message: 'the steps form a cycle: a -> b -> a',
+    notebook: 'nb/demo.ipynb',
+    cell: 2,
+    cell_number: 3,
+    cell_id: 'c3',
+    line: null,
+    fix: 'remove one of the after: tags'
+  };
+  const refusal = () =>
+    Object.assign(new Error('1 error(s) in the pipeline:\n...'), {
+      diagnostics: [diagnostic]
+    });
+
+  it('lists the diagnostics of a refused Compile', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    mockedPost.mockRejectedValueOnce(refusal());
+    expect(await model.compile()).toBeNull();
+    expect(model.message).toEqual({
+      kind: 'error',
+      text: 'Compile refused: 1 error(s) in the pipeline; fix them first.',
+      diagnostics: [diagnostic]
+    });
+    model.dispose();
+  });
+
+  it('lists the diagnostics of a refused Run', async () => {
+    mockedPost.mockResolvedValue(analysis());
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    mockedPost.mockRejectedValueOnce(refusal());
+    expect(await model.startRun({})).toBeNull();
+    expect(model.message?.text).toMatch(/^Run refused: 1 error/);
+    expect(model.message?.diagnostics).toEqual([diagnostic]);
+    model.dispose();
+  });
+});
+
 describe('runs', () => {
   it('offers the manifest parameters with their defaults', async () => {
     mockedPost.mockResolvedValue(analysis());

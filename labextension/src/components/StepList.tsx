@@ -1,7 +1,14 @@
 import React from 'react';
 
 import { colourOfStep } from '../colours';
-import { IManifestStep, IStepRun, IStepStatus, StepState } from '../tokens';
+import {
+  IManifestStep,
+  IStepError,
+  IStepRun,
+  IStepStatus,
+  StepState
+} from '../tokens';
+import { StepError } from './StepError';
 
 export interface IStepListProps {
   steps: IManifestStep[];
@@ -12,7 +19,9 @@ export interface IStepListProps {
   outputOf: (step: string) => string | null;
   onSelect: (step: string) => void;
   onOpenOutput: (step: string) => void;
-  onShowError: (run: IStepRun) => void;
+  /** The step's error in the run shown (live run, else its last run). */
+  errorOf: (step: string) => IStepError | null;
+  onShowError: (error: IStepError, notebook: string) => void;
 }
 
 /** A file path relative to the step's notebook folder when it is inside it. */
@@ -52,6 +61,7 @@ export function StepList(props: IStepListProps): JSX.Element {
           const run = props.runOf(step.name);
           const status = props.statusOf(step.name);
           const output = props.outputOf(step.name);
+          const error = props.errorOf(step.name);
           const code = step.cells.filter(c => c.type === 'code').length;
           const selected = props.selected === step.name;
           return (
@@ -110,18 +120,11 @@ export function StepList(props: IStepListProps): JSX.Element {
               <Names label="after" names={step.depends_on} />
               <Names label="params" names={step.parameters} />
               <Names label="metrics" names={step.metrics} />
-              {run?.error && (
-                <div
-                  className="cp-Step-error"
-                  onClick={event => {
-                    event.stopPropagation();
-                    props.onShowError(run);
-                  }}
-                  title="Jump to the failing cell"
-                >
-                  {run.error.cell !== null ? `[${run.error.cell}] ` : ''}
-                  {run.error.message}
-                </div>
+              {error && (state === 'failed' || state === 'check_failed') && (
+                <StepError
+                  error={error}
+                  onJump={e => props.onShowError(e, step.notebook)}
+                />
               )}
               {output &&
                 (state === 'done' ||

@@ -87,6 +87,22 @@ def _language(content: dict) -> str:
     return str(lang or "python").lower()
 
 
+def _markdown_heads(cells: list[SourceCell], tags: list[CellTags]) -> dict[int, tuple[str, int]]:
+    """Untagged markdown (and raw) cells right above a step-tagged cell, with no code
+    cell between: each maps to that cell's step and index. Such a cell is the step's
+    heading or introduction, so it belongs to the step below, not to the one above."""
+    heads: dict[int, tuple[str, int]] = {}
+    below: tuple[str, int] | None = None  # the step-tagged cell ending the run of markdown
+    for cell, t in zip(reversed(cells), reversed(tags), strict=True):
+        if t.step:
+            below = (t.step, cell.index)
+        elif cell.cell_type == "code":
+            below = None
+        elif t.role != "skip" and below is not None:
+            heads[cell.index] = below
+    return heads
+
+
 @dataclass
 class StepDraft:
     """A step as the compiler builds it, before it becomes a frozen :class:`Step`."""
@@ -230,8 +246,17 @@ class Reader(Collector):
         or the shared, parameters, skipped or pending cells."""
         path = layout.path
         context: str | None = None if layout.has_steps else layout.default_step
+        heads = _markdown_heads(cells, tags)
         for cell, t in zip(cells, tags, strict=True):
             i = cell.index
+            if not t.step and i in heads and heads[i][0] != context:
+                # markdown just above a step's first cell introduces that step
+                name, tagged = heads[i]
+                if name in layout.steps:
+                    layout.steps[name].reentered.append(tagged)
+                else:
+                    layout.step_for(name, tagged)  # the step starts at its tag (where diagnostics point)
+                context = name
             if t.step:
                 if t.step in layout.steps and t.step != context:
                     layout.steps[t.step].reentered.append(i)
