@@ -19,6 +19,7 @@ from cellpipe.cli import checkout as checkout_cli
 from cellpipe.cli import config as config_cli
 from cellpipe.cli import remote as remote_cli
 from cellpipe.cli import repro as repro_cli
+from cellpipe.cli import tracking as tracking_cli
 from cellpipe.errors import CellpipeError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
@@ -151,10 +152,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cellpipe.engine.executors.procs import reset_signals
     from cellpipe.engine.runner import Runner, RunOptions, select
 
+    tracking_cli.take_back_notebook(args)  # `run --mlflow a.ipynb`: a notebook, not a tracking URI
     config_cli.apply(args)  # no NOTEBOOK, -j, --executor, --timeout-step: the project's [tool.cellpipe]
     pipeline, root = _compiled(args, check_kernels=True)
     if pipeline is None:
         return EXIT_USAGE
+    tracking = tracking_cli.before_run(args, root)  # --mlflow without MLflow: refused before any step runs
     params = _overrides(args, pipeline)
     select(pipeline, args.only, args.from_steps)  # unknown step names are usage errors
     if args.jobs is not None and args.jobs < 1:
@@ -181,6 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = Runner(pipeline, root, store, options, on_change=progress.update,
                             recompile=recompile).run()
         remote_cli.after_run(args, store, remote_url, result.run_id)
+        logged = tracking_cli.after_run(args, store, tracking, result.run_id, pipeline)  # never fails the run
     finally:
         store.close()
     if args.twice and result.exit_code == EXIT_OK:  # again without the cache, compared (cli/repro.py)
@@ -190,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print_summary(console, result, args.quiet)
         return compare_again(args, pipeline, root, result.run_id, params)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+        print(json.dumps({**result.to_dict(), **({"mlflow": logged} if logged else {})}, indent=2, default=str))
     else:
         print_summary(console, result, args.quiet)
     return result.exit_code  # 0 ok, 1 a step failed, 3 a check failed, 130 interrupted
@@ -441,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro_cli.add_arguments(p)
     p.add_argument("--timeout-step", type=_positive_seconds, metavar="SECONDS",
                    help="fail a step that runs longer than this (a step's timeout:SECONDS tag wins)")
+    tracking_cli.add_run_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("export", help="write the pipeline for Kubeflow Pipelines (kfp) or Argo Workflows (argo)")
@@ -508,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gc.add_parser(sub, [store_opts])
     config_cli.add_parser(sub)
+    tracking_cli.add_command(sub, store_opts)
     return parser
 
 
@@ -517,6 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if getattr(args, "command", None) in ("run", "sweep", "repro"):
             from cellpipe.engine import stopping
