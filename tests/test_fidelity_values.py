@@ -46,3 +46,21 @@ def test_writing_into_values_of_a_loaded_frame_runs_like_run_all(tmp_path: Path)
          "    norm_x[:, i] = X[name] / np.linalg.norm(X[name])\nprint(norm_x.round(3))", ("step:norm",)),
     ]
     assert_same_as_run_all(write_notebook(tmp_path / "nb.ipynb", cells), fork=True)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("fork", [True, False])
+def test_an_array_a_helper_changes_in_place_behaves_as_in_run_all(tmp_path: Path, fork: bool) -> None:
+    # The analysis cannot see into `bump`, so `arr` is taken as read-only and mapped
+    # copy-on-write (it is over 1 MB): the write must still work, be seen by the steps
+    # after, and leave the stored array of step 'make' as it was.
+    cells = [
+        ("import numpy as np", ("imports",)),
+        ("def bump(a):\n    a += 1\n    a[0, 0] = -5", ("functions",)),
+        ("arr = np.zeros((600, 600))\nprint(arr.sum())", ("step:make",)),
+        ("bump(arr)\nprint(arr.sum(), arr[0, :3], arr.dtype, type(arr).__name__, arr.flags.writeable)",
+         ("step:use",)),
+        ("print(arr.sum(), arr[0, :3])", ("step:after",)),
+    ]
+    summary = assert_same_as_run_all(write_notebook(tmp_path / "nb.ipynb", cells), fork=fork)
+    assert {s["step"]: s["state"] for s in summary["steps"]} == {"make": "done", "use": "done", "after": "done"}

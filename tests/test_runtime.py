@@ -26,8 +26,8 @@ def _produce(artifacts: Path, step: str, namespace: dict, outputs: dict[str, lis
 @pytest.mark.parametrize(
     ("value", "fmt"),
     [
-        (pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), "parquet"),
-        (pd.DataFrame({"a": [[1], [2, 3]]}), "pickle"),  # lists in cells do not survive Parquet
+        (pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), "arrow"),
+        (pd.DataFrame({"a": [[1], [2, 3]]}), "pickle"),  # lists in cells do not survive Arrow
         (pd.DataFrame({1: [1.0]}), "pickle"),  # non-string column names
         (np.arange(6).reshape(2, 3), "npy"),
         (np.array([{"a": 1}], dtype=object), "pickle"),
@@ -144,3 +144,58 @@ def test_scalar_metrics_are_recorded(tmp_path: Path) -> None:
     assert record["metrics_not_scalar"] == ["table"]
     on_disk = json.loads((tmp_path / "eval" / "_outputs.json").read_text())
     assert on_disk["metrics"] == {"acc": 0.9, "n": 3}
+
+
+def _anon_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's memory from /proc")
+def test_an_array_the_step_only_reads_is_not_copied_into_the_kernel(tmp_path: Path) -> None:
+    big = np.arange(8_000_000, dtype="float64")  # 64 MB
+    _produce(tmp_path, "make", {"big": big}, {"big": ["read"]})
+    del big
+    before = _anon_kb()
+    ns: dict = {}
+    ctx = runtime.load_inputs("read", str(tmp_path), {"big": "make"}, ["big"], ns)  # guarded: read-only
+    assert float(ns["big"][-1]) == 7_999_999.0 and ns["big"].sum() > 0
+    grown_mb = (_anon_kb() - before) / 1024
+    assert grown_mb < 16, f"loading a 64 MB input it only reads grew the process by {grown_mb:.0f} MB"
+    # and a write (the analysis was wrong) works, stays in this process, and is caught by the guard
+    ns["big"][0] = -1.0
+    record = runtime.save_outputs(ctx, {}, [], [], str(tmp_path), ns)
+    assert record["changed_inputs"] == ["big"]
+    assert float(np.load(tmp_path / "make" / "big.npy", mmap_mode="r")[0]) == 0.0
+    assert float(load_value(tmp_path / "read", record["variables"]["big"])[0]) == -1.0
+
+
+def test_a_frame_is_stored_once_as_arrow_and_old_parquet_stores_still_load(tmp_path: Path) -> None:
+    df = pd.DataFrame({"x": np.arange(3.0), "g": pd.Categorical(["a", "b", "a"])},
+                      index=pd.Index(["p", "q", "r"], name="k"))
+    record = save_value(df, tmp_path, "df")
+    assert record["format"] == "arrow" and record["file"] == "df.arrow"
+    pd.testing.assert_frame_equal(load_value(tmp_path, record), df)
+    # a store written before the Arrow format holds Parquet files: they load as before
+    df.to_parquet(tmp_path / "old.parquet", engine="pyarrow")
+    old = load_value(tmp_path, {"file": "old.parquet", "format": "parquet"})
+    pd.testing.assert_frame_equal(old, df)
+
+
+@pytest.mark.parametrize("change", [
+    lambda df: df.__setitem__("x", df["x"] + 1),
+    lambda df: df.loc.__setitem__(("q", "x"), 9.0),
+    lambda df: df.__setitem__("g", df["g"].cat.rename_categories(["u", "v"])),
+    lambda df: df.__setitem__("s", df["s"].str.upper()),
+    lambda df: setattr(df, "index", pd.Index(["z", "q", "r"], name="k")),
+    lambda df: df.insert(0, "new", 1),
+])
+def test_the_guard_sees_every_kind_of_change_to_a_frame(change) -> None:
+    df = pd.DataFrame({"x": np.arange(3.0), "g": pd.Categorical(["a", "b", "a"]), "s": ["a", "b", "c"]},
+                      index=pd.Index(["p", "q", "r"], name="k"))
+    before = fingerprint(df)
+    assert before is not None and fingerprint(df.copy()) == before
+    change(df)
+    assert fingerprint(df) != before

@@ -104,11 +104,13 @@ def load_inputs(
     # again once the others are in the namespace. load_value is called from here
     # directly: statsmodels looks for the formula's names a fixed number of frames up.
     failed: dict[str, Exception] = {}
+    read_only = set(guard)
     for attempt in range(2):
         for var in list(entries) if attempt == 0 else list(failed):
             folder, entry = entries[var]
             try:
-                namespace[var] = load_value(folder, entry)
+                # an input the analysis took as read-only is mapped, not read (copy-on-write)
+                namespace[var] = load_value(folder, entry, mmap=var in read_only)
                 failed.pop(var, None)
             except Exception as exc:  # noqa: BLE001 - reported below, once no retry helps
                 failed[var] = exc

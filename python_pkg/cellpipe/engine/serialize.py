@@ -3,15 +3,26 @@
 =====================  ============================================
 value                  format
 =====================  ============================================
-pandas DataFrame       Parquet (pyarrow), when every column survives
-                       the round trip; pickle otherwise
+pandas DataFrame       Arrow IPC file (uncompressed), when every column
+                       survives the round trip; pickle otherwise
 numpy ndarray          ``.npy`` (no pickle inside); pickle for object arrays
 anything else          pickle, through cloudpickle so that functions and
                        classes defined in the notebook load in another kernel
 =====================  ============================================
 
+Stores written before the Arrow format hold DataFrames as Parquet: those still
+load (``format: parquet``). A DataFrame is turned into Arrow and back by the same
+pandas conversion as Parquet used (the pandas metadata of the schema), without
+Parquet's encoding and compression: writing and reading cost about a copy.
+
 Files are written with :func:`cellpipe.engine.fileutil.atomic_write`: a reader
-never sees half a file.
+never sees half a file. A step's read-only array input can be memory-mapped
+copy-on-write (``mmap``): the kernel does not hold a second copy of what it only
+reads, and a write changes the kernel's pages, never the stored file.
+
+The in-place-change guard's :func:`fingerprint` hashes the buffers of arrays and
+frames directly with a fast non-cryptographic hash (xxHash's XXH3), never by
+pickling them.
 """
 
 from __future__ import annotations
@@ -23,7 +34,9 @@ from typing import Any
 from cellpipe.core.digest import hasher
 from cellpipe.engine.fileutil import atomic_write
 
-FORMATS = ("parquet", "npy", "pickle")
+FORMATS = ("arrow", "parquet", "npy", "pickle")
+#: arrays smaller than this are read into memory even when they could be mapped
+MMAP_MIN_BYTES = 1 << 20
 
 
 class SerializationError(Exception):
@@ -43,8 +56,8 @@ def _is_ndarray(value: Any) -> bool:
     return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
 
 
-def _parquet_safe(df: Any) -> bool:
-    """True when Parquet gives this DataFrame back unchanged."""
+def _arrow_safe(df: Any) -> bool:
+    """True when Arrow (and Parquet) give this DataFrame back unchanged."""
     import pandas as pd
     from pandas.api.types import infer_dtype
 
@@ -69,7 +82,7 @@ def _parquet_safe(df: Any) -> bool:
 def _values_is_a_copy(df: Any) -> bool:
     """True when ``df.values`` is a new array (writable) although every column has
     the same type: the frame's columns are held apart (``sm.add_constant`` adds one).
-    Parquet reads them back as one block, whose ``.values`` is a read-only view, so
+    Arrow reads them back as one block, whose ``.values`` is a read-only view, so
     the loaded frame is made with its columns apart too: a notebook that writes into
     ``X.values`` works as in Run All. (Columns of different types: always a copy.)"""
     if df.shape[1] < 2 or df.dtypes.nunique() != 1:
@@ -84,15 +97,15 @@ def save_value(value: Any, folder: Path, name: str) -> dict[str, Any]:
     """Write ``value`` into ``folder`` as ``name.<ext>``; return its record."""
     folder.mkdir(parents=True, exist_ok=True)
     kind = f"{type(value).__module__}.{type(value).__qualname__}"
-    if _is_pandas(value, "DataFrame") and _parquet_safe(value):
-        path = folder / f"{name}.parquet"
+    if _is_pandas(value, "DataFrame") and _arrow_safe(value):
+        path = folder / f"{name}.arrow"
         try:
-            atomic_write(path, lambda tmp: value.to_parquet(tmp, engine="pyarrow"))
-            record = _record(path, "parquet", kind)
+            atomic_write(path, lambda tmp: _write_arrow(value, tmp))
+            record = _record(path, "arrow", kind)
             if _values_is_a_copy(value):
                 record["layout"] = "split"
             return record
-        except Exception:  # noqa: BLE001 - fall back to pickle for anything Parquet refuses
+        except Exception:  # noqa: BLE001 - fall back to pickle for anything Arrow refuses
             pass
     if _is_ndarray(value) and value.dtype != object:
         import numpy as np
@@ -120,6 +133,28 @@ def save_value(value: Any, folder: Path, name: str) -> dict[str, Any]:
     return _record(path, "pickle", kind)
 
 
+def _write_arrow(df: Any, tmp: Path) -> None:
+    """``df`` as one uncompressed Arrow IPC file (index and dtypes in the pandas
+    metadata, as ``DataFrame.to_parquet`` writes them)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(df, preserve_index=None)
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _arrow_to_pandas(table: Any, split: bool) -> Any:
+    """The DataFrame of an Arrow table, converted exactly as ``pandas.read_parquet``
+    converts the table it read (the string dtype, time zones), so that a frame
+    loads the same from either format."""
+    kwargs = {"split_blocks": True} if split else {}
+    try:
+        from pandas.io._util import arrow_table_to_pandas  # read_parquet's and read_feather's conversion
+    except ImportError:  # pandas < 2.2: read_parquet called to_pandas itself
+        return table.to_pandas(**kwargs)
+    return arrow_table_to_pandas(table, to_pandas_kwargs=kwargs)
+
+
 def _dumps(value: Any) -> bytes:
     import cloudpickle
 
@@ -130,19 +165,34 @@ def _record(path: Path, fmt: str, kind: str) -> dict[str, Any]:
     return {"file": path.name, "format": fmt, "type": kind, "bytes": path.stat().st_size}
 
 
-def load_value(folder: Path, record: dict[str, Any]) -> Any:
-    """Read a value written by :func:`save_value`."""
+def load_value(folder: Path, record: dict[str, Any], mmap: bool = False) -> Any:
+    """Read a value written by :func:`save_value`.
+
+    ``mmap``: the caller only reads the value (as far as the analysis can tell): an
+    array is mapped copy-on-write instead of read, so the file's pages are shared
+    with the page cache and a write (the analysis was wrong) stays in this process.
+    """
     path = folder / record["file"]
     fmt = record["format"]
-    if fmt == "parquet":
+    split = record.get("layout") == "split"  # one column each: `.values` is a new, writable array
+    if fmt == "arrow":
+        import pyarrow as pa
+
+        # mapped: the Arrow buffers are the file's pages, and pandas' copy is the only one
+        return _arrow_to_pandas(pa.ipc.open_file(pa.memory_map(str(path))).read_all(), split)
+    if fmt == "parquet":  # stores written before the Arrow format
         import pandas as pd
 
-        if record.get("layout") == "split":  # one column each: `.values` is a new, writable array
+        if split:
             return pd.read_parquet(path, engine="pyarrow", to_pandas_kwargs={"split_blocks": True})
         return pd.read_parquet(path, engine="pyarrow")
     if fmt == "npy":
         import numpy as np
 
+        if mmap and record.get("bytes", 0) >= MMAP_MIN_BYTES:
+            mapped = np.load(path, mmap_mode="c", allow_pickle=False)
+            # a plain ndarray over the mapping (np.memmap's type would show), writable copy-on-write
+            return mapped.view(np.ndarray)
         return np.load(path, allow_pickle=False)
     if fmt == "pickle":
         with open(path, "rb") as fh:
@@ -215,25 +265,74 @@ def _pickler_without_caches() -> type:
     return _WithoutCaches
 
 
+def _fast_hasher() -> Any:
+    """XXH3-128 when xxhash is installed (memory bandwidth), else BLAKE2b."""
+    try:
+        import xxhash
+    except ImportError:
+        return hasher()
+    return xxhash.xxh3_128()
+
+
+def _hash_array(h: Any, array: Any) -> None:
+    """Feed an array's shape, dtype and bytes (its own buffer: no copy when contiguous)."""
+    import numpy as np
+
+    h.update(repr((array.shape, array.dtype.str)).encode())
+    flat = np.ascontiguousarray(array).reshape(-1)
+    h.update(memoryview(flat.view(np.uint8)))
+
+
+def _hash_column(h: Any, column: Any) -> None:
+    """Feed one Series' values: NumPy-backed and categorical columns by their
+    buffers; other extension and object columns by pandas' row hashes."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind != "O":
+        _hash_array(h, column.to_numpy(copy=False))
+    elif isinstance(dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy(copy=False)
+        _hash_array(h, codes)
+        h.update(repr(bool(dtype.ordered)).encode())
+        h.update(memoryview(pd.util.hash_pandas_object(dtype.categories, index=False).to_numpy()).cast("B"))
+    else:
+        h.update(memoryview(pd.util.hash_pandas_object(column, index=False).to_numpy()).cast("B"))
+
+
+def _hash_index(h: Any, index: Any) -> None:
+    import pandas as pd
+
+    if isinstance(index, pd.RangeIndex):
+        h.update(repr(("range", index.start, index.stop, index.step, index.name)).encode())
+    else:
+        h.update(repr((type(index).__name__, str(index.dtype), list(map(str, index.names)))).encode())
+        h.update(memoryview(pd.util.hash_pandas_object(index, index=False).to_numpy()).cast("B"))
+
+
 def fingerprint(value: Any) -> str | None:
-    """A cheap content fingerprint, to notice in-place changes; None if unknown."""
-    h = hasher()
+    """A cheap content fingerprint, to notice in-place changes; None if unknown.
+
+    Arrays and frames are hashed from their buffers (the guard costs about a
+    read of the memory); other values by their pickled bytes.
+    """
+    h = _fast_hasher()
     try:
         if _is_ndarray(value) and value.dtype != object:
-            import numpy as np
-
-            h.update(repr((value.shape, str(value.dtype))).encode())
-            h.update(np.ascontiguousarray(value).tobytes())
+            _hash_array(h, value)
             return h.hexdigest()
         if _is_pandas(value, "DataFrame") or _is_pandas(value, "Series"):
-            import pandas as pd
-
             if _is_pandas(value, "DataFrame"):
                 labels, dtypes = list(map(str, value.columns)), [str(d) for d in value.dtypes]
+                columns = [value.iloc[:, i] for i in range(value.shape[1])]
             else:
                 labels, dtypes = [str(value.name)], [str(value.dtype)]
+                columns = [value]
             h.update(repr((value.shape, labels, dtypes)).encode())
-            h.update(memoryview(pd.util.hash_pandas_object(value, index=True).to_numpy()).cast("B"))
+            _hash_index(h, value.index)
+            for column in columns:
+                _hash_column(h, column)
             return h.hexdigest()
         if isinstance(value, (str, bytes, int, float, bool, complex, type(None))):
             h.update(repr(value).encode())

@@ -10,13 +10,13 @@ from typing import Any
 from cellpipe.engine.serialize import load_value
 from cellpipe.engine.store import Store
 
-_EXTENSIONS = {"parquet": "parquet", "npy": "npy", "pickle": "pkl"}
+_EXTENSIONS = {"arrow": "arrow", "parquet": "parquet", "npy": "npy", "pickle": "pkl"}
 #: step states in which a step's checks passed (it finished, or an earlier success was reused)
 PASSED = ("done", "cached")
 
 
 def load_artifact(store: Store, digest: str, fmt: str | None) -> Any:
-    """The value stored under ``digest`` in format ``fmt`` (``parquet``, ``npy``, ``pickle``)."""
+    """The value stored under ``digest`` in format ``fmt`` (``arrow``, ``parquet``, ``npy``, ``pickle``)."""
     fmt = fmt or "pickle"
     with tempfile.TemporaryDirectory(prefix="cellpipe-value-") as tmp:
         name = f"value.{_EXTENSIONS.get(fmt, 'bin')}"

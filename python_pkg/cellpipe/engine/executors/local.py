@@ -55,7 +55,7 @@ exec(compile(r'''
 import os, signal, threading, time
 try:
     import cellpipe.runtime, cellpipe.engine.serialize, cellpipe.core.rules, wrapt
-    import numpy, pandas, pyarrow.parquet
+    import numpy, pandas, pyarrow.ipc
 except Exception:
     pass
 def watch(parent=os.getppid()):
