@@ -280,7 +280,7 @@ def _hash_array(h: Any, array: Any) -> None:
 
     h.update(repr((array.shape, array.dtype.str)).encode())
     flat = np.ascontiguousarray(array).reshape(-1)
-    h.update(memoryview(flat.view(np.uint8)))
+    h.update(flat.view(np.uint8).data)
 
 
 def _hash_column(h: Any, column: Any) -> None:
