@@ -157,6 +157,12 @@ test('the runs dashboard sorts, filters, compares, plots and traces runs', async
   await expect(lineage).toContainText('train of flow.ipynb');
   await expect(lineage).toContainText('data =');
 
+  // When the file on disk is traced: the last run wrote it
+  await dash.locator('.cp-Dash-traceFile').fill(`${tmpPath}/score.txt`);
+  await dash.locator('.cp-Dash-traceFile').press('Enter');
+  await expect(lineage).toContainText(`${tmpPath}/score.txt`);
+  await expect(lineage).toContainText(runs[2]);
+
   // With every pipeline under the root, the same runs are there
   await dash.locator('.cp-Dash-scope input').check();
   await expect(dash.locator('.cp-Dash-title')).toContainText(
@@ -168,8 +174,25 @@ test('the runs dashboard sorts, filters, compares, plots and traces runs', async
   await dash.locator('.cp-Dash-scope input').uncheck();
   await expect(rows).toHaveCount(3);
 
+  // The dashboard also opens from the command palette
+  await page.evaluate(() =>
+    (window as any).jupyterapp.shell.currentWidget?.close()
+  );
+  await expect(dash).toHaveCount(0);
+  await page.keyboard.press('Control+Shift+C');
+  await page.locator('#modal-command-palette input').fill('runs dashboard');
+  await page.keyboard.press('Enter');
+  await expect(dash.locator('.cp-Dash-run')).toHaveCount(3);
+
   if (process.env.CELLPIPE_SCREENSHOTS) {
-    await dash.locator('.cp-Dash-plotMetric').selectOption({ label: 'score' });
+    await dash.locator('th[data-col="metric:train.score"]').click();
+    await dash.locator(`tr[data-run="${runs[0]}"] .cp-Dash-pick`).check();
+    await dash.locator(`tr[data-run="${runs[2]}"] .cp-Dash-pick`).check();
+    await dash.locator('.cp-Dash-compare').click();
+    await dash.locator('.cp-Dash-plotX').selectOption({ label: 'lr' });
+    await expect(
+      dash.locator('.cp-Dash-vega').locator('svg.marks, canvas.marks')
+    ).toBeVisible();
     await page.screenshot({ path: SCREENSHOT });
   }
 });

@@ -1,5 +1,6 @@
 import { plotPoints, plotSpec, VEGALITE_MIME } from '../dashboard/plot';
 import {
+  bestTrial,
   buildRows,
   cellText,
   columnsOf,
@@ -89,7 +90,7 @@ const SWEEPS: ISweepSummary[] = [
     state: 'succeeded',
     created: 1150,
     trials: 2,
-    objectives: []
+    objectives: [{ metric: 'acc', direction: 'maximize' }]
   }
 ];
 
@@ -247,6 +248,25 @@ describe('the runs table', () => {
     expect(header.kind === 'sweep' && header.rows.length).toBe(2);
   });
 
+  it('names a sweep’s best trial by its objective', () => {
+    const trials = rows.filter(r => r.sweep === 's-1');
+    expect(bestTrial(trials, SWEEPS[0], columns)).toEqual({
+      metric: 'acc',
+      direction: 'maximize',
+      run: '20261201-090200-cccc',
+      trial: 0,
+      value: 0.8
+    });
+    const minimize = {
+      ...SWEEPS[0],
+      objectives: [{ metric: 'train.acc', direction: 'minimize' }]
+    };
+    expect(bestTrial(rows, minimize, columns)!.value).toBe(0.75);
+    expect(
+      bestTrial(trials, { ...SWEEPS[0], objectives: [] }, columns)
+    ).toBeNull();
+  });
+
   it('offers only numeric metrics and parameters for plots', () => {
     expect(numericColumns(rows, columns).map(c => c.label)).toEqual([
       'lr',
@@ -270,7 +290,8 @@ describe('the Vega-Lite plots', () => {
     expect((spec.encoding as any).x).toEqual({
       field: 'x',
       type: 'temporal',
-      title: 'run started'
+      title: 'run started',
+      scale: { padding: 12 }
     });
     expect((spec.encoding as any).y.title).toBe('acc');
     // the run without the metric is left out; times in milliseconds

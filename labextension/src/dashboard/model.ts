@@ -4,6 +4,7 @@
  * the comparison of the selected runs, the plot's choice and a trace. Requests
  * go through request.ts; the view renders this and calls its methods.
  */
+import { IPoll, Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI } from '../request';
@@ -24,10 +25,36 @@ import {
 
 export type Scope = 'pipeline' | 'all';
 
+/** How often the table is reloaded: while a run is live, and otherwise. */
+const LIVE_MS = 2000;
+const IDLE_MS = 30000;
+
+function frequency(interval: number): IPoll.Frequency {
+  return { interval, backoff: true, max: 10 * IDLE_MS };
+}
+
 export class DashboardModel {
-  constructor(path: string | null) {
+  constructor(path: string | null, options: { poll?: boolean } = {}) {
     this._path = path;
     this._scope = path === null ? 'all' : 'pipeline';
+    if (options.poll ?? true) {
+      // Reload while the dashboard is visible: fast while a run is live.
+      this._poll = new Poll({
+        auto: false,
+        name: 'cellpipe:runs-dashboard',
+        factory: () => this._load(),
+        frequency: frequency(IDLE_MS),
+        standby: 'when-hidden'
+      });
+      void this._poll.start();
+    }
+  }
+
+  /** Whether a listed run is still starting or running. */
+  get live(): boolean {
+    return this._rows.some(
+      r => r.state === 'running' || r.state === 'starting'
+    );
   }
 
   get changed(): ISignal<this, void> {
@@ -179,16 +206,20 @@ export class DashboardModel {
     this._emit();
   }
 
-  /** Reload the runs. */
+  /** Reload the runs now. */
   async refresh(): Promise<void> {
+    this._loading = true;
+    this._emit();
+    await this._load();
+  }
+
+  private async _load(): Promise<void> {
     const query = new URLSearchParams();
     if (this._scope === 'all' || this._path === null) {
       query.set('scope', 'all');
     } else {
       query.set('path', this._path);
     }
-    this._loading = true;
-    this._emit();
     const ticket = ++this._ticket;
     try {
       const data = await requestAPI<IDashboard>(`dashboard?${query}`);
@@ -206,8 +237,12 @@ export class DashboardModel {
         this._error = `Could not list the runs: ${errorText(error)}`;
       }
     } finally {
-      if (ticket === this._ticket) {
+      if (ticket === this._ticket && !this._disposed) {
         this._loading = false;
+        const wanted = this.live ? LIVE_MS : IDLE_MS;
+        if (this._poll && this._poll.frequency.interval !== wanted) {
+          this._poll.frequency = frequency(wanted);
+        }
         this._emit();
       }
     }
@@ -270,8 +305,22 @@ export class DashboardModel {
     this._emit();
   }
 
+  /** `cellpipe trace PATH` for a file under the server's root (root-relative). */
+  async traceFile(path: string): Promise<void> {
+    const query = new URLSearchParams({ path: path.trim() });
+    try {
+      this._trace = await requestAPI<ITrace>(`trace?${query}`);
+      this._error = null;
+    } catch (error) {
+      this._trace = null;
+      this._error = `Trace of ${path.trim()} failed: ${errorText(error)}`;
+    }
+    this._emit();
+  }
+
   dispose(): void {
     this._disposed = true;
+    this._poll?.dispose();
     Signal.clearData(this);
   }
 
@@ -296,6 +345,7 @@ export class DashboardModel {
   private _artifacts: IRunArtifacts | null = null;
   private _trace: ITrace | null = null;
   private _ticket = 0;
+  private _poll: Poll | null = null;
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
 }

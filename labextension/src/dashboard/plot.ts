@@ -10,6 +10,9 @@ import { IColumn, IRow } from './table';
 /** The mime type JupyterLab's Vega renderer takes for Vega-Lite 5. */
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 
+/** Pixels between the plot's edges and the outermost points. */
+const PADDING = 12;
+
 /** The x axis: the runs' start time, or a parameter column's key. */
 export const BY_TIME = 'started';
 
@@ -89,13 +92,17 @@ export function plotSpec(rows: IRow[], choice: IPlotChoice): JSONObject | null {
       field: 'x',
       type: xType,
       title: xTitle,
-      ...(xType === 'quantitative' ? { scale: { zero: false } } : {})
+      ...(xType === 'quantitative'
+        ? { scale: { zero: false, padding: PADDING } }
+        : xType === 'temporal'
+          ? { scale: { padding: PADDING } }
+          : {})
     },
     y: {
       field: 'y',
       type: 'quantitative',
       title: choice.metric.label,
-      scale: { zero: false }
+      scale: { zero: false, padding: PADDING }
     },
     tooltip: [
       { field: 'run', type: 'nominal', title: 'run' },

@@ -404,3 +404,57 @@ export function numericColumns(rows: IRow[], columns: IColumn[]): IColumn[] {
     return seen;
   });
 }
+
+export interface IBest {
+  metric: string;
+  direction: 'maximize' | 'minimize';
+  run: string;
+  trial: number | null;
+  value: number;
+}
+
+/** The metric column a sweep objective names (`name` or `step.name`). */
+export function objectiveColumn(
+  columns: IColumn[],
+  metric: string
+): IColumn | null {
+  const metrics = columns.filter(c => c.kind === 'metric');
+  return (
+    metrics.find(c => c.key === `metric:${metric}`) ??
+    metrics.find(c => splitMetric(c.key)[1] === metric) ??
+    null
+  );
+}
+
+/** A sweep's best trial among `rows` by its first objective; null without one. */
+export function bestTrial(
+  rows: IRow[],
+  sweep: ISweepSummary | null,
+  columns: IColumn[]
+): IBest | null {
+  const objective = sweep?.objectives?.[0];
+  const metric = objective?.metric;
+  if (typeof metric !== 'string') {
+    return null;
+  }
+  const direction =
+    objective?.direction === 'minimize' ? 'minimize' : 'maximize';
+  const column = objectiveColumn(columns, metric);
+  if (column === null) {
+    return null;
+  }
+  let best: IBest | null = null;
+  for (const row of rows) {
+    const value = row.values[column.key];
+    if (typeof value !== 'number' || row.state !== 'succeeded') {
+      continue;
+    }
+    if (
+      best === null ||
+      (direction === 'maximize' ? value > best.value : value < best.value)
+    ) {
+      best = { metric, direction, run: row.id, trial: row.trial, value };
+    }
+  }
+  return best;
+}

@@ -12,7 +12,15 @@ import React, { useEffect, useRef, useState } from 'react';
 import { ICompareResponse, IRunArtifacts, ITrace, JSONValue } from '../tokens';
 import { DashboardModel } from './model';
 import { BY_TIME, plotSpec, VEGALITE_MIME } from './plot';
-import { cellText, formatValue, IColumn, IRow, TableItem } from './table';
+import {
+  bestTrial,
+  cellText,
+  formatValue,
+  IBest,
+  IColumn,
+  IRow,
+  TableItem
+} from './table';
 
 export interface IDashboardHost {
   rendermime: IRenderMimeRegistry | null;
@@ -109,6 +117,20 @@ function Cell(props: { row: IRow; column: IColumn }): JSX.Element {
   );
 }
 
+function Best(props: { best: IBest | null }): JSX.Element | null {
+  const { best } = props;
+  if (best === null) {
+    return null;
+  }
+  return (
+    <span className="cp-Dash-best">
+      {' '}
+      · best {best.metric} ({best.direction}): {formatValue(best.value)}, trial{' '}
+      {best.trial ?? '?'}
+    </span>
+  );
+}
+
 function RunsTable(props: { model: DashboardModel }): JSX.Element {
   const { model } = props;
   const columns = model.columns;
@@ -162,6 +184,7 @@ function RunsTable(props: { model: DashboardModel }): JSX.Element {
                   {item.sweep && item.sweep.trials !== item.rows.length
                     ? ` shown of ${item.sweep.trials}`
                     : ''}
+                  <Best best={bestTrial(item.rows, item.sweep, columns)} />
                 </td>
               </tr>
             ) : (
@@ -495,6 +518,7 @@ function TraceView(props: {
   const { model } = props;
   const runs = model.visibleRows;
   const [runId, setRun] = useState<string>('');
+  const [file, setFile] = useState<string>('');
   const chosen = runs.find(r => r.id === runId)?.id ?? '';
   const artifacts: IRunArtifacts | null =
     model.artifacts && model.artifacts.run_id === chosen
@@ -549,7 +573,29 @@ function TraceView(props: {
           ))}
         </select>
       </div>
-      {model.trace && model.trace.run !== undefined && (
+      <form
+        className="cp-Dash-sectionTitle cp-Dash-traceFileForm"
+        onSubmit={e => {
+          e.preventDefault();
+          if (file.trim()) {
+            void model.traceFile(file);
+          }
+        }}
+      >
+        or a file{' '}
+        <input
+          className="cp-Dash-traceFile"
+          type="text"
+          aria-label="file to trace"
+          placeholder="path under the root, e.g. project/out/report.csv"
+          value={file}
+          onChange={e => setFile(e.target.value)}
+        />{' '}
+        <button className="cp-Chip" type="submit" disabled={!file.trim()}>
+          trace
+        </button>
+      </form>
+      {model.trace && (
         <Lineage trace={model.trace} openOutput={props.openOutput} />
       )}
     </div>
