@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cellpipe.engine.integrations.mlflow import Target, resolve, run_metrics, run_params
+from cellpipe.engine.launch import LaunchRequest
 from conftest import write_notebook
 
 mlflow_tracking = pytest.importorskip("mlflow.tracking")
@@ -234,6 +235,15 @@ def test_tool_cellpipe_mlflow_logs_every_run(tmp_path):
     quiet = cellpipe(root, "run", "--no-mlflow", "--json")
     assert quiet.returncode == 0 and "mlflow" not in json.loads(quiet.stdout)
     assert len(parents(client(uri), "nightly")) == 1
+    # a run the JupyterLab panel starts (a process of its own) is logged too
+    request = root / "request.json"
+    request.write_text(LaunchRequest(notebooks=("flow.ipynb",), params={"x": 5}).to_json())
+    panel = subprocess.run([sys.executable, "-m", "cellpipe.engine.launch", str(request)], cwd=root,
+                           capture_output=True, text=True, timeout=300, env={**env(), "MLFLOW_TRACKING_URI": ""})
+    assert panel.returncode == 0, panel.stdout + panel.stderr
+    first, second = parents(client(uri), "nightly")
+    assert second.data.tags["cellpipe.run_id"] == json.loads(panel.stdout)["run"]
+    assert second.data.params["x"] == "5"
 
 
 @pytest.mark.kernel

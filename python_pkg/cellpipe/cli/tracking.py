@@ -68,20 +68,16 @@ def after_run(args: argparse.Namespace, store: Any, target: Any, run_id: str, pi
     """Log the finished run; what was logged (for ``--json``), or the warning when MLflow failed."""
     if target is None:
         return None
-    from cellpipe.engine.integrations.mlflow import log_run
-    from cellpipe.errors import CellpipeError
+    from cellpipe.engine.integrations.mlflow import log_finished
 
-    code_hashes = {s.name: s.code_hash for s in pipeline.steps}
-    try:
-        logged = log_run(store, run_id, target, code_hashes)
-    except CellpipeError as exc:  # MLflow failed: the run stands, said once
-        print(f"cellpipe: warning: {exc}", file=sys.stderr)
-        return {"uri": target.shown, "logged": False, "warning": str(exc)}
-    if not (args.quiet or args.json):
-        print(f"logged to MLflow: run {logged.mlflow_run_id} in experiment {logged.experiment!r} "
-              f"({logged.steps} step{'s' * (logged.steps != 1)}, {logged.artifacts} artifact"
-              f"{'s' * (logged.artifacts != 1)}) at {logged.uri}", file=sys.stderr)
-    return {**logged.to_dict(), "logged": True}
+    done = log_finished(store, run_id, target, {s.name: s.code_hash for s in pipeline.steps})
+    if not done["logged"]:  # MLflow failed: the run stands, said once
+        print(f"cellpipe: warning: {done['warning']}", file=sys.stderr)
+    elif not (args.quiet or args.json):
+        print(f"logged to MLflow: run {done['mlflow_run_id']} in experiment {done['experiment']!r} "
+              f"({done['steps']} step{'s' * (done['steps'] != 1)}, {done['artifacts']} artifact"
+              f"{'s' * (done['artifacts'] != 1)}) at {done['uri']}", file=sys.stderr)
+    return done
 
 
 def cmd_mlflow_log(args: argparse.Namespace) -> int:

@@ -71,6 +71,7 @@ def section(notebooks: list[str], header: bool = True) -> str:
         "# timeout-step = 3600           # seconds; a step's timeout: tag wins",
         '# store = ".cellpipe"           # a folder or an fsspec URL',
         '# remote = "s3://bucket/cache"  # a shared cache looked up before a step runs',
+        "# mlflow = true                 # log every run to MLflow (or a tracking URI); pip install 'cellpipe[mlflow]'",
     ]
     return "\n".join(lines) + "\n"
 

@@ -65,6 +65,7 @@ def execute(request: LaunchRequest, argv: Sequence[str] = (),
             on_change: Callable[[StepStatus], None] | None = None) -> RunResult:
     """Compile the request's notebooks and run them in this process."""
     from cellpipe.core.overrides import resolve
+    from cellpipe.engine.integrations import mlflow
     from cellpipe.engine.project import compile_paths
     from cellpipe.engine.runner import Runner
     from cellpipe.engine.store import Store
@@ -77,9 +78,17 @@ def execute(request: LaunchRequest, argv: Sequence[str] = (),
     options = RunOptions(params=resolve(pipeline, request.params), jobs=request.jobs, only=list(request.only),
                          from_steps=list(request.from_steps), force=request.force, argv=list(argv),
                          run_id=request.run_id, cache_from=remote_location(root))
+    tracking = mlflow.resolve(root, None)  # [tool.cellpipe] mlflow: the panel's runs are logged too
+    if tracking is not None:
+        mlflow.require_mlflow()  # refused before any step runs, as `cellpipe run` does
     store = Store.open(root, request.store)
     try:
-        return Runner(pipeline, root, store, options, on_change=on_change).run()
+        result = Runner(pipeline, root, store, options, on_change=on_change).run()
+        if tracking is not None:
+            done = mlflow.log_finished(store, result.run_id, tracking, {s.name: s.code_hash for s in pipeline.steps})
+            if not done["logged"]:
+                print(f"cellpipe: warning: {done['warning']}", file=sys.stderr)
+        return result
     finally:
         store.close()
 

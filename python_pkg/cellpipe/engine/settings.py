@@ -11,7 +11,8 @@ Keys read by the command line (``cellpipe run``, ``validate``, ``status``):
 ``notebooks`` (paths or globs relative to the root: the pipeline when no NOTEBOOK
 is named), ``jobs``, ``executor``, ``params`` (parameters files, applied before
 ``--params`` and ``-p``) and ``timeout-step`` (seconds). Options given on the
-command line win.
+command line win. ``mlflow`` (a tracking URI, or true) and ``mlflow-experiment`` are read by
+:mod:`cellpipe.engine.integrations.mlflow`.
 """
 
 from __future__ import annotations

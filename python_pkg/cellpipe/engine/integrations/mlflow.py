@@ -269,6 +269,17 @@ def log_run(store: Store, run_id: str, target: Target, code_hashes: dict[str, st
             raise TrackingError(target.shown, run["id"], reason) from exc
 
 
+def log_finished(store: Store, run_id: str, target: Target, code_hashes: dict[str, str] | None = None,
+                 ) -> dict[str, Any]:
+    """Log a run that has just finished, never raising for MLflow's sake: what was logged
+    (``logged: true``), or ``logged: false`` and the ``warning`` to show once."""
+    try:
+        logged = log_run(store, run_id, target, code_hashes)
+    except CellpipeError as exc:  # MLflow failed or is gone: the run stands
+        return {"uri": target.shown, "logged": False, "warning": str(exc)}
+    return {**logged.to_dict(), "logged": True}
+
+
 class _RunLogger:
     """One recorded run logged through one MLflow client."""
 
