@@ -6,7 +6,7 @@ import * as path from 'path';
  * server extension: a small pipeline run three times with different
  * parameters, then sorted, filtered, compared, plotted and traced.
  *
- * The screenshot docs/panel-runs.png is written only on request:
+ * The screenshots docs/panel-runs.png and docs/panel-runs-dark.png are written only on request:
  *   cd ui-tests && CELLPIPE_SCREENSHOTS=1 CI=1 jlpm playwright test tests/dash.spec.ts
  */
 
@@ -194,5 +194,11 @@ test('the runs dashboard sorts, filters, compares, plots and traces runs', async
       dash.locator('.cp-Dash-vega').locator('svg.marks, canvas.marks')
     ).toBeVisible();
     await page.screenshot({ path: SCREENSHOT });
+    await page.theme.setDarkTheme();
+    await expect(
+      dash.locator('.cp-Dash-vega').locator('svg.marks, canvas.marks')
+    ).toBeVisible();
+    await page.screenshot({ path: SCREENSHOT.replace('.png', '-dark.png') });
+    await page.theme.setLightTheme();
   }
 });

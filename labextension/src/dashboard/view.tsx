@@ -332,13 +332,32 @@ function CompareView(props: {
   );
 }
 
-/** A Vega-Lite spec rendered by JupyterLab's own renderer, re-rendered when it changes. */
+/** JupyterLab's theme ('true' when light), following theme switches. */
+function useThemeLight(): string {
+  const read = () => document.body.dataset.jpThemeLight ?? 'true';
+  const [light, setLight] = useState(read);
+  useEffect(() => {
+    const observer = new MutationObserver(() => setLight(read()));
+    observer.observe(document.body, {
+      attributes: true,
+      attributeFilter: ['data-jp-theme-light']
+    });
+    return () => observer.disconnect();
+  }, []);
+  return light;
+}
+
+/**
+ * A Vega-Lite spec rendered by JupyterLab's own renderer (which picks Vega's
+ * dark theme in a dark JupyterLab), re-rendered when the spec or the theme changes.
+ */
 function VegaView(props: {
   rendermime: IRenderMimeRegistry;
   spec: object;
 }): JSX.Element {
   const host = useRef<HTMLDivElement>(null);
   const text = JSON.stringify(props.spec);
+  const light = useThemeLight();
   useEffect(() => {
     const node = host.current;
     if (!node) {
@@ -361,7 +380,7 @@ function VegaView(props: {
       }
       renderer.dispose();
     };
-  }, [text, props.rendermime]);
+  }, [text, light, props.rendermime]);
   return <div className="cp-Dash-vega" ref={host} />;
 }
 
