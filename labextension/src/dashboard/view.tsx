@@ -147,6 +147,13 @@ function RunsTable(props: { model: DashboardModel }): JSX.Element {
                 key={c.key}
                 className={`cp-Dash-th cp-Dash-th-${c.kind}`}
                 data-col={c.key}
+                aria-sort={
+                  sort?.key === c.key
+                    ? sort.direction === 'asc'
+                      ? 'ascending'
+                      : 'descending'
+                    : 'none'
+                }
                 title={`${c.title} (click to sort)`}
                 onClick={() => model.sortBy(c.key)}
               >
