@@ -248,9 +248,14 @@ def test_tool_cellpipe_mlflow_logs_every_run(tmp_path):
 
 @pytest.mark.kernel
 def test_mlflow_log_logs_a_recorded_run_to_the_default_store(tmp_path):
-    # Given a run recorded without MLflow
+    # Given a run recorded without MLflow (which a run without --mlflow does not even import)
     root = project(tmp_path / "proj")
-    done = cellpipe(root, "run", "flow.ipynb", "--json")
+    script = ("import sys\nfrom cellpipe.cli import main\ncode = main(['run', 'flow.ipynb', '--json'])\n"
+              "print('mlflow imported' if 'mlflow' in sys.modules else 'mlflow not imported', file=sys.stderr)\n"
+              "sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
+                          env=env())
+    assert done.returncode == 0 and done.stderr.strip().endswith("mlflow not imported"), done.stderr
     run_id = json.loads(done.stdout)["run"]
     # When it is logged afterwards, with no URI and none in the environment
     logged = cellpipe(root, "mlflow-log", run_id[:15], "--json", extra_env={"MLFLOW_TRACKING_URI": ""})
@@ -314,7 +319,7 @@ def test_without_mlflow_the_fix_is_named_before_anything_runs(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "cellpipe: MLflow logging needs MLflow, which is not installed. Fix: pip install 'cellpipe[mlflow]'"]
     assert not (root / ".cellpipe" / "runs").exists() or not any((root / ".cellpipe" / "runs").iterdir())
-    # and without --mlflow nothing asks for it
+    # and `mlflow-log` names the same fix
     log = subprocess.run([sys.executable, "-c", BLOCK_MLFLOW, "mlflow-log", "x"], cwd=root, capture_output=True,
                          text=True, timeout=120, env=env())
     assert log.returncode == 2 and "pip install 'cellpipe[mlflow]'" in log.stderr

@@ -184,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = Runner(pipeline, root, store, options, on_change=progress.update,
                             recompile=recompile).run()
         remote_cli.after_run(args, store, remote_url, result.run_id)
-        logged = tracking_cli.after_run(args, store, tracking, result.run_id, pipeline)  # never fails the run
+        logged = tracking_cli.after_run(store, tracking, result.run_id, pipeline)  # never fails the run
     finally:
         store.close()
     if args.twice and result.exit_code == EXIT_OK:  # again without the cache, compared (cli/repro.py)
@@ -192,11 +192,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         if not args.json:
             print_summary(console, result, args.quiet)
+        tracking_cli.report(args, logged)
         return compare_again(args, pipeline, root, result.run_id, params)
     if args.json:
         print(json.dumps({**result.to_dict(), **({"mlflow": logged} if logged else {})}, indent=2, default=str))
     else:
         print_summary(console, result, args.quiet)
+    tracking_cli.report(args, logged)  # after the summary: where the run was logged, or MLflow's failure
     return result.exit_code  # 0 ok, 1 a step failed, 3 a check failed, 130 interrupted
 
 

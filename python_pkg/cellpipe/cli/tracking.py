@@ -64,20 +64,26 @@ def before_run(args: argparse.Namespace, root: Path) -> Any:
     return target
 
 
-def after_run(args: argparse.Namespace, store: Any, target: Any, run_id: str, pipeline: Any) -> dict[str, Any] | None:
-    """Log the finished run; what was logged (for ``--json``), or the warning when MLflow failed."""
+def after_run(store: Any, target: Any, run_id: str, pipeline: Any) -> dict[str, Any] | None:
+    """Log the finished run: what was logged (for ``--json``), or the warning when MLflow failed."""
     if target is None:
         return None
     from cellpipe.engine.integrations.mlflow import log_finished
 
-    done = log_finished(store, run_id, target, {s.name: s.code_hash for s in pipeline.steps})
+    return log_finished(store, run_id, target, {s.name: s.code_hash for s in pipeline.steps})
+
+
+def report(args: argparse.Namespace, done: dict[str, Any] | None) -> None:
+    """After the run's summary: a failure of MLflow as one warning, else (unless ``-q``/``--json``)
+    where the run was logged."""
+    if done is None:
+        return
     if not done["logged"]:  # MLflow failed: the run stands, said once
         print(f"cellpipe: warning: {done['warning']}", file=sys.stderr)
     elif not (args.quiet or args.json):
         print(f"logged to MLflow: run {done['mlflow_run_id']} in experiment {done['experiment']!r} "
               f"({done['steps']} step{'s' * (done['steps'] != 1)}, {done['artifacts']} artifact"
               f"{'s' * (done['artifacts'] != 1)}) at {done['uri']}", file=sys.stderr)
-    return done
 
 
 def cmd_mlflow_log(args: argparse.Namespace) -> int:

@@ -15,9 +15,9 @@ afterwards (``mlflow-log``) is logged exactly as one logged by ``run --mlflow``:
 - tags linking back: ``cellpipe.run_id`` (``cellpipe show RUN``), ``cellpipe.state``,
   ``cellpipe.store``, the git commit (``mlflow.source.git.commit``).
 
-The tracking URI: ``--mlflow URI``; else ``$MLFLOW_TRACKING_URI``; else ``[tool.cellpipe]
-mlflow = "URI"`` (a relative ``sqlite:///`` path there is relative to the project's root);
-else ``sqlite:///<root>/mlflow.db``. In a local SQLite store a new experiment keeps its
+Where runs go (:mod:`~cellpipe.engine.integrations.mlflow_target`): the tracking URI of
+``--mlflow``, ``$MLFLOW_TRACKING_URI`` or ``[tool.cellpipe] mlflow``, else ``sqlite:///<root>/mlflow.db``.
+In a local SQLite store a new experiment keeps its
 artifacts next to the database, in ``mlartifacts/<experiment>/`` (not in the working directory).
 
 MLflow is imported here only, and only when logging is asked for. A failure of MLflow (a
@@ -27,7 +27,6 @@ run`` turns it into one warning and never into a failed or changed cellpipe run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -43,14 +42,20 @@ from typing import Any
 
 from cellpipe.core.digest import is_digest
 from cellpipe.engine.history import find_run, settled, settled_steps
-from cellpipe.engine.settings import project_settings, settings_file
-from cellpipe.engine.store import CorruptObject, Store, redact
+from cellpipe.engine.integrations.mlflow_target import (
+    EXTRA,
+    MlflowMissing,
+    Target,
+    default_uri,
+    require_mlflow,
+    resolve,
+)
+from cellpipe.engine.store import CorruptObject, Store
 from cellpipe.errors import CellpipeError, UsageError
 
-#: the one-line fix for a missing MLflow
-EXTRA = "pip install 'cellpipe[mlflow]'"
-#: the default store's database file, at the project's root (where ``mlflow ui`` looks by default)
-DEFAULT_DB = "mlflow.db"
+__all__ = ["EXTRA", "MlflowMissing", "Target", "default_uri", "require_mlflow", "resolve", "TrackingError",
+           "Logged", "log_run", "log_finished", "run_params", "run_metrics"]
+
 #: where a local SQLite store's new experiments keep their artifacts, next to the database
 ARTIFACTS_DIR = "mlartifacts"
 #: a cellpipe run's state -> its MLflow run's status
@@ -62,35 +67,14 @@ STEP_STATUS = {"done": "FINISHED", "cached": "FINISHED", "failed": "FAILED", "ch
 MAX_PARAM, MAX_TAG, BATCH = 6000, 5000, 100
 
 
-class MlflowMissing(UsageError):
-    """``--mlflow`` was asked for and MLflow is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(f"MLflow logging needs MLflow, which is not installed. Fix: {EXTRA}")
-
-
 class TrackingError(CellpipeError):
     """MLflow refused or could not be reached; the cellpipe run itself is untouched."""
 
     def __init__(self, uri: str, run_id: str, reason: str) -> None:
         self.uri, self.run_id, self.reason = uri, run_id, reason
         super().__init__(f"run {run_id} was not logged to MLflow at {uri} ({reason}). Its cellpipe record is "
-                         f"complete. Fix: check the tracking server, then `cellpipe mlflow-log {run_id} "
+                         f"complete. Fix: check the tracking URI or server, then `cellpipe mlflow-log {run_id} "
                          f"--mlflow {uri}`")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where runs are logged: a tracking URI and an experiment (None: the pipeline's name)."""
-
-    uri: str
-    experiment: str | None = None
-
-    @property
-    def shown(self) -> str:
-        """The URI fit to print: a password or token in it replaced by ``***``."""
-        head, _, rest = self.uri.partition("://")
-        return redact(self.uri) if rest and ("@" in rest.split("/", 1)[0] or "?" in rest) else self.uri
 
 
 @dataclass(frozen=True)
@@ -108,61 +92,6 @@ class Logged:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def require_mlflow() -> None:
-    """Raise :class:`MlflowMissing` when MLflow cannot be imported (checked without importing it)."""
-    try:
-        spec = importlib.util.find_spec("mlflow")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None:
-        raise MlflowMissing()
-
-
-def default_uri(root: Path) -> str:
-    """The default tracking store: a SQLite database at the project's root."""
-    return f"sqlite:///{root / DEFAULT_DB}"
-
-
-def _rooted(root: Path, uri: str) -> str:
-    """A configured URI with a relative SQLite path made relative to the project's root."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return f"sqlite:///{root / uri[len('sqlite:///'):]}"
-    return uri
-
-
-def resolve(root: Path, flag: str | None, experiment: str | None = None, off: bool = False) -> Target | None:
-    """Where the runs of the project at ``root`` are logged; None: not logged.
-
-    ``flag`` is ``--mlflow``: None when not given, ``""`` when given without a URI.
-    Without it, ``[tool.cellpipe] mlflow`` (a URI, or true) turns logging on; ``off``
-    (``--no-mlflow``) turns it off whatever the settings say.
-    """
-    if off:
-        return None
-    settings = project_settings(root)
-    configured = settings.get("mlflow")
-    if configured is not None and not isinstance(configured, bool) and not (
-            isinstance(configured, str) and configured.strip()):
-        raise UsageError(f"mlflow in {settings_file(root)} must be a tracking URI or true, not {configured!r}. "
-                         'Fix: write mlflow = "sqlite:///mlflow.db" or mlflow = true')
-    if flag is None and not configured:
-        return None
-    if flag:
-        uri = flag
-    elif os.environ.get("MLFLOW_TRACKING_URI"):
-        uri = os.environ["MLFLOW_TRACKING_URI"]
-    elif isinstance(configured, str):
-        uri = _rooted(root, configured.strip())
-    else:
-        uri = default_uri(root)
-    named = settings.get("mlflow-experiment")
-    if named is not None and not (isinstance(named, str) and named.strip()):
-        raise UsageError(f"mlflow-experiment in {settings_file(root)} must be an experiment's name, not "
-                         f"{named!r}. Fix: write mlflow-experiment = \"my-pipeline\"")
-    experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or (named.strip() if named else None)
-    return Target(uri, experiment)
 
 
 # -- what a recorded run becomes -------------------------------------------------------------------
@@ -264,9 +193,26 @@ def log_run(store: Store, run_id: str, target: Target, code_hashes: dict[str, st
             logger.abandon("KILLED", "interrupted while logging")
             raise
         except Exception as exc:  # MLflow's errors: not ours to classify further
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            reason = _reason(exc)
             logger.abandon("FAILED", reason)
             raise TrackingError(target.shown, run["id"], reason) from exc
+
+
+#: words of an error that mean the server was not reached (MLflow wraps requests' errors in text)
+_UNREACHED = ("Max retries exceeded", "NewConnectionError", "Connection refused", "Name or service not known",
+              "timed out", "ConnectTimeout")
+
+
+def _reason(exc: BaseException) -> str:
+    """MLflow's error in a few words."""
+    text = str(exc)
+    if isinstance(exc, ConnectionError | TimeoutError) or any(word in text for word in _UNREACHED):
+        return "the tracking server did not answer"
+    if "filesystem tracking backend" in text:
+        return ("MLflow refuses a file store such as ./mlruns: use a sqlite:///FILE.db URI or a server, or set "
+                "MLFLOW_ALLOW_FILE_STORE=true")
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:200]}{'...' if len(first) > 200 else ''}"
 
 
 def log_finished(store: Store, run_id: str, target: Target, code_hashes: dict[str, str] | None = None,
@@ -308,7 +254,7 @@ class _RunLogger:
         uri = self.target.uri
         if not uri.startswith("sqlite:///") or uri.startswith("sqlite:///:memory:"):
             return None
-        database = Path(uri[len("sqlite:///"):].split("?", 1)[0])
+        database = Path(uri[len("sqlite:///"):].split("?", 1)[0]).absolute()  # relative: to the working folder
         return (database.parent / ARTIFACTS_DIR / _key(experiment).replace(" ", "_").replace("/", "_")).as_uri()
 
     def _already(self, experiment_id: str) -> str | None:
