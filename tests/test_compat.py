@@ -105,10 +105,10 @@ def test_kale_dependencies_join_prev_tags_and_data(kale):
 def test_kale_pipeline_parameters_with_defaults_and_schemas(kale):
     (notebook,) = kale["notebooks"]
     assert notebook["parameters"] == {
-        "n_rows": {"default": 200, "schema": {"type": "integer"}},
-        "test_size": {"default": 0.25, "schema": {"type": "number"}, "annotation": "float"},
-        "seed": {"default": 7, "schema": {"type": "integer"}},
-        "model_name": {"default": "threshold", "schema": {"type": "string"}},
+        "n_rows": {"default": 200, "schema": {"type": "integer"}, "literal": "200"},
+        "test_size": {"default": 0.25, "schema": {"type": "number"}, "annotation": "float", "literal": "0.25"},
+        "seed": {"default": 7, "schema": {"type": "integer"}, "literal": "7"},
+        "model_name": {"default": "threshold", "schema": {"type": "string"}, "literal": "'threshold'"},
     }
 
 
@@ -165,13 +165,13 @@ def test_papermill_notebook_is_one_step_named_after_the_file(papermill_manifest)
 def test_papermill_parameters_keep_their_defaults_and_types(papermill_manifest):
     (notebook,) = papermill_manifest["notebooks"]
     assert notebook["parameters"] == {
-        "region": {"default": "emea", "schema": {"type": "string"}},
-        "year": {"default": 2024, "schema": {"type": "integer"}},
-        "threshold": {"default": 0.5, "schema": {"type": "number"}},
-        "verbose": {"default": False, "schema": {"type": "boolean"}},
-        "columns": {"default": ["a", "b"], "schema": {"type": "array"}},
-        "limits": {"default": {"low": 1}, "schema": {"type": "object"}},
-        "note": {"default": None, "schema": {}},
+        "region": {"default": "emea", "schema": {"type": "string"}, "literal": "'emea'"},
+        "year": {"default": 2024, "schema": {"type": "integer"}, "literal": "2024"},
+        "threshold": {"default": 0.5, "schema": {"type": "number"}, "literal": "0.5"},
+        "verbose": {"default": False, "schema": {"type": "boolean"}, "literal": "False"},
+        "columns": {"default": ["a", "b"], "schema": {"type": "array"}, "literal": "['a', 'b']"},
+        "limits": {"default": {"low": 1}, "schema": {"type": "object"}, "literal": "{'low': 1}"},
+        "note": {"default": None, "schema": {}, "literal": "None"},
     }
     (step,) = papermill_manifest["steps"]
     assert step["parameters"] == ["region", "threshold", "year"]

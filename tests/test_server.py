@@ -203,6 +203,7 @@ def _outside_requests(root: Path) -> list[tuple[str, tuple[str, ...], dict | Non
             ("POST", ("compile",), {"path": path}, None),
             ("POST", ("runs",), {"path": path}, None),
             ("GET", ("status",), None, {"path": path}),
+            ("POST", ("status",), {"path": path, "content": {"nbformat": 4, "cells": []}}, None),
             ("GET", ("runs",), None, {"path": path}),
             ("GET", ("runs", "active"), None, {"path": path}),
         ]
@@ -230,7 +231,7 @@ async def test_paths_outside_the_root_are_refused_with_403(api, jp_root_dir, reg
 ROUTES = [
     ("POST", ("analyze",)), ("POST", ("compile",)), ("POST", ("runs",)), ("GET", ("runs",)),
     ("GET", ("runs", "active")), ("GET", ("runs", "some-run")), ("DELETE", ("runs", "some-run")), ("GET", ("runs", "a", "diff", "b")),
-    ("GET", ("runs", "a", "steps", "s", "notebook")), ("GET", ("status",)),
+    ("GET", ("runs", "a", "steps", "s", "notebook")), ("GET", ("status",)), ("POST", ("status",)),
 ]
 
 

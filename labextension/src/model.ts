@@ -65,7 +65,9 @@ export class CellpipeModel {
         save: async () => {
           await this._source?.save?.();
         },
-        setMessage: message => this.setMessage(message)
+        setMessage: message => this.setMessage(message),
+        content: () => this._source?.toJSON(),
+        parameters: () => this.parameters
       },
       {
         pollMs: options.pollMs,
@@ -172,7 +174,6 @@ export class CellpipeModel {
       source.contentChanged.connect(this._onContentChanged, this);
       void this.analyze();
       void this.runs.refresh();
-      void this.runs.refreshStatus();
     }
   }
 
@@ -240,6 +241,9 @@ export class CellpipeModel {
         this._selectedStep = null;
       }
       this._analysisChanged.emit(result);
+      // Stale flags follow the notebook as edited (and come back once an
+      // error is fixed), compared with the last run's parameters.
+      void this.runs.refreshStatus();
       return result;
     } catch (error) {
       if (seq === this._seq) {

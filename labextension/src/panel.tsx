@@ -10,6 +10,7 @@ import { StepList } from './components/StepList';
 import { Toolbar } from './components/Toolbar';
 import { CellpipeModel } from './model';
 import { sameNotebook } from './notebook';
+import { formatParameter, loadRunForm, saveRunForm } from './params';
 import { IDiagnostic, IStepError } from './tokens';
 
 /** What the panel asks of the application (commands, documents). */
@@ -20,6 +21,27 @@ export interface IPanelHost {
   openOutput: (runId: string, step: string, path: string) => void;
   /** Open the runs dashboard in the main area. */
   openRuns?: () => void;
+}
+
+/** The browser's local storage, or null where it is not available. */
+function browserStorage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+/** What the stale flags compare with, for people. */
+function staleBasisText(model: CellpipeModel): string {
+  const basis = model.runs.statusBasis;
+  if (!basis) {
+    return 'no run yet: compared with the defaults';
+  }
+  const values = Object.entries(basis.params)
+    .map(([k, v]) => `${k}=${formatParameter(v)}`)
+    .join(', ');
+  return `compared with run ${basis.runId}${values ? ` (${values})` : ''}`;
 }
 
 interface IViewProps {
@@ -93,8 +115,12 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
           key={path}
           fields={model.parameters}
           steps={model.steps.map(s => s.name)}
-          onSubmit={(params, options) => {
+          initial={path ? loadRunForm(path, browserStorage()) : null}
+          onSubmit={(params, options, state) => {
             setShowRunForm(false);
+            if (path) {
+              saveRunForm(path, state, browserStorage());
+            }
             void model.startRun(params, options);
           }}
           onClose={() => setShowRunForm(false)}
@@ -142,6 +168,8 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
             stateOf={step => model.stepState(step)}
             runOf={step => model.stepRun(step)}
             statusOf={step => model.runs.stepStatus(step)}
+            staleBasis={staleBasisText(model)}
+            staleError={model.runs.statusError}
             outputOf={step => model.stepOutput(step)}
             onSelect={step => actions.selectStep(step)}
             onOpenOutput={step => {

@@ -13,6 +13,10 @@ export interface IParameterField {
   /** The types for people: `integer`, `string or null`, `any`. */
   type: string;
   default: JSONValue;
+  /** The default as written in the parameters cell (`1.0`), when known. */
+  literal?: string;
+  /** The annotation as written (`float`, `Optional[str]`), if any. */
+  annotation?: string;
 }
 
 /** The JSON types a parameter schema allows; `[]` allows any value. */
@@ -56,7 +60,9 @@ export function parametersOf(manifest: IManifest | null): IParameterField[] {
         name,
         types,
         type: types.join(' or ') || 'any',
-        default: spec?.default ?? null
+        default: spec?.default ?? null,
+        ...(spec?.literal !== undefined ? { literal: spec.literal } : {}),
+        ...(spec?.annotation ? { annotation: spec.annotation } : {})
       });
     }
   }
@@ -97,13 +103,97 @@ export function parseParameter(
   return value;
 }
 
-/** Show a parameter value in a text field. */
-export function formatParameter(value: JSONValue): string {
+/**
+ * Show a parameter value in a text field, as the notebook wrote it where that
+ * is known: `literal` (the parameters cell's text) keeps `1.0` a float where
+ * JSON says `1`; booleans and None in Python's spelling; text as it is.
+ */
+export function formatParameter(value: JSONValue, literal?: string): string {
   if (typeof value === 'string') {
     return value;
   }
   if (value === null) {
     return 'None';
   }
+  if (typeof value === 'boolean') {
+    return value ? 'True' : 'False';
+  }
+  if (
+    typeof value === 'number' &&
+    literal !== undefined &&
+    /^[-+]?[\d.]+(e[-+]?\d+)?$/i.test(literal.trim()) &&
+    Number(literal) === value
+  ) {
+    return literal.trim();
+  }
   return JSON.stringify(value);
+}
+
+/** What the run form remembers of its last use for one notebook. */
+export interface IRunFormState {
+  /** The text of each field, by its key (NAME or NOTEBOOK.NAME). */
+  values: { [key: string]: string };
+  force: boolean;
+  only: string;
+}
+
+/**
+ * The text each field starts with: the value last submitted for this notebook
+ * when there is one, else the default as written.
+ */
+export function initialValues(
+  fields: IParameterField[],
+  keyOf: (field: IParameterField) => string,
+  remembered: IRunFormState | null
+): { [key: string]: string } {
+  return Object.fromEntries(
+    fields.map(f => {
+      const key = keyOf(f);
+      const last = remembered?.values[key];
+      return [key, last ?? formatParameter(f.default, f.literal)];
+    })
+  );
+}
+
+/** Where the run form's last values for a notebook are kept in the browser. */
+export function runFormKey(path: string): string {
+  return `cellpipe:run-form:${path}`;
+}
+
+/** The run form's last values for a notebook (null: none, or unreadable). */
+export function loadRunForm(
+  path: string,
+  storage: Pick<Storage, 'getItem'> | null
+): IRunFormState | null {
+  try {
+    const text = storage?.getItem(runFormKey(path));
+    const data = text ? JSON.parse(text) : null;
+    if (data && typeof data === 'object' && typeof data.values === 'object') {
+      return {
+        values: Object.fromEntries(
+          Object.entries(data.values ?? {}).filter(
+            ([, v]) => typeof v === 'string'
+          )
+        ) as { [key: string]: string },
+        force: data.force === true,
+        only: typeof data.only === 'string' ? data.only : ''
+      };
+    }
+  } catch {
+    // a value another version wrote, or storage refused: start afresh
+  }
+  return null;
+}
+
+/** Remember the run form's values for a notebook. */
+export function saveRunForm(
+  path: string,
+  state: IRunFormState,
+  storage: Pick<Storage, 'setItem'> | null
+): void {
+  try {
+    storage?.setItem(runFormKey(path), JSON.stringify(state));
+  } catch {
+    // storage full or disabled: the form simply starts from the defaults
+  }
 }

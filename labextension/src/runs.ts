@@ -13,7 +13,9 @@ import {
   IRunOptions,
   LiveRun
 } from './live';
-import { requestAPI } from './request';
+import { IParameterField } from './params';
+import { postJSON, requestAPI } from './request';
+import { IStatusBasis, lastRunBasis } from './stale';
 import {
   IRunDetail,
   IRunDiff,
@@ -30,7 +32,12 @@ export { errorText, summary } from './live';
 export type { ICancelState, IMessage, IRunOptions } from './live';
 
 /** What the runs model needs of the panel's model. */
-export type IRunsHost = ILiveHost;
+export type IRunsHost = ILiveHost & {
+  /** The notebook as the editor holds it (unsaved edits included). */
+  content?(): JSONValue | undefined;
+  /** The parameters the notebook declares now. */
+  parameters?(): IParameterField[];
+};
 
 export class RunsModel {
   constructor(
@@ -115,6 +122,16 @@ export class RunsModel {
     return this._status.get(step) ?? null;
   }
 
+  /** The run the stale flags compare with (its parameters), or null. */
+  get statusBasis(): IStatusBasis | null {
+    return this._statusBasis;
+  }
+
+  /** Why the stale flags are unknown (the pipeline has errors), or null. */
+  get statusError(): string | null {
+    return this._statusError;
+  }
+
   /**
    * Forget everything (another notebook is followed), then ask the server
    * which run is in progress for the new one.
@@ -125,6 +142,10 @@ export class RunsModel {
     this._selected = [];
     this._diff = null;
     this._status = new Map();
+    this._statusBasis = null;
+    this._statusError = null;
+    this._listLoaded = false;
+    this._statusSeq++;
     this._emit();
   }
 
@@ -142,7 +163,18 @@ export class RunsModel {
   }
 
   /** Reload this pipeline's runs. */
-  async refresh(): Promise<void> {
+  refresh(): Promise<void> {
+    const pending = this._loadList();
+    this._refreshing = pending;
+    void pending.finally(() => {
+      if (this._refreshing === pending) {
+        this._refreshing = null;
+      }
+    });
+    return pending;
+  }
+
+  private async _loadList(): Promise<void> {
     const path = this.host.path;
     if (!path) {
       return;
@@ -155,6 +187,7 @@ export class RunsModel {
         return;
       }
       this._list = result.runs ?? [];
+      this._listLoaded = true;
       const known = new Set(result.runs.map(r => r.id));
       this._selected = this._selected.filter(id => known.has(id));
       this._emit();
@@ -163,24 +196,53 @@ export class RunsModel {
     }
   }
 
-  /** Ask the server which steps are stale (saved notebook vs. last runs). */
+  /**
+   * Ask the server which steps are stale: for the notebook as the editor holds
+   * it, against the parameters of the last run. When the pipeline has errors
+   * the flags are unknown (cleared, with the reason); they come back with the
+   * first analysis after the fix.
+   */
   async refreshStatus(): Promise<void> {
     const path = this.host.path;
     if (!path) {
       return;
     }
+    const seq = ++this._statusSeq;
+    if (this._refreshing) {
+      await this._refreshing;
+    } else if (!this._listLoaded) {
+      await this.refresh();
+    }
+    if (seq !== this._statusSeq || path !== this.host.path || this._disposed) {
+      return;
+    }
+    const content = this.host.content?.();
+    const basis = lastRunBasis(this._list, this.host.parameters?.() ?? []);
     try {
-      const result = await requestAPI<IStatusResponse>(
-        `status?path=${encodeURIComponent(path)}`
-      );
-      if (path !== this.host.path || this._disposed) {
+      const result = await postJSON<IStatusResponse>('status', {
+        path,
+        ...(content !== undefined ? { content } : {}),
+        ...(basis ? { params: basis.params } : {})
+      });
+      if (
+        seq !== this._statusSeq ||
+        path !== this.host.path ||
+        this._disposed
+      ) {
         return;
       }
       this._status = new Map((result.steps ?? []).map(s => [s.step, s]));
-      this._emit();
+      this._statusBasis = basis;
+      this._statusError = null;
     } catch (error) {
-      console.warn('cellpipe: could not read the status', error);
+      if (seq !== this._statusSeq || this._disposed) {
+        return;
+      }
+      this._status = new Map();
+      this._statusBasis = null;
+      this._statusError = errorText(error);
     }
+    this._emit();
   }
 
   /** Pick a run for comparison (at most two; the oldest pick drops out). */
@@ -243,6 +305,11 @@ export class RunsModel {
   private _selected: string[] = [];
   private _diff: IRunDiff | null = null;
   private _status = new Map<string, IStepStatus>();
+  private _statusBasis: IStatusBasis | null = null;
+  private _statusError: string | null = null;
+  private _statusSeq = 0;
+  private _listLoaded = false;
+  private _refreshing: Promise<void> | null = null;
   private _stateChanged = new Signal<this, void>(this);
   private _finished = new Signal<this, IRunDetail>(this);
 }

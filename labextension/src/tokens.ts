@@ -60,6 +60,8 @@ export interface IParameterSpec {
   schema: IParameterSchema;
   /** The annotation as written in the parameters cell. */
   annotation?: string;
+  /** The default as a Python literal (`1.0` where JSON says `1`). */
+  literal?: string;
 }
 
 export interface IManifestNotebook {
@@ -455,6 +457,13 @@ export interface IStepStatus {
   up_to_date: boolean;
   reason: string;
   last_run: string | null;
+}
+
+/** `POST status`: the unsaved notebook and the parameters to compare with. */
+export interface IStatusRequest {
+  path: string;
+  content?: JSONValue;
+  params?: { [key: string]: JSONValue };
 }
 
 export interface IStatusResponse {

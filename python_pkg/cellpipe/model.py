@@ -135,6 +135,8 @@ class Parameter:
         data: dict[str, Any] = {"default": self.default, "schema": self.schema}
         if self.annotation:
             data["annotation"] = self.annotation
+        if self.literal is not None:
+            data["literal"] = self.literal  # as written: `1.0` stays `1.0`, where JSON says 1
         return data
 
 

@@ -541,30 +541,94 @@ describe('runs', () => {
 });
 
 describe('status', () => {
-  it('tells which steps are stale and why', async () => {
-    mockedPost.mockResolvedValue(analysis());
-    mockedRequest.mockImplementation(async (endPoint?: string) => {
-      if (endPoint === 'status?path=nb%2Fdemo.ipynb') {
-        return {
-          steps: [
-            {
-              step: 'load',
-              notebook: 'nb/demo.ipynb',
-              up_to_date: false,
-              reason: 'code changed',
-              last_run: 'r1'
-            }
-          ]
-        } as any;
+  const lastRun = {
+    id: 'r1',
+    pipeline: 'demo',
+    state: 'succeeded' as const,
+    started: 1,
+    finished: 2,
+    params: { 'nb/demo.ipynb': { n: 5, label: 'x', gone: 1 } },
+    metrics: [],
+    git_commit: null,
+    notebooks: ['nb/demo.ipynb'],
+    error: null
+  };
+  const stale = {
+    steps: [
+      {
+        step: 'load',
+        notebook: 'nb/demo.ipynb',
+        up_to_date: false,
+        reason: 'code changed',
+        last_run: 'r1'
       }
-      return { runs: [] } as any;
+    ]
+  };
+
+  it('tells which steps are stale and why, for the edited notebook, against the last run’s parameters', async () => {
+    let broken = false;
+    mockedPost.mockImplementation(async (endPoint: string) => {
+      if (endPoint === 'status') {
+        if (broken) {
+          throw Object.assign(new Error('1 error(s) in the pipeline'), {
+            diagnostics: []
+          });
+        }
+        return stale as any;
+      }
+      return analysis() as any;
     });
+    mockedRequest.mockImplementation(
+      async () => ({ runs: [lastRun], run_id: null }) as any
+    );
     const model = new CellpipeModel();
-    model.setSource(new FakeNotebook());
+    const notebook = new FakeNotebook();
+    model.setSource(notebook);
     await flush();
     expect(model.runs.stepStatus('load')?.up_to_date).toBe(false);
     expect(model.runs.stepStatus('load')?.reason).toBe('code changed');
     expect(model.runs.stepStatus('train')).toBeNull();
+    // The unsaved notebook and the last run's values (of the parameters it still has)
+    expect(mockedPost).toHaveBeenCalledWith('status', {
+      path: 'nb/demo.ipynb',
+      content: notebook.content,
+      params: { n: 5, label: 'x' }
+    });
+    expect(model.runs.statusBasis).toEqual({
+      runId: 'r1',
+      params: { n: 5, label: 'x' }
+    });
+
+    // An error in the notebook: the flags are unknown...
+    broken = true;
+    await model.analyze();
+    await flush();
+    expect(model.runs.stepStatus('load')).toBeNull();
+    expect(model.runs.statusError).toContain('error(s)');
+    // ...and come back once it is fixed, without a reload
+    broken = false;
+    await model.analyze();
+    await flush();
+    expect(model.runs.stepStatus('load')?.reason).toBe('code changed');
+    expect(model.runs.statusError).toBeNull();
+    model.dispose();
+  });
+
+  it('compares with the defaults before the first run', async () => {
+    mockedPost.mockImplementation(async (endPoint: string) =>
+      endPoint === 'status' ? (stale as any) : (analysis() as any)
+    );
+    mockedRequest.mockImplementation(
+      async () => ({ runs: [], run_id: null }) as any
+    );
+    const model = new CellpipeModel();
+    model.setSource(new FakeNotebook());
+    await flush();
+    expect(mockedPost).toHaveBeenCalledWith('status', {
+      path: 'nb/demo.ipynb',
+      content: { cells: [], metadata: {} }
+    });
+    expect(model.runs.statusBasis).toBeNull();
     model.dispose();
   });
 });

@@ -1,15 +1,24 @@
 import React, { useState } from 'react';
 
-import { formatParameter, IParameterField, parseParameter } from '../params';
+import {
+  formatParameter,
+  initialValues,
+  IParameterField,
+  IRunFormState,
+  parseParameter
+} from '../params';
 import { IRunOptions } from '../runs';
 import { JSONValue } from '../tokens';
 
 export interface IRunFormProps {
   fields: IParameterField[];
   steps: string[];
+  /** The values last submitted for this notebook (prefilled), or null. */
+  initial?: IRunFormState | null;
   onSubmit: (
     params: { [name: string]: JSONValue },
-    options: IRunOptions
+    options: IRunOptions,
+    state: IRunFormState
   ) => void;
   onClose: () => void;
 }
@@ -22,12 +31,19 @@ export function RunForm(props: IRunFormProps): JSX.Element {
       ? `${f.notebook.replace(/^.*\//, '').replace(/\.ipynb$/, '')}.${f.name}`
       : f.name;
   const [values, setValues] = useState<{ [key: string]: string }>(() =>
-    Object.fromEntries(
-      props.fields.map(f => [keyOf(f), formatParameter(f.default)])
-    )
+    initialValues(props.fields, keyOf, props.initial ?? null)
   );
-  const [force, setForce] = useState(false);
-  const [only, setOnly] = useState('');
+  const [force, setForce] = useState(props.initial?.force ?? false);
+  const [only, setOnly] = useState(() =>
+    props.initial?.only && props.steps.includes(props.initial.only)
+      ? props.initial.only
+      : ''
+  );
+  const defaults = () => {
+    setValues(initialValues(props.fields, keyOf, null));
+    setForce(false);
+    setOnly('');
+  };
 
   const submit = (event: React.FormEvent) => {
     event.preventDefault();
@@ -35,11 +51,15 @@ export function RunForm(props: IRunFormProps): JSX.Element {
     for (const field of props.fields) {
       const key = keyOf(field);
       const text = values[key];
-      if (text !== formatParameter(field.default)) {
+      if (text !== formatParameter(field.default, field.literal)) {
         params[key] = parseParameter(text, field.types);
       }
     }
-    props.onSubmit(params, { force, ...(only ? { only: [only] } : {}) });
+    props.onSubmit(
+      params,
+      { force, ...(only ? { only: [only] } : {}) },
+      { values, force, only }
+    );
   };
 
   return (
@@ -63,11 +83,22 @@ export function RunForm(props: IRunFormProps): JSX.Element {
                     className="jp-mod-styled cp-param"
                     data-param={key}
                     value={values[key] ?? ''}
-                    title={field.type}
+                    title={`default: ${formatParameter(field.default, field.literal)}`}
                     onChange={event =>
                       setValues({ ...values, [key]: event.target.value })
                     }
                   />
+                </td>
+                <td
+                  className="cp-param-type"
+                  data-param-type={key}
+                  title={
+                    field.annotation
+                      ? `annotated ${field.annotation}`
+                      : 'from the default value'
+                  }
+                >
+                  {field.annotation ?? field.type}
                 </td>
               </tr>
             );
@@ -98,6 +129,14 @@ export function RunForm(props: IRunFormProps): JSX.Element {
           className="jp-Button jp-mod-styled jp-mod-accept cp-start-run"
         >
           Start run
+        </button>
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled jp-mod-reject cp-run-defaults"
+          onClick={defaults}
+          title="Put back each parameter's default from the parameters cell"
+        >
+          Defaults
         </button>
         <button
           type="button"

@@ -16,6 +16,10 @@ export interface IStepListProps {
   stateOf: (step: string) => StepState | null;
   runOf: (step: string) => IStepRun | null;
   statusOf: (step: string) => IStepStatus | null;
+  /** What the stale flags compare with, for people (e.g. "against run X's parameters"). */
+  staleBasis?: string;
+  /** Why the stale flags are unknown, or null. */
+  staleError?: string | null;
   outputOf: (step: string) => string | null;
   onSelect: (step: string) => void;
   onOpenOutput: (step: string) => void;
@@ -49,6 +53,14 @@ export function StepList(props: IStepListProps): JSX.Element {
   return (
     <div className="cp-Section cp-Steps">
       <div className="cp-Section-title">Steps ({props.steps.length})</div>
+      {props.staleError && props.steps.length > 0 && (
+        <div
+          className="cp-Muted cp-Steps-staleUnknown"
+          title={props.staleError}
+        >
+          Up to date or stale: unknown until the pipeline’s errors are fixed.
+        </div>
+      )}
       {props.steps.length === 0 && (
         <div className="cp-Muted">
           No steps yet: select cells and press “New step”.
@@ -80,7 +92,10 @@ export function StepList(props: IStepListProps): JSX.Element {
                 <span className="cp-Step-name">{step.name}</span>
 
                 {status && !status.up_to_date && (
-                  <span className="cp-Step-stale" title={status.reason}>
+                  <span
+                    className="cp-Step-stale"
+                    title={`${status.reason}${props.staleBasis ? ` (${props.staleBasis})` : ''}`}
+                  >
                     stale
                   </span>
                 )}
@@ -94,6 +109,11 @@ export function StepList(props: IStepListProps): JSX.Element {
                     : ''}
                 </span>
               </div>
+              {status && !status.up_to_date && (
+                <div className="cp-Step-row cp-Step-staleReason">
+                  <span className="cp-Step-label">stale</span> {status.reason}
+                </div>
+              )}
               <div className="cp-Step-row">
                 <span className="cp-Step-label">cells</span>{' '}
                 <span className="cp-Step-cells">

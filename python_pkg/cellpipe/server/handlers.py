@@ -16,6 +16,7 @@ Endpoints
 ``GET    /cellpipe/runs/<a>/diff/<b>``                                   -> 200 IRunDiff
 ``GET    /cellpipe/runs/<id>/steps/<step>/notebook``                     -> 200 IStepNotebook
 ``GET    /cellpipe/status?path=P[&params=JSON]``                         -> 200 IStatusResponse
+``POST   /cellpipe/status``                   {path, content?, params?}  -> 200 IStatusResponse
 ``GET    /cellpipe/dashboard[?path=P&scope=all&limit=N]``                -> 200 IDashboard
 ``GET    /cellpipe/compare?run=A&run=B[&run=C...]``                      -> 200 ICompareResponse
 ``GET    /cellpipe/runs/<id>/artifacts``                                 -> 200 IRunArtifacts
@@ -234,6 +235,16 @@ class StatusHandler(CellpipeHandler):
         if params is not None and not isinstance(params, dict):
             raise BadRequest("'params' must be a JSON object of NAME: VALUE")
         self.reply(await self.blocking(step_status, self.root, self.get_query_argument("path", None), params))
+
+    @tornado.web.authenticated
+    @domain_errors
+    async def post(self) -> None:
+        """The status of the editor's unsaved notebook (``content``), against ``params``."""
+        body = self.body()
+        params = body.get("params")
+        if params is not None and not isinstance(params, dict):
+            raise BadRequest("'params' must be a JSON object of NAME: VALUE")
+        self.reply(await self.blocking(step_status, self.root, body.get("path"), params, body.get("content")))
 
 
 class DashboardHandler(CellpipeHandler):

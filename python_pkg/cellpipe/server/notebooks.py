@@ -44,13 +44,20 @@ class NotANotebook(CellpipeError):
         super().__init__(first.message)
 
 
-def load_pipeline(root: Path, path: str) -> tuple[Pipeline, str, Path]:
-    """The pipeline of the notebook saved at ``path``, its root-relative name and
-    its project root (where its store is); PipelineInvalid lists its errors."""
-    file, rel = notebook_file(root, path)
-    project = project_root(file)
-    result = compile_notebooks([read_source(file, project)], exists=exists_under(project),
-                               learned=learned_changes(project))
+def load_pipeline(root: Path, path: str, content: Any = None) -> tuple[Pipeline, str, Path]:
+    """The pipeline of the notebook saved at ``path`` (or of its unsaved ``content``),
+    its root-relative name and its project root (where its store is);
+    PipelineInvalid lists its errors."""
+    if content is None:
+        file, rel = notebook_file(root, path)
+        project = project_root(file)
+        source = read_source(file, project)
+    else:
+        file = confine(root, path)
+        rel = relative(file, root)
+        project = project_root(file)
+        source = NotebookSource(project_relative(file, project), content)
+    result = compile_notebooks([source], exists=exists_under(project), learned=learned_changes(project))
     if not result.ok or result.pipeline is None:
         raise PipelineInvalid(result.diagnostics)
     return result.pipeline, rel, project
@@ -93,13 +100,16 @@ def compile_build(root: Path, path: str, output: str = "build") -> ICompileRespo
     return {"output": relative(out, root), "files": [relative(p, root) for p in written]}
 
 
-def step_status(root: Path, path: str, params: dict[str, Any] | None = None) -> IStatusResponse:
+def step_status(root: Path, path: str, params: dict[str, Any] | None = None,
+                content: Any = None) -> IStatusResponse:
     """``cellpipe status`` for one notebook: each step up to date or stale, and why.
+    With ``content`` (the editor's unsaved notebook) the answer is for what a run
+    would see once the notebook is saved, as the panel shows it.
 
     Before the first run there is no store; the answer then comes from an empty
     store in a temporary folder, so that asking never creates ``.cellpipe/``.
     """
-    pipeline, _, project = load_pipeline(root, path)
+    pipeline, _, project = load_pipeline(root, path, content)
     values = resolve(pipeline, params or {})
     with open_store(project) as store:
         if store is not None:

@@ -45,6 +45,7 @@ class _IParameterSpec(TypedDict):
 
 class IParameterSpec(_IParameterSpec, total=False):
     annotation: str
+    literal: str
 
 
 class IManifestNotebook(TypedDict):
@@ -382,6 +383,17 @@ class IStepStatus(TypedDict):
     up_to_date: bool
     reason: str
     last_run: str | None
+
+
+class _IStatusRequest(TypedDict):
+    path: str
+
+
+class IStatusRequest(_IStatusRequest, total=False):
+    """``POST status``: the unsaved notebook and the parameters to compare with."""
+
+    content: JSONValue
+    params: dict[str, JSONValue]
 
 
 class IStatusResponse(TypedDict):
