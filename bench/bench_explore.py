@@ -4,11 +4,12 @@ The notebook (``bench/explore.ipynb``, written by this script) has six steps tha
 pass ~40 MB DataFrames and arrays: generate (200,000 rows x 20 columns), clean,
 profile || features (independent), train (a small random forest), evaluate.
 
-    python bench/bench_explore.py [--pairs 5] [--handoff-only] [--write-only]
+    python bench/bench_explore.py [--pairs 5] [--before OLD/python_pkg] [--handoff-only] [--write-only]
 
 Measures A B A B in one session (medians of ``--pairs``): ``cellpipe run`` fresh
 (a new project folder and store each time) against ``papermill`` running the same
-notebook in one kernel; wall time and CPU time (this process's children and their
+notebook in one kernel (and, with ``--before``, another cellpipe's run in the same
+pairs: before and after a change); wall time and CPU time (this process's children and their
 reaped descendants, from ``resource.getrusage(RUSAGE_CHILDREN)``). Then the cost of a
 hand-off per step and per MB, timing the runtime's own functions on the notebook's
 frames: save, hash (into the store), fingerprint (the in-place-change guard), load.
@@ -84,9 +85,10 @@ def write_notebook(path: Path = NOTEBOOK) -> Path:
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    cells = [new_markdown_cell("# Exploration benchmark\nWritten by `bench/bench_explore.py`; do not edit.")]
-    for tags, source in CELLS:
-        cell = new_code_cell(source)
+    cells = [new_markdown_cell("# Exploration benchmark\nWritten by `bench/bench_explore.py`; do not edit.",
+                               id="about")]
+    for i, (tags, source) in enumerate(CELLS):
+        cell = new_code_cell(source, id=f"cell-{i}")  # fixed ids: writing it again changes nothing
         cell.metadata["tags"] = tags
         cells.append(cell)
     nb = new_notebook(cells=cells)
@@ -100,10 +102,10 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall time, CPU time of the command's process tree (reaped), stdout."""
     cpu0, start = children_cpu(), time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     cpu = children_cpu() - cpu0
     if proc.returncode != 0:
@@ -121,10 +123,18 @@ def fresh(tmp: Path, name: str) -> Path:
     return proj
 
 
-def run_cellpipe(tmp: Path) -> tuple[float, float, dict]:
+def run_cellpipe(tmp: Path, package: Path | None = None) -> tuple[float, float]:
+    """``cellpipe run`` in a new project (so a new store); ``package``: another
+    cellpipe's python_pkg folder (the version before a change)."""
     proj = fresh(tmp, "cellpipe")
-    wall, cpu, out = timed([PY, "-m", "cellpipe.cli", "run", NOTEBOOK.name, "--json"], proj)
-    return wall, cpu, json.loads(out)
+    env = {**os.environ, "PYTHONPATH": str(package.resolve())} if package else None
+    env = env or {**os.environ}
+    env.pop("CELLPIPE_STORE", None)
+    wall, cpu, out = timed([PY, "-m", "cellpipe.cli", "run", NOTEBOOK.name, "--json"], proj, env)
+    states = {s["state"] for s in json.loads(out)["steps"]}
+    if states != {"done"}:
+        raise SystemExit(f"cellpipe run did not run every step: {states}")
+    return wall, cpu
 
 
 def run_papermill(tmp: Path) -> tuple[float, float]:
@@ -133,29 +143,28 @@ def run_papermill(tmp: Path) -> tuple[float, float]:
     return wall, cpu
 
 
-def compare(pairs: int) -> dict[str, float]:
-    figures: dict[str, list[float]] = {"cellpipe_wall": [], "cellpipe_cpu": [], "runall_wall": [], "runall_cpu": []}
+def compare(pairs: int, before: Path | None = None) -> dict[str, float]:
+    """A B A B: cellpipe run (and the version ``before``, when given) against Run All."""
+    sides = {"cellpipe run": None, **({"cellpipe before": before} if before else {})}
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name in (*sides, "Run All")}
     with tempfile.TemporaryDirectory(prefix="cellpipe-explore-") as tmpdir:
         tmp = Path(tmpdir)
         run_papermill(tmp)  # warm the page cache and the imports once, for both sides
         for i in range(pairs):
-            wall, cpu, summary = run_cellpipe(tmp)
-            states = {s["state"] for s in summary["steps"]}
-            if states != {"done"}:
-                raise SystemExit(f"cellpipe run did not run every step: {states}")
-            figures["cellpipe_wall"].append(wall)
-            figures["cellpipe_cpu"].append(cpu)
-            wall, cpu = run_papermill(tmp)
-            figures["runall_wall"].append(wall)
-            figures["runall_cpu"].append(cpu)
-            print(f"pair {i + 1}: cellpipe {figures['cellpipe_wall'][-1]:.2f} s wall "
-                  f"{figures['cellpipe_cpu'][-1]:.2f} s cpu; Run All {wall:.2f} s wall {cpu:.2f} s cpu "
-                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
-    med = {k: statistics.median(v) for k, v in figures.items()}
-    print(f"\n{'':22}{'cellpipe run':>14}{'Run All':>10}{'ratio':>8}   (medians of {pairs} A B pairs)")
+            for name, package in sides.items():
+                figures[name].append(run_cellpipe(tmp, package))
+            figures["Run All"].append(run_papermill(tmp))
+            print(f"pair {i + 1}: " + "; ".join(f"{name} {v[-1][0]:.2f} s wall {v[-1][1]:.2f} s cpu"
+                                                for name, v in figures.items())
+                  + f" (load {os.getloadavg()[0]:.1f})", flush=True)
+    med = {f"{name}|{what}": statistics.median(v[k] for v in values)
+           for name, values in figures.items() for k, what in enumerate(("wall", "cpu"))}
+    print(f"\n{'':18}" + "".join(f"{name:>17}" for name in figures)
+          + "".join(f"{name + ' / Run All':>26}" for name in sides) + f"   (medians of {pairs} pairs)")
     for what in ("wall", "cpu"):
-        a, b = med[f"cellpipe_{what}"], med[f"runall_{what}"]
-        print(f"{what + ' time (s)':22}{a:14.2f}{b:10.2f}{a / b:8.2f}")
+        base = med[f"Run All|{what}"]
+        print(f"{what + ' time (s)':18}" + "".join(f"{med[f'{name}|{what}']:17.2f}" for name in figures)
+              + "".join(f"{med[f'{name}|{what}'] / base:26.2f}" for name in sides))
     return med
 
 
@@ -264,6 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--handoff-only", action="store_true")
+    parser.add_argument("--before", type=Path, help="another cellpipe's python_pkg folder, measured in the same pairs")
     parser.add_argument("--write-only", action="store_true", help="only (re)write bench/explore.ipynb")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -271,7 +281,7 @@ def main() -> None:
     if args.write_only:
         return
     if not args.handoff_only:
-        compare(args.pairs)
+        compare(args.pairs, args.before)
     handoff()
 
 
