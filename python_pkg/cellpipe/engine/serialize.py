@@ -148,10 +148,14 @@ def _arrow_to_pandas(table: Any, split: bool) -> Any:
     converts the table it read (the string dtype, time zones), so that a frame
     loads the same from either format."""
     kwargs = {"split_blocks": True} if split else {}
+    import inspect
+
     try:
         from pandas.io._util import arrow_table_to_pandas  # read_parquet's and read_feather's conversion
-    except ImportError:  # pandas < 2.2: read_parquet called to_pandas itself
+    except ImportError:  # older pandas: read_parquet called to_pandas itself
         return table.to_pandas(**kwargs)
+    if "to_pandas_kwargs" not in inspect.signature(arrow_table_to_pandas).parameters:
+        return arrow_table_to_pandas(table) if not kwargs else table.to_pandas(**kwargs)
     return arrow_table_to_pandas(table, to_pandas_kwargs=kwargs)
 
 
