@@ -1,4 +1,5 @@
 import { expect, test } from '@jupyterlab/galata';
+import { execFileSync } from 'child_process';
 import * as path from 'path';
 
 /**
@@ -201,4 +202,55 @@ test('the runs dashboard sorts, filters, compares, plots and traces runs', async
     await page.screenshot({ path: SCREENSHOT.replace('.png', '-dark.png') });
     await page.theme.setLightTheme();
   }
+});
+
+test('a sweep run from the command line is one collapsible group with its best trial', async ({
+  page,
+  tmpPath
+}) => {
+  // Given the pipeline in the server's root, swept over lr from the command line
+  // (the CLI in the served folder, as a user would in a terminal)
+  const notebook = `${tmpPath}/${NOTEBOOK}`;
+  await page.contents.uploadContent(JSON.stringify(FLOW), 'text', notebook);
+  const root = await page.evaluate(() =>
+    JSON.parse(
+      document.getElementById('jupyter-config-data')!.textContent ?? '{}'
+    )
+  );
+  const folder = path.join(root.serverRoot as string, tmpPath);
+  execFileSync(
+    process.env.CELLPIPE_PYTHON || 'python',
+    ['-m', 'cellpipe.cli', 'sweep', NOTEBOOK, '-p', 'lr=0.2,0.4,0.6'].concat([
+      '--optimize',
+      'score:min'
+    ]),
+    { cwd: folder, stdio: 'pipe', timeout: 240 * 1000 }
+  );
+
+  // When the dashboard of the pipeline is opened from a command
+  await page.evaluate(
+    path =>
+      (window as any).jupyterapp.commands.execute('cellpipe:open-runs', {
+        path
+      }),
+    notebook
+  );
+  const dash = page.locator('#cellpipe-runs-dashboard');
+
+  // Then the three trials are under one sweep header naming the best trial
+  const header = dash.locator('.cp-Dash-sweep');
+  await expect(header).toHaveCount(1);
+  await expect(header).toContainText('3 trials');
+  await expect(header).toContainText('best score (minimize): 0.7, trial 0');
+  await expect(dash.locator('.cp-Dash-trial')).toHaveCount(3);
+  await expect(
+    dash.locator('.cp-Dash-trial td[data-col="param:flow.ipynb:lr"]')
+  ).toHaveText(['0.6', '0.4', '0.2']);
+
+  // When the sweep is collapsed, its trials are hidden; expanded, they are back
+  await header.locator('.cp-Dash-sweepToggle').click();
+  await expect(dash.locator('.cp-Dash-trial')).toHaveCount(0);
+  await expect(header).toHaveCount(1);
+  await header.locator('.cp-Dash-sweepToggle').click();
+  await expect(dash.locator('.cp-Dash-trial')).toHaveCount(3);
 });
