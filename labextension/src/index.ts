@@ -13,9 +13,10 @@ import iconSvg from '../style/icon.svg';
 import { CellActions } from './actions';
 import { addCommands } from './commands';
 import { addDashboard } from './dashboard';
+import { addPipelineView } from './dag/plugin';
 import { NotebookFollower } from './follower';
 import { CellpipeModel } from './model';
-import { CellpipePanel } from './panel';
+import { CellpipePanel, IPanelHost } from './panel';
 import { CommandIDs, PLUGIN_ID } from './tokens';
 import { openOutputNotebook } from './viewer';
 
@@ -69,12 +70,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
         step,
         path
       );
-    const panel = new CellpipePanel(model, {
+    const host: IPanelHost = {
       actions,
       openFile: path => void app.commands.execute('docmanager:open', { path }),
       openOutput,
-      openRuns: () => void app.commands.execute(CommandIDs.openRuns)
-    });
+      openRuns: () => void app.commands.execute(CommandIDs.openRuns),
+      openPipeline: () => void app.commands.execute(CommandIDs.openPipeline)
+    };
+    const panel = new CellpipePanel(model, host);
     panel.title.icon = cellpipeIcon;
     panel.title.caption = 'cellpipe: notebook pipeline';
     app.shell.add(panel, 'left', { rank: 650 });
@@ -93,6 +96,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       rendermime,
       icon: cellpipeIcon,
       openOutput
+    });
+    addPipelineView(app, {
+      ...host,
+      model,
+      tracker,
+      palette,
+      restorer,
+      icon: cellpipeIcon
     });
   }
 };

@@ -21,6 +21,8 @@ export interface IPanelHost {
   openOutput: (runId: string, step: string, path: string) => void;
   /** Open the runs dashboard in the main area. */
   openRuns?: () => void;
+  /** Open the pipeline view in the main area. */
+  openPipeline?: () => void;
 }
 
 /** The browser's local storage, or null where it is not available. */
@@ -86,6 +88,16 @@ function PanelView({ model, host }: IViewProps): JSX.Element {
         <span className="cp-Header-path" title={path ?? ''}>
           {path ?? 'Open a notebook to see its pipeline'}
         </span>
+        {host.openPipeline && (
+          <button
+            className="jp-Button jp-mod-styled jp-mod-reject cp-Button cp-open-pipeline"
+            disabled={!enabled}
+            onClick={host.openPipeline}
+            title="Open the pipeline as a live graph in the main area"
+          >
+            Graph
+          </button>
+        )}
       </div>
       <Toolbar
         enabled={enabled}

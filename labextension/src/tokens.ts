@@ -14,6 +14,7 @@ export const PLUGIN_ID = 'cellpipe:plugin';
 /** Command ids registered by the extension. */
 export namespace CommandIDs {
   export const openPanel = 'cellpipe:open-panel';
+  export const openPipeline = 'cellpipe:open-pipeline';
   export const newStep = 'cellpipe:new-step';
   export const addToStep = 'cellpipe:add-to-step';
   export const markRole = 'cellpipe:mark-role';
