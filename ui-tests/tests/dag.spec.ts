@@ -162,10 +162,14 @@ test('the pipeline view draws the example pipeline, one node per step', async ({
       .evaluate(e => getComputedStyle(e).fill);
     expect(band).toBe(swatch);
   }
-  // ...every node laid out left to right: each step after its producers
-  const x = async (step: string) => (await node(view, step).boundingBox())!.x;
-  expect(await x('load')).toBeLessThan(await x('clean'));
-  expect(await x('train_forest')).toBeLessThan(await x('evaluate'));
+  // ...laid out top to bottom: each step below its producers, and the whole
+  // graph fitted to the view
+  const y = async (step: string) => (await node(view, step).boundingBox())!.y;
+  expect(await y('load')).toBeLessThan(await y('clean'));
+  expect(await y('train_forest')).toBeLessThan(await y('evaluate'));
+  const canvas = (await view.locator('.cp-DagCanvas').boundingBox())!;
+  const svg = (await view.locator('.cp-DagSvg').boundingBox())!;
+  expect(svg.width).toBeLessThanOrEqual(canvas.width);
   // ...and the notebook stays visible beside it
   await expect(page.locator('.jp-NotebookPanel').first()).toBeVisible();
 
@@ -391,6 +395,7 @@ test('screenshot of the pipeline view for the README', async ({
       }
     );
   }
+  await expect(page.locator('#cellpipe-panel .cp-run')).toBeVisible();
   await node(view, 'evaluate').click();
   await page.screenshot({ path: SCREENSHOT });
 });

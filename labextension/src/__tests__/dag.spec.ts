@@ -192,7 +192,7 @@ describe('the elkjs input', () => {
 });
 
 describe('the layout', () => {
-  it('puts every step after its producers, edges from box to box', async () => {
+  it('puts every step below its producers, edges from box to box', async () => {
     const model = dagOf(EXAMPLE);
     const layout = await layoutDag(model);
     const box = new Map(layout.nodes.map(n => [n.id, n]));
@@ -200,18 +200,18 @@ describe('the layout', () => {
       for (const dep of s.depends_on) {
         const a = box.get(stepNodeId(dep))!;
         const b = box.get(stepNodeId(s.name))!;
-        expect(a.x + a.width).toBeLessThanOrEqual(b.x);
+        expect(a.y + a.height).toBeLessThanOrEqual(b.y);
       }
     }
     for (const edge of layout.edges) {
       expect(edge.points.length).toBeGreaterThanOrEqual(2);
       const start = edge.points[0];
       const source = box.get(edge.source)!;
-      expect(start.x).toBeCloseTo(source.x + source.width, 0);
+      expect(start.y).toBeCloseTo(source.y + source.height, 0);
     }
     const labelled = layout.edges.find(e => e.id === 'load->clean');
     expect(labelled?.label?.text).toBe('df_raw');
-    expect(layout.width).toBeGreaterThan(4 * 184);
+    expect(layout.height).toBeGreaterThan(4 * 58);
     // No two nodes overlap.
     for (const a of layout.nodes) {
       for (const b of layout.nodes) {

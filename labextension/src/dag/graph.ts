@@ -189,13 +189,15 @@ export function edgeLabel(labels: readonly string[], max = 3): string {
  * Why the layered algorithm: a pipeline is a DAG with a direction of flow,
  * and ELK's layered (Sugiyama) layout puts each step in a layer after all of
  * its producers, minimises edge crossings, and places edge labels without
- * overlaps; orthogonal edge routes read well with labels on them.
+ * overlaps; orthogonal edge routes read well with labels on them. Top to
+ * bottom, like the notebook it sits beside (the view opens in a split to its
+ * right, taller than wide).
  */
 export const LAYOUT_OPTIONS: LayoutOptions = {
   'elk.algorithm': 'layered',
-  'elk.direction': 'RIGHT',
+  'elk.direction': 'DOWN',
   'elk.edgeRouting': 'ORTHOGONAL',
-  'elk.layered.spacing.nodeNodeBetweenLayers': '56',
+  'elk.layered.spacing.nodeNodeBetweenLayers': '44',
   'elk.spacing.nodeNode': '28',
   'elk.spacing.edgeLabel': '4',
   'elk.spacing.edgeNode': '16',

@@ -5,6 +5,7 @@
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import type { Widget } from '@lumino/widgets';
 import type { Message } from '@lumino/messaging';
 import React from 'react';
 
@@ -16,6 +17,13 @@ import { DagView } from './DagView';
 import { dagOf, shapeKey } from './graph';
 import { IDagLayout, layoutDag } from './layout';
 import { goToError, selectStepCells } from './select';
+
+/** A run's state for the header: a run whose record is final but whose process is still exiting is finishing. */
+export function runLabel(state: string, active: boolean): string {
+  return active && state !== 'starting' && state !== 'running'
+    ? `${state} (finishing)`
+    : state;
+}
 
 /** What the view asks of the application. */
 export interface IPipelineHost {
@@ -57,6 +65,13 @@ export class PipelineView extends ReactWidget {
     this._syncTicker();
   }
 
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    if (this._autoZoom) {
+      this._fitWidth();
+    }
+  }
+
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
     this._stopTicker();
@@ -81,7 +96,10 @@ export class PipelineView extends ReactWidget {
           runId
             ? {
                 id: runId,
-                state: live?.run.state ?? 'starting',
+                state: runLabel(
+                  live?.run.state ?? 'starting',
+                  model.runs.running
+                ),
                 active: model.runs.running
               }
             : null
@@ -132,6 +150,9 @@ export class PipelineView extends ReactWidget {
           if (seq === this._seq && !this.isDisposed) {
             this._graph = layout;
             this._layoutError = null;
+            if (this._autoZoom) {
+              this._fitWidth();
+            }
           }
         })
         .catch(error => {
@@ -180,19 +201,30 @@ export class PipelineView extends ReactWidget {
     goToError(panel, error);
   }
 
-  private _setZoom(zoom: number | 'fit'): void {
-    let value = zoom;
-    if (value === 'fit') {
-      const canvas = this.node.querySelector('.cp-DagCanvas');
-      const layout = this._graph;
-      value =
-        canvas && layout && layout.width > 0 && layout.height > 0
-          ? Math.min(
-              (canvas.clientWidth - 8) / layout.width,
-              (canvas.clientHeight - 8) / layout.height
-            )
-          : 1;
+  /** The zoom that fits the graph to the canvas (its width, or both sides). */
+  private _fitting(both: boolean): number | null {
+    const canvas = this.node.querySelector('.cp-DagCanvas');
+    const layout = this._graph;
+    if (!canvas || !layout || layout.width <= 0 || canvas.clientWidth <= 0) {
+      return null;
     }
+    const width = (canvas.clientWidth - 12) / layout.width;
+    const height = (canvas.clientHeight - 12) / layout.height;
+    return both && height > 0 ? Math.min(width, height) : width;
+  }
+
+  /** Until the user zooms: never wider than the view, never larger than 100%. */
+  private _fitWidth(): void {
+    const fit = this._fitting(false);
+    if (fit !== null) {
+      this._zoom = Math.min(1, Math.max(0.4, fit));
+      this.update();
+    }
+  }
+
+  private _setZoom(zoom: number | 'fit'): void {
+    const value = zoom === 'fit' ? (this._fitting(true) ?? 1) : zoom;
+    this._autoZoom = false;
     this._zoom = Math.min(3, Math.max(0.25, value));
     this.update();
   }
@@ -221,6 +253,7 @@ export class PipelineView extends ReactWidget {
   private _key = '';
   private _seq = 0;
   private _zoom = 1;
+  private _autoZoom = true;
   private _answer: unknown = null;
   private _answerAt = Date.now();
   private _ticker: ReturnType<typeof setInterval> | null = null;
