@@ -287,7 +287,7 @@ test('the pipeline view follows a run live: pending, running with a timer, done'
   await expect(output).toContainText('total 45 after 8 s');
 });
 
-test('a reload mid-run re-attaches to the run: live states and Cancel', async ({
+test('a second tab and a reload mid-run re-attach to the run: live states and Cancel', async ({
   page,
   tmpPath
 }) => {
@@ -300,6 +300,23 @@ test('a reload mid-run re-attaches to the run: live states and Cancel', async ({
   await expect(slowState).toHaveAttribute('data-state', 'running', {
     timeout: 60000
   });
+
+  // When a second browser tab opens the notebook (in a workspace of its own)
+  const second = await page.context().newPage();
+  await second.goto(`lab/workspaces/cellpipe-second-tab/tree/${file}`);
+  await second.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
+  await second.locator('li[data-id="cellpipe-panel"]').click();
+  // Then it follows the same run, with its states and Cancel
+  const panel2 = second.locator('#cellpipe-panel');
+  await expect(panel2.locator('.cp-Message')).toContainText(
+    'is in progress: following it',
+    { timeout: 30000 }
+  );
+  await expect(
+    panel2.locator('.cp-Step[data-step="slow"] .cp-Step-state')
+  ).toHaveAttribute('data-state', 'running');
+  await expect(panel2.locator('.cp-cancel')).toBeVisible();
+  await second.close();
 
   // When the page is reloaded (JupyterLab restores the notebook, not the
   // Launcher galata waits for by default)
