@@ -5,6 +5,9 @@ import * as path from 'path';
  * The cellpipe sidebar against a real JupyterLab and the real server extension:
  * open the example notebook, retag a cell from the panel, watch the analysis
  * update, run the pipeline, open a step's output notebook, compare two runs.
+ *
+ * docs/panel.png is rewritten only on request:
+ *   cd ui-tests && CELLPIPE_SCREENSHOTS=1 CI=1 jlpm playwright test tests/cellpipe.spec.ts
  */
 
 const NOTEBOOK = 'breast_cancer.ipynb';
@@ -273,7 +276,10 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
   await expect(panel.locator('.cp-run')).toBeVisible();
   await expect(panel.locator('.cp-Message')).toContainText('succeeded');
 
-  await page.screenshot({ path: SCREENSHOT });
+  if (process.env.CELLPIPE_SCREENSHOTS) {
+    // docs/panel.png, only on request: a test run writes nothing into the repository
+    await page.screenshot({ path: SCREENSHOT });
+  }
 
   // A finished step links to its output notebook, which opens in the main area.
   await panel
@@ -289,13 +295,27 @@ test('tag, analyze, run and compare from the cellpipe panel', async ({
     page.locator('.lm-TabBar-tab', { hasText: 'train_forest' }).first()
   ).toBeVisible();
 
-  // A second run with the defaults: the runs view lists both and compares them.
+  // A second run with another n_estimators: the form remembers the last run's
+  // value; the runs view lists both runs and compares them.
   await page.notebook.activate(NOTEBOOK);
   await panel.locator('.cp-run').click();
+  const nEstimators = panel.locator('input[data-param="n_estimators"]');
+  await expect(nEstimators).toHaveValue('50');
+  await nEstimators.fill('20');
   await panel.locator('.cp-start-run').click();
-  await expect(panel.locator('.cp-run')).toBeVisible({ timeout: 240 * 1000 });
+  // Wait for the second run itself to end (the Run button may still show for an
+  // instant before the new run registers).
   await panel.locator('.cp-Tab-runs').click();
-  await expect(panel.locator('.cp-Run')).toHaveCount(2);
+  await expect(panel.locator('.cp-Run')).toHaveCount(2, {
+    timeout: 240 * 1000
+  });
+  await expect(
+    panel.locator('.cp-Run').first().locator('.cp-state-succeeded')
+  ).toBeVisible({ timeout: 240 * 1000 });
+  // Full run ids: two runs started in the same minute still look different.
+  const ids = await panel.locator('.cp-Run-id').allTextContents();
+  expect(ids[0]).not.toEqual(ids[1]);
+  expect(ids[0]).toMatch(/^\d{8}-\d{6}-[0-9a-f]{4}$/);
   await expect(panel.locator('.cp-Run-metrics').first()).toContainText(
     'accuracy'
   );

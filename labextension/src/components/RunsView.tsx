@@ -107,47 +107,43 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
           </button>
         )}
       </div>
-      <table className="cp-Table">
-        <thead>
-          <tr>
-            <th />
-            <th>run</th>
-            <th>started</th>
-            <th>state</th>
-            <th>parameters</th>
-            <th>metrics</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.runs.map(run => (
-            <tr key={run.id} className="cp-Run" data-run={run.id}>
-              <td>
-                <input
-                  type="checkbox"
-                  className="cp-Run-pick"
-                  checked={props.selected.includes(run.id)}
-                  onChange={() => props.onToggle(run.id)}
-                />
-              </td>
-              <td className="cp-Run-id" title={run.git_commit ?? ''}>
-                {run.id.slice(0, 12)}
-              </td>
-              <td>{formatTime(run.started)}</td>
-              <td className={`cp-state-${run.state}`}>{run.state}</td>
-              <td className="cp-Run-params">{flatParams(run)}</td>
-              <td className="cp-Run-metrics">
-                {(run.metrics ?? [])
-                  .map(m => `${m.name}=${show(m.value)}`)
-                  .join(' ')}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <ul className="cp-RunList">
+        {props.runs.map(run => (
+          <li key={run.id} className="cp-Run" data-run={run.id}>
+            <div className="cp-Run-head">
+              <input
+                type="checkbox"
+                className="cp-Run-pick"
+                aria-label={`select run ${run.id}`}
+                checked={props.selected.includes(run.id)}
+                onChange={() => props.onToggle(run.id)}
+              />
+              <span
+                className="cp-Run-id"
+                title={run.git_commit ? `commit ${run.git_commit}` : run.id}
+              >
+                {run.id}
+              </span>
+              <span className={`cp-Run-state cp-state-${run.state}`}>
+                {run.state}
+              </span>
+            </div>
+            <div className="cp-Run-when">{formatTime(run.started)}</div>
+            {flatParams(run) && (
+              <div className="cp-Run-params">{flatParams(run)}</div>
+            )}
+            <div className="cp-Run-metrics">
+              {(run.metrics ?? [])
+                .map(m => `${m.name}=${show(m.value)}`)
+                .join(' ')}
+            </div>
+          </li>
+        ))}
+      </ul>
       {props.diff && (
         <div className="cp-Diff">
           <div className="cp-Section-title">
-            {props.diff.a.slice(0, 12)} (A) → {props.diff.b.slice(0, 12)} (B)
+            {props.diff.a} (A) → {props.diff.b} (B)
           </div>
           <DiffTable title="parameter" rows={props.diff.params} />
           <DiffTable title="metric" rows={props.diff.metrics} />
