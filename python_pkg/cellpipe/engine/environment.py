@@ -38,29 +38,62 @@ def _scan() -> dict[str, Any]:
     return {"versions": versions, "modules": modules}
 
 
-def installed(cache_file: Path | None = None) -> dict[str, Any]:
+def user_cache_file(key: str) -> Path | None:
+    """Where this user's scan of the environment ``key`` is kept for every store:
+    ``$XDG_CACHE_HOME/cellpipe`` (``~/.cache/cellpipe``); None when there is no home."""
+    import hashlib
+
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    name = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+    return Path(base) / "cellpipe" / f"environment-{name}.json"
+
+
+def _read(cache_file: Path, key: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(cache_file.read_text())
+        return data["installed"] if data.get("key") == key else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write(cache_file: Path, key: str, data: dict[str, Any]) -> None:
+    from cellpipe.engine.fileutil import atomic_write
+
+    text = json.dumps({"key": key, "installed": data})
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache_file, lambda tmp: tmp.write_text(text))
+    except OSError:
+        pass
+
+
+def installed(cache_file: Path | None = None, shared: bool = True) -> dict[str, Any]:
     """Installed distributions and which top-level modules they provide.
 
-    Scanning costs tens of milliseconds, so the result is cached in
-    ``cache_file`` and scanned again only when site-packages changes.
+    Scanning costs half a second in a large environment (every distribution's
+    metadata is parsed), so the result is cached in ``cache_file`` (the store's)
+    and, with ``shared``, in this user's cache folder (:func:`user_cache_file`), for a
+    new store; both are keyed by the environment and scanned again only when
+    site-packages changes.
     """
     key = _site_key()
     if cache_file is not None:
-        try:
-            data = json.loads(cache_file.read_text())
-            if data.get("key") == key:
-                return data["installed"]
-        except (OSError, ValueError, KeyError):
-            pass
-    data = _scan()
+        data = _read(cache_file, key)
+        if data is not None:
+            return data
+    user_file = user_cache_file(key) if shared else None
+    data = _read(user_file, key) if user_file is not None else None
+    if data is None:
+        data = _scan()
+        if user_file is not None:
+            _write(user_file, key, data)
     if cache_file is not None:
-        from cellpipe.engine.fileutil import atomic_write
-
-        text = json.dumps({"key": key, "installed": data})
-        try:
-            atomic_write(cache_file, lambda tmp: tmp.write_text(text))
-        except OSError:
-            pass
+        _write(cache_file, key, data)
     return data
 
 

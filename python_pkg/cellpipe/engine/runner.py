@@ -174,10 +174,11 @@ class Runner:
                 clean_up_after_crashes(store.folder, run_id)  # what a killed run left running
                 unmark = mark_run(store.folder, run_id)  # every process this run starts carries the mark
                 self.run_folder.mkdir(parents=True, exist_ok=True)
-                self._create_record()
                 jobs = self.options.jobs or os.cpu_count() or 1
                 self.executor.open(RunContext(run_id, self.pipeline, self.root, store, self.run_folder, jobs,
                                               preload=self.keys.preload_modules))
+                self._prepare_executor()
+                self._create_record()
                 self._loop(jobs)
             except KeyboardInterrupt:
                 state = "interrupted"
@@ -200,6 +201,20 @@ class Runner:
                         unmark()
                         store.unlock()
         return RunResult(run_id, state, self.status, self.run_folder, signalled=self._signalled)
+
+    def _prepare_executor(self) -> None:
+        """When a step is sure to run (one of the selected steps was never cached),
+        let the executor get ready (kernels, workers) while the run is recorded and
+        planned: its optional ``prepare(kernel_name)``."""
+        prepare = getattr(self.executor, "prepare", None)
+        if prepare is None or self.shared is not None:
+            return
+        for name in self.planner.order:
+            step = self.steps[name]
+            if name in self.selected and (self.options.force or
+                                          self.store.db.cache_latest(name, step.notebook) is None):
+                prepare(self.pipeline.notebook(step.notebook).kernelspec.get("name") or "python3")
+                return
 
     def _final_state(self, state: str) -> str:
         if state == "succeeded" and any(s.state in (FAILED, INTERRUPTED, CHECK_FAILED) for s in self.status.values()):

@@ -138,6 +138,10 @@ class Executor(Protocol):
         """The run is over: release kernels, workers, scratch space (unless kept for a look)."""
         ...
 
+    # An executor may also offer ``prepare(kernel_name: str) -> None`` (not part of the
+    # protocol, so that executors without it still satisfy it): called after :meth:`open`
+    # when a step is sure to run, to get ready (start kernels) while the run is recorded.
+
 
 def failing_cell(output_notebook: Path) -> dict[str, Any] | None:
     """The first code cell of an executed notebook whose outputs hold an error."""

@@ -197,8 +197,20 @@ def serve(address: str, parent: int, modules: list[str]) -> None:
         return
     threading.Thread(target=server_state.watch_parent, daemon=True).start()
 
+    # every kernel resolves its debugger class (importing debugpy) while it initialises:
+    # a third of a forked kernel's start-up, done once here instead. Its import-time
+    # warning about frozen modules goes where an ordinary kernel's goes: nowhere
+    import contextlib
+    import io
+
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401 - the point is to import it once, here
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            import ipykernel.debugger  # noqa: F401
+        except Exception:  # noqa: BLE001 - the kernel imports it again, and copes as ipykernel does
+            pass
     import wrapt  # noqa: F401 - the file tracker's, imported once here rather than in every step
 
     import cellpipe.core.rules  # noqa: F401
@@ -377,9 +389,10 @@ class ForkServer:
             while sum(map(len, self._stderr)) > STDERR_TAIL and len(self._stderr) > 1:
                 self._stderr.pop(0)
 
-    def wait(self, timeout: float = 120) -> bool:
+    def wait(self, timeout: float = 120, report: bool = True) -> bool:
+        """Whether the server serves, once it is ready (``report``: say on the log when not)."""
         ok = self._ready.wait(timeout) and self.alive()
-        if not ok:
+        if not ok and report:
             self.report("did not start")
         return ok
 

@@ -178,9 +178,12 @@ class KernelPool:
     reported once."""
 
     def __init__(self, kernel_name: str, size: int, warm: bool = True, spec=None, server=None,
-                 preload: tuple[str, ...] = ()) -> None:
+                 preload: tuple[str, ...] = (), grow_to: int = 0) -> None:
         self.kernel_name = kernel_name
         self.size = max(size, 0)
+        #: the size the pool grows to while steps take kernels faster than they start
+        #: (one more each time a step finds none ready): quick steps in a row
+        self.grow_to = max(grow_to, self.size)
         self.warm = warm
         self.preload = preload  # modules warm ordinary kernels import ahead
         self.server = server  # a ForkServer, or None for ordinary kernels
@@ -251,6 +254,7 @@ class KernelPool:
         """A started kernel manager; a replacement starts at once."""
         if self.size == 0:
             return self._start(False)
+        short = self._ready.empty()  # steps take kernels faster than they start
         while True:  # never wait on a pool that has nothing on its way
             try:
                 item = self._ready.get(timeout=1.0)
@@ -263,6 +267,12 @@ class KernelPool:
                 if starting == 0:
                     self._spawn()
         self._spawn()
+        if short:
+            with self._lock:
+                grow = self.size < self.grow_to
+                self.size += grow
+            if grow:
+                self._spawn()
         if isinstance(item, Exception):
             raise item
         with self._lock:
@@ -421,6 +431,8 @@ class LocalExecutor:
         self.forks: Any = None  # a ForkServer once started
         self._running: dict[str, tuple[Future, Execution, StepTask]] = {}
         self._ran: set[str] = set()  # steps whose outputs this run's artifacts folder holds
+        self._preparing: threading.Thread | None = None  # starting the pool ahead of the first step
+        self._closing = False
         self._before: dict[str, dict[str, float]] = {}  # step -> seconds spent in submit: linking inputs, ...
 
     def open(self, context: RunContext) -> None:
@@ -448,7 +460,10 @@ class LocalExecutor:
             self.pool = self._start_pool(task.kernel_name)
             pool_start = time.perf_counter() - linking - linked
         workdir = str((ctx.root / step.notebook).parent)
-        parameters = {**task.parameters, "cellpipe_artifacts": str(self.artifacts), "cellpipe_workdir": workdir}
+        # the step notebook's parameters cell holds this run's artifacts folder and the
+        # workdir already: papermill injects (one more cell, one more round trip to the
+        # kernel) only the values the user chose
+        parameters = dict(task.parameters)
         notebook = step_notebook(ctx.pipeline, step, str(self.artifacts), workdir)
         execution = Execution(self.pool)
         # the pool's start (the first step's, the fork server's imports) counts as taking a kernel
@@ -456,7 +471,37 @@ class LocalExecutor:
         future = _in_thread(execution.run, notebook, task.output_notebook, parameters, task.log, task.kernel_name)
         self._running[step.name] = (future, execution, task)
 
+    def prepare(self, kernel_name: str) -> None:
+        """A step will run: start the fork server now (this thread: the server dies with
+        it), and in the background wait for it, load papermill and fill the kernel pool,
+        while the runner records the run and decides its first steps."""
+        if self.pool is not None or self._preparing is not None:
+            return
+        self._start_forks(kernel_name)
+
+        def work() -> None:
+            from cellpipe.engine.executors._compat import load_papermill
+
+            try:
+                load_papermill()  # the first step's client needs it: imported while the server starts
+                self.pool = self._make_pool(kernel_name)
+            except Exception:  # noqa: BLE001 - the first step starts the pool again, and reports
+                pass
+
+        self._preparing = threading.Thread(target=work, name="cellpipe-prepare", daemon=True)
+        self._preparing.start()
+
     def _start_pool(self, kernel_name: str) -> KernelPool:
+        if self._preparing is not None:
+            self._preparing.join()
+            if self.pool is not None:
+                return self.pool
+        if self.forks is None:
+            self._start_forks(kernel_name)
+        return self._make_pool(kernel_name)
+
+    def _start_forks(self, kernel_name: str) -> None:
+        """Start the fork server (without waiting for it) where kernels may be forked."""
         from cellpipe.engine.executors.kernels import same_interpreter
 
         # forked kernels only where the notebook's kernel is this very interpreter
@@ -464,13 +509,19 @@ class LocalExecutor:
             from cellpipe.engine.executors.forkserver import ForkServer
 
             self.forks = ForkServer(str(self.context.store.folder), self.context.preload())
-            if not self.forks.wait():
-                self.forks.close()
-                self.forks = None
+
+    def _make_pool(self, kernel_name: str) -> KernelPool:
+        """The kernel pool, once the fork server (if any) serves."""
+        if self.forks is not None and not self.forks.wait(report=not self._closing):
+            self.forks.close()
+            self.forks = None
+        if self._closing:
+            raise RuntimeError("the run ended while its kernel pool started")
         # a few more ready kernels than parallel steps: a quick chain of steps
         # takes kernels faster than one start at a time can make them
         size = (self.context.jobs + 2) if self.warm_kernels else 0
-        return KernelPool(kernel_name, size, warm=self.warm_kernels, server=self.forks)
+        return KernelPool(kernel_name, size, warm=self.warm_kernels, server=self.forks,
+                          grow_to=size + 4 if self.warm_kernels else 0)
 
     def poll(self, timeout: float) -> list[StepEvent]:
         if not self._running:
@@ -519,8 +570,13 @@ class LocalExecutor:
             entry[1].kill()  # the daemon thread waiting on it is left behind
 
     def close(self, keep_scratch: bool = True) -> None:
+        self._closing = True
         for name in list(self._running):
             self.kill(name)
+        if self._preparing is not None and self._preparing.is_alive():
+            if self.forks is not None:
+                self.forks.close()  # a server still starting: its wait ends at once
+            self._preparing.join()
         if self.pool is not None:
             self.pool.close()
         if self.forks is not None:

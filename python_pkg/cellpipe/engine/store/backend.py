@@ -21,6 +21,7 @@ The SQLite metadata is never here: it stays in a local folder
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import secrets
@@ -285,10 +286,18 @@ class LocalStorage(FsspecStorage):
     """A local folder: fsspec's local filesystem, with hard links and ``os.replace``."""
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.base = str(folder).rstrip("/")
+        self.location = self.url = str(folder)
+        self.atomic_put = False
+
+    @functools.cached_property
+    def fs(self) -> Any:
+        """fsspec's local filesystem, imported when first needed (a run that only reads
+        and writes its folder never needs it: importing fsspec is a third of a no-op run's imports)."""
         from fsspec.implementations.local import LocalFileSystem
 
-        self.folder = folder
-        super().__init__(LocalFileSystem(), str(folder), url=str(folder))
+        return LocalFileSystem()
 
     def check(self) -> None:
         pass  # created on first write; an unwritable folder is reported then
