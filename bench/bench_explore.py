@@ -12,7 +12,11 @@ notebook in one kernel (and, with ``--before``, another cellpipe's run in the sa
 pairs: before and after a change); wall time and CPU time (this process's children and their
 reaped descendants, from ``resource.getrusage(RUSAGE_CHILDREN)``). Then the cost of a
 hand-off per step and per MB, timing the runtime's own functions on the notebook's
-frames: save, hash (into the store), fingerprint (the in-place-change guard), load.
+frames: save, hash (into the store), fingerprint (the in-place-change guard), load;
+and what loading each as a read-only input adds to a fresh process's memory.
+The hand-off table of another version: ``PYTHONPATH=OLD/python_pkg python
+bench/bench_explore.py --handoff-only``. CPU time counts every process of the
+command's tree that was reaped (the fork server reaps its kernels).
 """
 
 from __future__ import annotations
