@@ -96,3 +96,15 @@ async def test_status_refuses_bad_params_and_paths_outside_the_root(api, jp_root
     assert code == 400 and "'params' must be a JSON object" in reply["message"]
     code, reply = await api("POST", "status", body={"path": "../outside.ipynb", "content": {"cells": []}})
     assert code == 403, reply
+
+
+def test_the_package_scan_is_kept_in_the_process_and_still_written_to_a_new_store(tmp_path):
+    # The status is asked after every edit; before the first run there is no store to cache the scan
+    from cellpipe.engine import environment
+
+    first = environment.installed(None)
+    assert "ipykernel" in first["versions"]
+    # A store created later still gets its cache file, from the scan kept in the process
+    cache = tmp_path / "environment.json"
+    assert environment.installed(cache) == first
+    assert json.loads(cache.read_text())["installed"] == first

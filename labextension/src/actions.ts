@@ -215,6 +215,7 @@ export class CellActions {
     const first = step?.cells[0];
     if (panel && first) {
       jumpToCell(panel, { id: first.id, index: first.index });
+      this.focusNotebook();
     }
   }
 
