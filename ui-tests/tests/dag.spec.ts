@@ -31,8 +31,11 @@ const STEPS = [
 
 test.use({ autoGoto: true });
 
-/** A three-step notebook whose middle step sleeps `delay` seconds. */
-function slowNotebook(delay: number): string {
+/**
+ * A three-step notebook whose middle step sleeps `delay` seconds (and whose
+ * last step raises, when `report` says so).
+ */
+function slowNotebook(delay: number, report?: string): string {
   const cell = (id: string, source: string, tags: string[]) => ({
     cell_type: 'code',
     id,
@@ -57,7 +60,7 @@ function slowNotebook(delay: number): string {
       cell('params', `delay = ${delay}`, ['parameters']),
       cell('prepare', 'data = list(range(10))', ['step:prepare']),
       cell('slow', 'time.sleep(delay)\ntotal = sum(data)', ['step:slow']),
-      cell('report', 'print("total", total, "after", delay, "s")', [
+      cell('report', report ?? 'print("total", total, "after", delay, "s")', [
         'step:report'
       ])
     ]
@@ -79,10 +82,11 @@ async function openWithPanel(
 async function uploadSlow(
   page: IJupyterLabPageFixture,
   tmpPath: string,
-  delay: number
+  delay: number,
+  report?: string
 ): Promise<string> {
   const file = `${tmpPath}/slow.ipynb`;
-  await page.contents.uploadContent(slowNotebook(delay), 'text', file);
+  await page.contents.uploadContent(slowNotebook(delay, report), 'text', file);
   return file;
 }
 
@@ -285,6 +289,52 @@ test('the pipeline view follows a run live: pending, running with a timer, done'
   const output = page.locator('.cp-OutputNotebook');
   await expect(output).toBeVisible();
   await expect(output).toContainText('total 45 after 8 s');
+});
+
+test('a failed step shows its error from the pipeline view and leads to the failing line', async ({
+  page,
+  tmpPath
+}) => {
+  // Given a pipeline whose last step fails on its second line
+  const file = await uploadSlow(
+    page,
+    tmpPath,
+    0,
+    'x = 1\nraise ValueError("report is broken")'
+  );
+  await openWithPanel(page, file, 3);
+  const view = await openPipelineView(page);
+  await page.notebook.activate('slow.ipynb');
+  await startRun(page);
+  // When it has run
+  await expect(node(view, 'report')).toHaveAttribute('data-state', 'failed', {
+    timeout: 120000
+  });
+  await expect(node(view, 'slow')).toHaveAttribute('data-state', 'done');
+  // Then the failed node shows its error, and "Show error" goes to the cell
+  await node(view, 'report').click();
+  await expect(view.locator('.cp-DagDetails-error')).toContainText(
+    'report is broken'
+  );
+  await page.locator('.jp-Notebook .jp-Cell').first().click();
+  await view.locator('.cp-dag-error').click();
+  await expect(
+    page.locator('.jp-NotebookPanel .jp-Notebook .jp-Cell.jp-mod-active')
+  ).toHaveAttribute('data-cp-step', 'report');
+  const cursorLine = await page.evaluate(() => {
+    for (const w of (window as any).jupyterapp.shell.widgets('main')) {
+      if (w.context && w.content?.activeCell?.editor) {
+        return w.content.activeCell.editor.getCursorPosition().line;
+      }
+    }
+    return null;
+  });
+  expect(cursorLine).toBe(1); // 0-based: the raise on the cell's second line
+  // ...and its output notebook, with the traceback, opens from the node
+  await view.locator('.cp-dag-output').click();
+  await expect(page.locator('.cp-OutputNotebook')).toContainText(
+    'report is broken'
+  );
 });
 
 test('a second tab and a reload mid-run re-attach to the run: live states and Cancel', async ({
