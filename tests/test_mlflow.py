@@ -35,6 +35,12 @@ FLOW = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_telemetry(monkeypatch):
+    """MLflow read back in this process sends no usage data (as the runs it checks do not)."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
 def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": PKG, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
@@ -267,6 +273,21 @@ def test_mlflow_log_logs_a_recorded_run_to_the_default_store(tmp_path):
     [parent] = parents(client(info["uri"]), "flow")
     assert parent.info.run_id == info["mlflow_run_id"] and parent.data.tags["cellpipe.run_id"] == run_id
     assert (root / "mlartifacts").is_dir()
+
+
+@pytest.mark.kernel
+def test_sweep_logs_each_trial_tagged_with_the_sweep(tmp_path):
+    root = project(tmp_path / "proj")
+    uri = tracking(tmp_path)
+    done = cellpipe(root, "sweep", "flow.ipynb", "-p", "x=1,2", "--json", "--mlflow", uri)
+    assert done.returncode == 0, done.stderr
+    sweep = json.loads(done.stdout)
+    runs = parents(client(uri), "flow")
+    assert {r.data.tags["cellpipe.sweep_id"] for r in runs} == {sweep["sweep"]}
+    assert {(r.data.tags["cellpipe.trial"], r.data.params["x"]) for r in runs} == {
+        (str(t["number"]), str(t["params"]["x"])) for t in sweep["trials"]} and len(runs) == 2
+    assert sorted(r.info.run_id for r in runs) == sorted(sweep["mlflow"]["runs"])
+    assert {r.data.tags["cellpipe.run_id"] for r in runs} == {t["run"] for t in sweep["trials"]}
 
 
 def test_resolve_precedence(tmp_path, monkeypatch):

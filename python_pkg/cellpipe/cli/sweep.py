@@ -48,6 +48,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print only the final table")
     p.add_argument("--store", metavar="DIR",
                    help="the store folder (default: .cellpipe in the project's root; or CELLPIPE_STORE)")
+    from cellpipe.cli import tracking
+
+    tracking.add_run_options(p)  # each trial logged as an MLflow run tagged with the sweep
     p.set_defaults(func=cmd_sweep)
 
 
@@ -64,6 +67,7 @@ def _spaces(items: list[str]) -> dict[str, str]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from cellpipe.cli import tracking
     from cellpipe.cli.main import _compiled
     from cellpipe.cli.report import make_console
     from cellpipe.engine.executors.procs import reset_signals
@@ -71,9 +75,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from cellpipe.engine.store import Store
     from cellpipe.engine.sweep import Sweeper, SweepRequest
 
+    tracking.take_back_notebook(args)
     pipeline, root = _compiled(args, check_kernels=True)
     if pipeline is None:
         return EXIT_USAGE
+    target = tracking.before_run(args, root)  # --mlflow without MLflow: refused before any trial runs
     request = SweepRequest(
         notebooks=list(args.notebooks), spaces=_spaces(args.param),
         fixed=load_params_file(args.params_file) if args.params_file else {}, random=args.random, seed=args.seed,
@@ -88,8 +94,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     store = Store.open(root, args.store)
     try:
+        logger = tracking.TrialLogger(store, target, pipeline)
         sweeper = Sweeper(pipeline, root, store, request, recompile=recompile,
-                          on_trial=None if args.quiet or args.json else _trial_line(console))
+                          on_trial=logger.wrap(None if args.quiet or args.json else _trial_line(console)))
         result = sweeper.prepare()
         if not (args.quiet or args.json):
             console.print(f"sweep {result.sweep_id}: {result.kind}"
@@ -99,9 +106,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+        print(json.dumps({**result.to_dict(), **({"mlflow": logger.summary()} if target else {})}, indent=2,
+                         default=str))
     else:
         print_result(console, result)
+    logger.report(args)
     return result.exit_code
 
 

@@ -86,6 +86,55 @@ def report(args: argparse.Namespace, done: dict[str, Any] | None) -> None:
               f"{'s' * (done['artifacts'] != 1)}) at {done['uri']}", file=sys.stderr)
 
 
+class TrialLogger:
+    """``cellpipe sweep --mlflow``: each finished trial logged as an MLflow run tagged
+    ``cellpipe.sweep_id`` and ``cellpipe.trial``; after MLflow's first failure no more tries."""
+
+    def __init__(self, store: Any, target: Any, pipeline: Any) -> None:
+        self.store, self.target = store, target
+        self.hashes = {s.name: s.code_hash for s in pipeline.steps}
+        self.logged: list[dict[str, Any]] = []
+        self.failure: dict[str, Any] | None = None
+
+    def wrap(self, show: Any) -> Any:
+        """The sweep's ``on_trial``: ``show`` (may be None), then the trial logged when it has ended."""
+        if self.target is None:
+            return show
+
+        def hear(trial: Any, result: Any) -> None:
+            if show is not None:
+                show(trial, result)
+            if trial.state in ("pending", "running") or not trial.run_id or self.failure is not None:
+                return
+            from cellpipe.engine.integrations.mlflow import log_finished
+
+            done = log_finished(self.store, trial.run_id, self.target, self.hashes,
+                                {"cellpipe.sweep_id": result.sweep_id, "cellpipe.trial": str(trial.number)})
+            if done["logged"]:
+                self.logged.append(done)
+            else:
+                self.failure = done
+
+        return hear
+
+    def summary(self) -> dict[str, Any]:
+        """For ``--json``: the MLflow runs of the trials, or MLflow's failure."""
+        runs = [d["mlflow_run_id"] for d in self.logged]
+        if self.failure is not None:
+            return {**self.failure, "runs": runs}
+        return {"logged": True, "uri": self.target.shown, "runs": runs,
+                "experiment": self.logged[0]["experiment"] if self.logged else None}
+
+    def report(self, args: argparse.Namespace) -> None:
+        if self.target is None:
+            return
+        if self.failure is not None:
+            print(f"cellpipe: warning: {self.failure['warning']}", file=sys.stderr)
+        elif self.logged and not (args.quiet or args.json):
+            print(f"logged to MLflow: {len(self.logged)} trial run{'s' * (len(self.logged) != 1)} in experiment "
+                  f"{self.logged[0]['experiment']!r} at {self.logged[0]['uri']}", file=sys.stderr)
+
+
 def cmd_mlflow_log(args: argparse.Namespace) -> int:
     """Log a recorded run to MLflow; exit 2 when MLflow fails."""
     from cellpipe.engine.integrations.mlflow import log_run, require_mlflow, resolve

@@ -169,11 +169,13 @@ def _mlflow_calm() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def log_run(store: Store, run_id: str, target: Target, code_hashes: dict[str, str] | None = None) -> Logged:
+def log_run(store: Store, run_id: str, target: Target, code_hashes: dict[str, str] | None = None,
+            tags: dict[str, str] | None = None) -> Logged:
     """Log the recorded run ``run_id`` (or a unique prefix) of ``store`` to MLflow.
 
     ``code_hashes`` (step -> the manifest's code hash) adds a ``cellpipe.code_hash`` tag to
-    each step. A run already logged to the experiment is not logged again (``already``).
+    each step; ``tags`` go on the run's MLflow run (a sweep's trial: ``cellpipe.sweep_id``).
+    A run already logged to the experiment is not logged again (``already``).
     MLflow's failures raise :class:`TrackingError`; a missing MLflow :class:`MlflowMissing`.
     """
     run = settled(find_run(store, run_id))
@@ -183,7 +185,7 @@ def log_run(store: Store, run_id: str, target: Target, code_hashes: dict[str, st
         from mlflow.tracking import MlflowClient
     except ImportError as exc:
         raise MlflowMissing() from exc
-    logger = _RunLogger(store, run, target, code_hashes or {})
+    logger = _RunLogger(store, run, target, code_hashes or {}, tags or {})
     with _mlflow_calm():
         try:
             return logger.log(MlflowClient(tracking_uri=target.uri))
@@ -216,11 +218,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def log_finished(store: Store, run_id: str, target: Target, code_hashes: dict[str, str] | None = None,
-                 ) -> dict[str, Any]:
+                 tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Log a run that has just finished, never raising for MLflow's sake: what was logged
     (``logged: true``), or ``logged: false`` and the ``warning`` to show once."""
     try:
-        logged = log_run(store, run_id, target, code_hashes)
+        logged = log_run(store, run_id, target, code_hashes, tags)
     except CellpipeError as exc:  # MLflow failed or is gone: the run stands
         return {"uri": target.shown, "logged": False, "warning": str(exc)}
     return {**logged.to_dict(), "logged": True}
@@ -229,8 +231,9 @@ def log_finished(store: Store, run_id: str, target: Target, code_hashes: dict[st
 class _RunLogger:
     """One recorded run logged through one MLflow client."""
 
-    def __init__(self, store: Store, run: dict[str, Any], target: Target, code_hashes: dict[str, str]) -> None:
-        self.store, self.run, self.target, self.code_hashes = store, run, target, code_hashes
+    def __init__(self, store: Store, run: dict[str, Any], target: Target, code_hashes: dict[str, str],
+                 tags: dict[str, str]) -> None:
+        self.store, self.run, self.target, self.code_hashes, self.tags = store, run, target, code_hashes, tags
         self.steps = settled_steps(run, store.db.step_runs(run["id"]))
         self.metrics = store.db.metrics(run["id"])
         self.artifact_rows = store.db.artifacts(run["id"])
@@ -303,6 +306,7 @@ class _RunLogger:
         }
         if skipped:
             tags["cellpipe.skipped_steps"] = ", ".join(skipped)
+        tags.update(self.tags)
         if run.get("git_commit"):
             tags["mlflow.source.git.commit"] = run["git_commit"]
             tags["cellpipe.git_commit"] = run["git_commit"]
