@@ -19,11 +19,15 @@ export interface IOklab {
   b: number;
 }
 
-/** Lightness bands by number of steps; each value reads on white and on #111. */
+/**
+ * Lightness bands by number of steps. Every value keeps a 3:1 contrast (WCAG's
+ * bar for marks that are not text) with both JupyterLab backgrounds, white
+ * and #111 (OKLab L from 0.515 to 0.648 at this chroma, whatever the hue).
+ */
 const BANDS: readonly (readonly number[])[] = [
-  [0.64],
-  [0.57, 0.73],
-  [0.54, 0.65, 0.76]
+  [0.6],
+  [0.53, 0.645],
+  [0.515, 0.58, 0.645]
 ];
 
 /** The chroma asked for (reduced where a hue cannot reach it in sRGB). */
@@ -169,9 +173,23 @@ export function stepColours(count: number): string[] {
   );
 }
 
-/** Black or white, whichever reads better as text on `background`. */
+/** WCAG relative luminance of a `#rrggbb` / `rgb()` colour. */
+export function luminance(colour: string): number {
+  const [r, g, b] = parseColour(colour).map(c => decode(c / 255));
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/** WCAG contrast ratio of two colours (1 to 21). */
+export function contrast(x: string, y: string): number {
+  const [hi, lo] = [luminance(x), luminance(y)].sort((p, q) => q - p);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** Black or white, whichever contrasts more as text on `background`. */
 export function textOn(background: string): string {
-  return toOklab(background).L > 0.66 ? '#000000' : '#ffffff';
+  return contrast(background, '#000000') >= contrast(background, '#ffffff')
+    ? '#000000'
+    : '#ffffff';
 }
 
 /**

@@ -1,5 +1,6 @@
 import {
   colourDistance,
+  contrast,
   oklchToHex,
   stepColour,
   stepColours,
@@ -57,14 +58,18 @@ describe('step colours', () => {
     expect(stepColour(-1, 7)).toBe(stepColour(6, 7));
   });
 
-  it('stays readable on light and dark backgrounds', () => {
-    // Lightness between the two theme backgrounds (white and ~#111).
-    for (const c of stepColours(60)) {
-      const { L } = toOklab(c);
-      expect(L).toBeGreaterThan(0.5);
-      expect(L).toBeLessThan(0.8);
+  it.each([5, 20, 60])(
+    '%p steps: marks stand out on light and dark themes, labels are readable',
+    count => {
+      for (const c of stepColours(count)) {
+        // WCAG 3:1 for marks that are not text, on white and on #111...
+        expect(contrast(c, '#ffffff')).toBeGreaterThanOrEqual(3);
+        expect(contrast(c, '#111111')).toBeGreaterThanOrEqual(3);
+        // ...and the step's name on its colour.
+        expect(contrast(c, textOn(c))).toBeGreaterThanOrEqual(4.5);
+      }
     }
-  });
+  );
 
   it('converts OKLCH to sRGB within the gamut', () => {
     expect(oklchToHex(1, 0, 0)).toBe('#ffffff');
