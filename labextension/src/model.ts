@@ -234,6 +234,10 @@ export class CellpipeModel {
       }
       this._analysis = result;
       this._analyzeError = null;
+      // A refusal's diagnostics are the pipeline's old problems once it is valid.
+      if (result.ok && this._message?.diagnostics?.length) {
+        this._message = null;
+      }
       if (
         this._selectedStep !== null &&
         !this.steps.some(s => s.name === this._selectedStep)

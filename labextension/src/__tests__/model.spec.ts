@@ -319,6 +319,12 @@ describe('refused requests', () => {
       text: 'Compile refused: 1 error(s) in the pipeline; fix them first.',
       diagnostics: [diagnostic]
     });
+    // Still broken: the list stays; fixed: it goes.
+    mockedPost.mockResolvedValueOnce(analysis({ ok: false }));
+    await model.analyze();
+    expect(model.message?.diagnostics).toEqual([diagnostic]);
+    await model.analyze();
+    expect(model.message).toBeNull();
     model.dispose();
   });
 
