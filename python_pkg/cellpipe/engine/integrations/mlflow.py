@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -279,8 +280,7 @@ class _RunLogger:
         self._batch(parent, run_params(run["params"] or {}), run_metrics(self.metrics), {},
                     run.get("finished") or run["started"])
         logged_steps = 0
-        with tempfile.TemporaryDirectory(prefix="cellpipe-mlflow-") as tmp:
-            staging = Path(tmp)
+        with self._staging() as staging:
             for step in self.steps:
                 if step["state"] not in STEP_STATUS:
                     continue
@@ -291,6 +291,17 @@ class _RunLogger:
             self.client.set_tag(parent, "cellpipe.missing_outputs", _text(", ".join(self.missing), MAX_TAG))
         self._finish(parent, RUN_STATUS.get(run["state"], "FAILED"), run.get("finished"))
         return Logged(self.target.shown, name, experiment_id, parent, logged_steps, self.artifacts)
+
+    @contextmanager
+    def _staging(self) -> Iterator[Path]:
+        """A scratch folder in the store's folder (the files are hard links to its objects and run
+        folders there: no copy of a large output), else in the system's temporary folder."""
+        try:
+            scratch = tempfile.TemporaryDirectory(prefix=".mlflow-", dir=self.store.folder)
+        except OSError:
+            scratch = tempfile.TemporaryDirectory(prefix="cellpipe-mlflow-")
+        with scratch as tmp:
+            yield Path(tmp)
 
     def _run_tags(self) -> dict[str, str]:
         run = self.run
@@ -360,8 +371,6 @@ class _RunLogger:
         try:
             os.link(path, dest)
         except OSError:
-            import shutil
-
             shutil.copyfile(path, dest)
 
     def _stage_outputs(self, step: dict[str, Any], declared: list[str], dest: Path) -> None:
