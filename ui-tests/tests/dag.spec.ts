@@ -8,7 +8,7 @@ import * as path from 'path';
  * folder of the server's temporary root.
  *
  * The screenshot docs/panel-dag.png is written only by
- *   CELLPIPE_DAG_SCREENSHOT=1 CI=1 jlpm playwright test tests/dag.spec.ts -g screenshot
+ *   CELLPIPE_SCREENSHOTS=1 CI=1 jlpm playwright test tests/dag.spec.ts -g screenshot
  */
 
 const EXAMPLE = path.resolve(
@@ -443,8 +443,8 @@ test('screenshot of the pipeline view for the README', async ({
   tmpPath
 }) => {
   test.skip(
-    !process.env.CELLPIPE_DAG_SCREENSHOT,
-    'writes docs/panel-dag.png: set CELLPIPE_DAG_SCREENSHOT=1'
+    !process.env.CELLPIPE_SCREENSHOTS,
+    'writes docs/panel-dag.png: set CELLPIPE_SCREENSHOTS=1'
   );
   const file = `${tmpPath}/breast_cancer.ipynb`;
   await page.contents.uploadFile(EXAMPLE, file);
