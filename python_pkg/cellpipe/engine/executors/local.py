@@ -178,12 +178,15 @@ class KernelPool:
     reported once."""
 
     def __init__(self, kernel_name: str, size: int, warm: bool = True, spec=None, server=None,
-                 preload: tuple[str, ...] = (), grow_to: int = 0) -> None:
+                 preload: tuple[str, ...] = (), grow_to: int = 0, takes: int | None = None) -> None:
         self.kernel_name = kernel_name
         self.size = max(size, 0)
         #: the size the pool grows to while steps take kernels faster than they start
         #: (one more each time a step finds none ready): quick steps in a row
         self.grow_to = max(grow_to, self.size)
+        #: how many kernels may still be taken at most (the run's steps not yet started), or
+        #: None: no more are started ahead than that, so none is left starting when the run ends
+        self.takes = takes
         self.warm = warm
         self.preload = preload  # modules warm ordinary kernels import ahead
         self.server = server  # a ForkServer, or None for ordinary kernels
@@ -198,7 +201,7 @@ class KernelPool:
         self._closed = False
         self._live: set[Any] = set()
         for _ in range(self.size):
-            self._spawn()
+            self._spawn(ahead=True)
 
     @property
     def spec(self):
@@ -224,10 +227,16 @@ class KernelPool:
             self._fall_back(f"could not start a kernel ({exc})")
             return _start_kernel(self.kernel_name, warm, None, self.preload)
 
-    def _spawn(self) -> None:
+    def _spawn(self, ahead: bool = False) -> None:
+        """Start a kernel; ``ahead`` of need only while fewer are ready or starting than
+        the pool's size and the steps that may still take one."""
         with self._lock:
             if self._closed:
                 return
+            if ahead:
+                target = self.size if self.takes is None else min(self.size, self.takes)
+                if self._ready.qsize() + self._starting >= target:
+                    return
             self._starting += 1
 
         def work() -> None:
@@ -255,24 +264,28 @@ class KernelPool:
         if self.size == 0:
             return self._start(False)
         short = self._ready.empty()  # steps take kernels faster than they start
+        with self._lock:
+            if self.takes is not None:
+                self.takes = max(self.takes - 1, 0)
         while True:  # never wait on a pool that has nothing on its way
+            with self._lock:
+                closed, starting = self._closed, self._starting
+            if closed:
+                raise RuntimeError("the kernel pool was closed while a step waited for a kernel")
+            if starting == 0 and self._ready.empty():
+                self._spawn()  # needed now, whatever the count says (a retried step)
             try:
                 item = self._ready.get(timeout=1.0)
                 break
             except queue.Empty:
-                with self._lock:
-                    closed, starting = self._closed, self._starting
-                if closed:
-                    raise RuntimeError("the kernel pool was closed while a step waited for a kernel") from None
-                if starting == 0:
-                    self._spawn()
-        self._spawn()
+                continue
+        self._spawn(ahead=True)
         if short:
             with self._lock:
                 grow = self.size < self.grow_to
                 self.size += grow
             if grow:
-                self._spawn()
+                self._spawn(ahead=True)
         if isinstance(item, Exception):
             raise item
         with self._lock:
@@ -282,19 +295,23 @@ class KernelPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-        # let kernels being started finish starting (they shut themselves down):
+            live = list(self._live)  # the ready kernels; those still starting are not in it
+            self._live.clear()
+        # the ready kernels all at once (each shutdown mostly waits for its process to go)
+        stopping = [threading.Thread(target=_shutdown, args=(km,), name="cellpipe-kernel-stop", daemon=True)
+                    for km in live]
+        for thread in stopping:
+            thread.start()
+        # meanwhile let kernels being started finish starting (they shut themselves down):
         # interrupting a client mid-handshake makes noise at interpreter exit
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with self._lock:
                 if self._starting == 0:
                     break
-            time.sleep(0.05)
-        with self._lock:
-            live = list(self._live)
-            self._live.clear()
-        for km in live:
-            _shutdown(km)
+            time.sleep(0.02)
+        for thread in stopping:
+            thread.join(max(deadline - time.monotonic(), 1.0))
 
 
 def _shutdown(km) -> None:
@@ -327,6 +344,7 @@ class Execution:
         self.reported = False
         #: seconds per phase (:mod:`cellpipe.engine.timings`): kernel, and load/code/save from the cells
         self.timings: dict[str, float] = {}
+        self.stopping: threading.Thread | None = None  # shutting its kernel down, once the step is over
 
     def run(self, notebook: dict[str, Any], output: Path, parameters: dict[str, Any], log: Path,
             kernel_name: str) -> None:
@@ -378,7 +396,9 @@ class Execution:
         finally:
             if self.km is not None:
                 # off the critical path: the step is finished once its notebook is written
-                threading.Thread(target=_shutdown, args=(self.km,), daemon=True).start()
+                self.stopping = threading.Thread(target=_shutdown, args=(self.km,), name="cellpipe-kernel-stop",
+                                                 daemon=True)
+                self.stopping.start()
 
     def _cell_timings(self, output: Path) -> None:
         """The cells' phases of a step that failed, from its output notebook (when readable)."""
@@ -431,6 +451,8 @@ class LocalExecutor:
         self.forks: Any = None  # a ForkServer once started
         self._running: dict[str, tuple[Future, Execution, StepTask]] = {}
         self._ran: set[str] = set()  # steps whose outputs this run's artifacts folder holds
+        self._submitted = 0  # steps submitted so far (kernels taken, or about to be)
+        self._stopping: list[threading.Thread] = []  # finished steps' kernels being shut down
         self._preparing: threading.Thread | None = None  # starting the pool ahead of the first step
         self._closing = False
         self._before: dict[str, dict[str, float]] = {}  # step -> seconds spent in submit: linking inputs, ...
@@ -465,6 +487,7 @@ class LocalExecutor:
         # kernel) only the values the user chose
         parameters = dict(task.parameters)
         notebook = step_notebook(ctx.pipeline, step, str(self.artifacts), workdir)
+        self._submitted += 1
         execution = Execution(self.pool)
         # the pool's start (the first step's, the fork server's imports) counts as taking a kernel
         self._before[step.name] = {"load": linked, "kernel": pool_start}
@@ -521,7 +544,8 @@ class LocalExecutor:
         # takes kernels faster than one start at a time can make them
         size = (self.context.jobs + 2) if self.warm_kernels else 0
         return KernelPool(kernel_name, size, warm=self.warm_kernels, server=self.forks,
-                          grow_to=size + 4 if self.warm_kernels else 0)
+                          grow_to=size + 4 if self.warm_kernels else 0,
+                          takes=len(self.context.pipeline.steps) - self._submitted)
 
     def poll(self, timeout: float) -> list[StepEvent]:
         if not self._running:
@@ -532,6 +556,9 @@ class LocalExecutor:
             if future in done:
                 del self._running[name]
                 events.append(self._collect(future, execution, task))
+                self._stopping = [t for t in self._stopping if t.is_alive()]
+                if execution.stopping is not None:
+                    self._stopping.append(execution.stopping)
             elif execution.started and not execution.reported:
                 execution.reported = True
                 events.append(StepEvent(name, "running"))
@@ -579,6 +606,11 @@ class LocalExecutor:
             self._preparing.join()
         if self.pool is not None:
             self.pool.close()
+        # the last steps' kernels go before the server (and before the process exits: an
+        # open kernel socket holds the exit up for its linger time)
+        deadline = time.monotonic() + 5
+        for thread in self._stopping:
+            thread.join(max(deadline - time.monotonic(), 0.0))
         if self.forks is not None:
             self.forks.close()
         if not keep_scratch:  # every output is in the object store now
