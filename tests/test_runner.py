@@ -72,6 +72,15 @@ def test_a_fresh_run_executes_every_step_and_a_rerun_is_all_cached(project: Path
     assert set(states(again).values()) == {"cached"}
 
 
+def test_the_line_output_says_each_state_of_a_step_once(project: Path, capsys) -> None:
+    # Given output that is not a terminal (CI logs): one line per change of state
+    assert main(["run", "flow.ipynb", "-j", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    running = [line for line in lines if ": running" in line]
+    steps = [line.split(":")[0] for line in running]
+    assert running and len(steps) == len(set(steps)), running
+
+
 def test_editing_prose_reruns_nothing(project: Path, capsys) -> None:
     run(capsys=capsys)
     edit_cell(project / "flow.ipynb", 0, "# A small pipeline, now described better")

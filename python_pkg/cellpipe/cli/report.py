@@ -47,6 +47,7 @@ class Progress:
         self.quiet = quiet
         self.states: dict[str, Any] = {}
         self.live: Live | None = None
+        self._printed: dict[str, str] = {}  # step -> its last line (a repeat says nothing new)
 
     def __enter__(self) -> Progress:
         if self.console.is_terminal and not self.quiet:
@@ -97,8 +98,11 @@ class Progress:
                 extra = f"  ({st.reason})"
             elif st.state == "done":
                 extra = f"  {_seconds(st.seconds)} ({st.reason})" if st.reason else f"  {_seconds(st.seconds)}"
-            self.console.print(f"{st.name}: [{STATE_STYLE.get(st.state, '')}]{st.state}[/]{extra}",
-                               highlight=False)
+            line = f"{st.name}: [{STATE_STYLE.get(st.state, '')}]{st.state}[/]{extra}"
+            if self._printed.get(st.name) == line:
+                return  # e.g. submitted, then started in its kernel: one "running" line
+            self._printed[st.name] = line
+            self.console.print(line, highlight=False)
 
 
 def failure_lines(result: Any) -> list[str]:
