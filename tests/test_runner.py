@@ -254,6 +254,15 @@ def test_runs_show_diff_and_trace(project: Path, capsys) -> None:
     assert set(trace["input_variables"]) == {"scaled", "total"}
     assert "python" in trace["environment"]
     assert main(["show", "no-such-run"]) == 2
+    capsys.readouterr()
+    assert main(["show", "--json"]) == 0  # no RUN: the newest
+    assert json.loads(capsys.readouterr().out)["run"]["id"] == second["run"]
+
+
+def test_show_without_a_run_in_an_empty_store_says_what_to_do(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["show"]) == 2
+    assert "run `cellpipe run NOTEBOOK` first" in capsys.readouterr().err
 
 
 def test_bad_input_is_a_clear_usage_error(project: Path, capsys) -> None:

@@ -270,6 +270,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     store = _open_store(args)
     try:
+        if args.run is None:  # the newest run
+            newest = store.db.runs(limit=1)
+            if not newest:
+                raise UsageError("no runs in the store yet. Fix: cellpipe run NOTEBOOK first (or give --store DIR)")
+            args.run = newest[0]["id"]
         run = settled(find_run(store, args.run))
         steps, artifacts, metrics = (settled_steps(run, store.db.step_runs(run["id"])),
                                      store.db.artifacts(run["id"]), store.db.metrics(run["id"]))
@@ -482,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", parents=[store_opts],
                        help="one run: steps, states, times, parameters, metrics, artifacts")
-    p.add_argument("run", metavar="RUN")
+    p.add_argument("run", metavar="RUN", nargs="?", help="a run id or unique prefix (default: the newest run)")
     p.add_argument("--timings", action="store_true",
                    help="where each step's time went: kernel, load inputs, its code, save outputs, record")
     p.set_defaults(func=cmd_show)
