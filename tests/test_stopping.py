@@ -80,3 +80,17 @@ def test_a_run_whose_ctrl_c_was_swallowed_still_stops_interrupted(tmp_path, monk
     code = main(["run", "flow.ipynb", "--json"])
     assert code == 130, capsys.readouterr()
     assert run_states(root) == ["interrupted"] and step_state(root, "slow") == "interrupted"
+
+
+def test_a_second_ctrl_c_while_the_first_is_acted_on_is_noted_a_third_raises():
+    with stopping.handled():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        # the run is stopping (or printing its summary): the second Ctrl-C does not break that off
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        assert stopping.requested() == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):  # the third: out now
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)

@@ -34,8 +34,18 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
+#: signals that came after the first while it was being acted on (see :func:`_note_and_raise`)
+_again = 0
+
+
 def _note_and_raise(signum: int, frame: Any) -> None:
-    global _requested
+    """The first request raises; a second one while it is acted on is only noted (the
+    run is already stopping, or stopped and printing its summary, which a second
+    Ctrl-C must not lose); a third raises again, for a user who wants out now."""
+    global _requested, _again
+    if _requested is not None and _again < 1:
+        _again += 1
+        return
     _requested = signum
     raise KeyboardInterrupt
 
@@ -48,7 +58,7 @@ def handled(*signals: int) -> Iterator[None]:
     outermost entry forgets an earlier request; nested entries keep it, so a
     Ctrl-C during one run of a sweep also stops the runs after it. Main thread
     only; elsewhere this does nothing."""
-    global _requested, _depth
+    global _requested, _depth, _again
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -60,7 +70,7 @@ def handled(*signals: int) -> Iterator[None]:
             continue
         previous[signum] = signal.signal(signum, _note_and_raise)
     if _depth == 0:
-        _requested = None
+        _requested, _again = None, 0
     _depth += 1
     try:
         yield
@@ -69,4 +79,4 @@ def handled(*signals: int) -> Iterator[None]:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if _depth == 0:
-            _requested = None
+            _requested, _again = None, 0
