@@ -98,3 +98,47 @@ def check_golden(actual: str, golden: Path) -> None:
         return
     assert golden.exists(), f"{golden} is missing: run with CELLPIPE_UPDATE_GOLDEN=1 to create it"
     assert actual == golden.read_text(encoding="utf-8")
+
+
+# -- the server extension under pytest-jupyter (the server test modules) --------------------
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config):
+    """A Jupyter server with cellpipe's extension enabled (root allowed, as in CI)."""
+    config = {"ServerApp": {"jpserver_extensions": {"cellpipe": True}}}
+    if os.geteuid() == 0:
+        config["ServerApp"]["allow_root"] = True
+    return config
+
+
+@pytest.fixture(autouse=True)
+def _stop_runs(request):
+    """No run a server test starts outlives its test, whatever the test did."""
+    registry = None
+    if "jp_serverapp" in request.fixturenames:  # taken first, so the server stops after the runs
+        registry = request.getfixturevalue("jp_serverapp").web_app.settings["cellpipe_runs"]
+    yield
+    if registry is not None:
+        registry.stop_all()
+
+
+@pytest.fixture
+def api(jp_fetch):
+    """``await api(METHOD, *path, body=..., params=..., headers=...)`` -> (status, JSON body)."""
+
+    async def call(method: str, *parts: str, body: Any = None, params: Any = None,
+                   headers: dict | None = None) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
+        if body is not None:
+            kwargs["body"] = body if isinstance(body, str) else json.dumps(body)
+        elif method == "POST":
+            kwargs["body"] = ""
+        response = await jp_fetch("cellpipe", *parts, params=params, headers=headers, **kwargs)
+        text = response.body.decode() if response.body else ""
+        try:
+            return response.code, json.loads(text) if text else None
+        except ValueError:
+            return response.code, text
+
+    return call

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ FLOW = [
     ("values = list(range(n))", ("step:load",)),
     ("total = sum(values)", ("step:total", "metrics")),
 ]
-
-
-@pytest.fixture
-def jp_server_config(jp_server_config):
-    config = {"ServerApp": {"jpserver_extensions": {"cellpipe": True}}}
-    if os.geteuid() == 0:
-        config["ServerApp"]["allow_root"] = True
-    return config
 
 
 async def post(jp_fetch, body: dict) -> tuple[int, dict]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,48 +31,8 @@ BROKEN = [("x = 1", ("step:a", "after:nowhere"))]
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config):
-    config = {"ServerApp": {"jpserver_extensions": {"cellpipe": True}}}
-    if os.geteuid() == 0:
-        config["ServerApp"]["allow_root"] = True
-    return config
-
-
-@pytest.fixture(autouse=True)
-def _stop_runs(request):
-    """No run outlives its test, whatever the test did."""
-    registry = None
-    if "jp_serverapp" in request.fixturenames:  # taken first, so the server stops after the runs
-        registry = request.getfixturevalue("jp_serverapp").web_app.settings["cellpipe_runs"]
-    yield
-    if registry is not None:
-        registry.stop_all()
-
-
-@pytest.fixture
 def registry(jp_serverapp):
     return jp_serverapp.web_app.settings["cellpipe_runs"]
-
-
-@pytest.fixture
-def api(jp_fetch):
-    """``await api(METHOD, *path, body=..., params=..., headers=...)`` -> (status, JSON body)."""
-
-    async def call(method: str, *parts: str, body: Any = None, params: dict | None = None,
-                   headers: dict | None = None) -> tuple[int, Any]:
-        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
-        if body is not None:
-            kwargs["body"] = body if isinstance(body, str) else json.dumps(body)
-        elif method == "POST":
-            kwargs["body"] = ""
-        response = await jp_fetch("cellpipe", *parts, params=params, headers=headers, **kwargs)
-        text = response.body.decode() if response.body else ""
-        try:
-            return response.code, json.loads(text) if text else None
-        except ValueError:
-            return response.code, text
-
-    return call
 
 
 async def wait_for_run(api, run_id: str, done, timeout: float = 120.0) -> dict:

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 
@@ -24,36 +23,6 @@ FLOW = [
     ("total = sum(values)\nopen('total.txt', 'w').write(str(total))", ("step:total", "out:total.txt")),
     ("total", ("metrics",)),
 ]
-
-
-@pytest.fixture
-def jp_server_config(jp_server_config):
-    config = {"ServerApp": {"jpserver_extensions": {"cellpipe": True}}}
-    if os.geteuid() == 0:
-        config["ServerApp"]["allow_root"] = True
-    return config
-
-
-@pytest.fixture
-def api(jp_fetch):
-    """``await api(METHOD, *path, params=..., headers=...)`` -> (status, JSON body)."""
-
-    async def call(method: str, *parts: str, body: Any = None, params: Any = None,
-                   headers: dict | None = None) -> tuple[int, Any]:
-        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
-        if body is not None or method == "POST":
-            kwargs["body"] = json.dumps(body) if body is not None else ""
-        response = await jp_fetch("cellpipe", *parts, params=params, headers=headers, **kwargs)
-        return response.code, json.loads(response.body.decode()) if response.body else None
-
-    return call
-
-
-@pytest.fixture(autouse=True)
-def _stop_runs(jp_serverapp):
-    """No run outlives its test."""
-    yield
-    jp_serverapp.web_app.settings["cellpipe_runs"].stop_all()
 
 
 def cli(root, *args: str) -> subprocess.CompletedProcess:

@@ -6,8 +6,6 @@ as the panel shows it. A real server (pytest-jupyter) and real runs (kernels).
 from __future__ import annotations
 
 import json
-import os
-from typing import Any
 
 import pytest
 
@@ -21,35 +19,6 @@ FLOW = [
     ("values = list(range(n))", ("step:load",)),
     ("total = sum(values)", ("step:total",)),
 ]
-
-
-@pytest.fixture
-def jp_server_config(jp_server_config):
-    config = {"ServerApp": {"jpserver_extensions": {"cellpipe": True}}}
-    if os.geteuid() == 0:
-        config["ServerApp"]["allow_root"] = True
-    return config
-
-
-@pytest.fixture
-def api(jp_fetch):
-    """``await api(METHOD, *path, body=..., params=...)`` -> (status, JSON body)."""
-
-    async def call(method: str, *parts: str, body: Any = None, params: Any = None) -> tuple[int, Any]:
-        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
-        if body is not None or method == "POST":
-            kwargs["body"] = json.dumps(body) if body is not None else ""
-        response = await jp_fetch("cellpipe", *parts, params=params, **kwargs)
-        return response.code, json.loads(response.body.decode()) if response.body else None
-
-    return call
-
-
-@pytest.fixture(autouse=True)
-def _stop_runs(jp_serverapp):
-    """No run outlives its test."""
-    yield
-    jp_serverapp.web_app.settings["cellpipe_runs"].stop_all()
 
 
 def stale(reply: dict) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +79,6 @@ def raw_bodies(draw: st.DrawFn, body: Any) -> str:
     if kind == 3:
         return json.dumps(draw(json_values))
     return json.dumps(body)
-
-
-@pytest.fixture
-def jp_server_config(jp_server_config):
-    config = {"ServerApp": {"jpserver_extensions": {"cellpipe": True}}}
-    if os.geteuid() == 0:
-        config["ServerApp"]["allow_root"] = True
-    return config
 
 
 async def test_the_server_answers_anything_with_2xx_or_4xx(jp_fetch, jp_root_dir, jp_serverapp):
