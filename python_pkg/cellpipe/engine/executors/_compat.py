@@ -12,6 +12,11 @@ what to check; nothing else in cellpipe reaches past their public API.
   ``async_start_new_kernel_client``).
 * :func:`fixed_spec_manager`: hands a kernel spec to ``KernelManager`` through its
   public ``kernel_spec_manager``.
+* :class:`ForkProvisioner` / :func:`fork_kernel_manager`: a kernel provisioner
+  (``jupyter_client.provisioning``: a public extension point, but a module this
+  project counts as internal) that forks the kernel from cellpipe's fork server
+  instead of starting a process. It is set on the manager before the kernel starts:
+  ``KernelManager`` keeps a provisioner it already has (the one it kept for a restart).
 """
 
 from __future__ import annotations
@@ -186,3 +191,145 @@ class _FixedSpecs(KernelSpecManager):
 def fixed_spec_manager(spec: KernelSpec) -> KernelSpecManager:
     """A ``kernel_spec_manager`` for ``KernelManager`` that starts ``spec`` whatever the kernel name."""
     return _FixedSpecs(spec)
+
+
+# -- kernels forked from cellpipe's fork server -----------------------------------------
+from jupyter_client.provisioning import LocalProvisioner  # noqa: E402
+from traitlets import Unicode  # noqa: E402
+
+
+class ForkProvisioner(LocalProvisioner):
+    """A kernel provisioner whose kernels are forked by cellpipe's fork server.
+
+    ``LocalProvisioner`` prepares the launch as for any local kernel (ports or
+    socket files, the connection file, the environment); then, instead of
+    starting the kernel's command, the server at :attr:`address` is asked for a
+    kernel with that connection file, environment, working folder and standard
+    streams. The kernel is not this process's child: it is watched through a
+    pidfd (no confusion with a reused pid), and signalled in its process group
+    as ``LocalProvisioner`` signals its own kernels."""
+
+    address = Unicode(help="the fork server's socket address")
+    _pidfd: int | None = None
+    _stdin: int | None = None  # the write end of the kernel's stdin (an ordinary kernel's is a pipe too)
+
+    @property
+    def has_process(self) -> bool:
+        return self.pid is not None
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        import subprocess
+
+        from cellpipe.engine.executors.forkserver import request_kernel
+
+        opened: list[int] = []
+
+        def stream(value: Any, fallback: int) -> int:
+            if value is None:
+                return fallback  # inherited, as Popen would
+            if value == subprocess.DEVNULL:
+                fd = os.open(os.devnull, os.O_RDWR)
+                opened.append(fd)
+                return fd
+            if isinstance(value, int) and value >= 0:
+                return value
+            if hasattr(value, "fileno"):
+                return value.fileno()
+            raise ValueError(f"a forked kernel's standard stream cannot be {value!r}")
+
+        read_end, self._stdin = os.pipe()
+        opened.append(read_end)
+        try:
+            pid = request_kernel(
+                self.address, self.parent.connection_file, dict(kwargs.get("env") or os.environ),
+                str(kwargs.get("cwd") or os.getcwd()),
+                (read_end, stream(kwargs.get("stdout"), 1), stream(kwargs.get("stderr"), 2)))
+        except BaseException:
+            os.close(self._stdin)
+            self._stdin = None
+            raise
+        finally:
+            for fd in opened:
+                os.close(fd)
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfds here (or the kernel is already gone): by pid
+            self._pidfd = None
+        self.pid = self.pgid = pid  # the kernel leads a process group of its own
+        self.cwd = kwargs.get("cwd", os.getcwd())
+        return self.connection_info
+
+    async def poll(self) -> int | None:
+        if self.pid is None:
+            return 0
+        if self._pidfd is not None:
+            import select
+
+            readable, _, _ = select.select([self._pidfd], [], [], 0)
+            return 0 if readable else None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return 0
+        except PermissionError:
+            pass
+        return None
+
+    async def wait(self) -> int | None:
+        import asyncio
+
+        while await self.poll() is None:
+            await asyncio.sleep(0.02)
+        self._release()
+        return 0
+
+    async def send_signal(self, signum: int) -> None:
+        if self.pid is None or await self.poll() is not None:
+            return
+        try:
+            os.killpg(self.pgid, signum)
+        except OSError:
+            os.kill(self.pid, signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        import signal
+
+        try:
+            await self.send_signal(signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    async def terminate(self, restart: bool = False) -> None:
+        import signal
+
+        try:
+            await self.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    async def cleanup(self, restart: bool = False) -> None:
+        self._release()
+        await super().cleanup(restart=restart)
+
+    def _release(self) -> None:
+        for fd in (self._pidfd, self._stdin):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._pidfd = self._stdin = None
+        self.pid = None
+
+
+def fork_kernel_manager(kernel_name: str, spec: KernelSpec, address: str, **sockets: Any) -> Any:
+    """A ``KernelManager`` whose kernel is forked by the fork server at ``address``."""
+    import uuid
+
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=fixed_spec_manager(spec), **sockets)
+    km.kernel_id = str(uuid.uuid4())
+    km.provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km,
+                                     address=address)
+    return km

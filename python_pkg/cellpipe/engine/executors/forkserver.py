@@ -10,7 +10,7 @@ the server never runs user code.
 A forked kernel must behave as an ordinary kernel would. What the server
 changed in its own process is put back in the child (signal dispositions and
 mask, environment, working directory, ``sys.argv`` and ``sys.path[0]``,
-descriptors, standard streams: the launcher's own are passed over the socket),
+descriptors, standard streams: those jupyter_client chose are passed over the socket),
 and what libraries decided at import time because no kernel existed yet is
 decided again once the kernel exists (:data:`AFTER_START`).
 
@@ -21,10 +21,12 @@ The pieces:
   private temporary folder elsewhere); for each request from a process of its
   own user it forks a kernel and answers with its pid. It goes, taking its
   kernels along, when the process that started it goes;
-* the launcher (:mod:`cellpipe.engine.executors.forklaunch`) is what jupyter_client
-  starts as "the kernel": it asks the server for a kernel, forwards signals to
-  it (interrupt, terminate) and exits when it ends; a kernel whose launcher
-  dies ends too, and a launcher whose parent dies kills its kernel.
+* :func:`request_kernel` asks it for a kernel: jupyter_client's kernel manager
+  does so through a kernel provisioner of cellpipe's
+  (:class:`cellpipe.engine.executors._compat.ForkProvisioner`) instead of starting
+  a process, and signals, polls and kills the kernel's process as it would its own.
+  A kernel whose requesting process dies (a run killed with SIGKILL) ends too,
+  with whatever its step started.
 
 Modules that must not be imported before a kernel configures them (plotting
 backends, progress bars that pick a front end) or that are not fork-safe (GPU
@@ -57,6 +59,13 @@ NO_PRELOAD = (
 )
 #: modules that choose their behaviour at import by looking for a kernel
 NO_PRELOAD_MODULES = ("tqdm.auto", "tqdm.autonotebook", "tqdm.notebook")
+#: imported by every kernel as it starts or runs a step's first cells (measured: the
+#: modules a forked kernel of ipykernel 7 / IPython 9 added to ``sys.modules``)
+KERNEL_MODULES = (
+    "ipykernel_launcher", "IPython.core.debugger", "IPython.core.oinspect", "IPython.core.completerlib",
+    "IPython.core.logger", "IPython.extensions.storemagic", "IPython.utils.wildcard",
+    "tornado.platform.asyncio", "cloudpickle", "xxhash", "faulthandler",
+)
 #: how much of the server's stderr a failure report quotes
 STDERR_TAIL = 4000
 
@@ -169,6 +178,13 @@ def _peer_uid(conn: socket.socket) -> int | None:
     return struct.unpack("3i", creds)[1]
 
 
+def _peer_pid(conn: socket.socket) -> int:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return os.getppid()
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[0]
+
+
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     data, fds = b"", []
     while not data.endswith(b"\n"):
@@ -217,12 +233,28 @@ def serve(address: str, parent: int, modules: list[str]) -> None:
     import cellpipe.engine.serialize  # noqa: F401
     import cellpipe.runtime  # noqa: F401
 
+    # what every kernel imports while it starts or runs its first cell, whatever the
+    # step's code: the shell's debugger, inspector and stored-variables extension,
+    # tornado's event loop, and what the step's load and save cells use
+    for module in KERNEL_MODULES:
+        try:
+            __import__(module)
+        except Exception:  # noqa: BLE001 - another version of these libraries: the kernel imports its own
+            pass
+
     for module in modules:
         if preloadable(module):
             try:
                 __import__(module)
             except BaseException:  # noqa: BLE001 - a module that fails here fails in the step, where it is reported
                 pass
+    # every object made so far stays as it is in the kernels: out of the collector's
+    # sight, so that a kernel's collections neither walk them nor write to (and so copy)
+    # the memory pages they share with this process
+    import gc
+
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, lambda *_: server_state.reap())
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(socket_address(address))
@@ -238,6 +270,7 @@ def serve(address: str, parent: int, modules: list[str]) -> None:
             if uid is not None and uid != os.getuid():
                 continue  # an abstract socket is visible to every user: serve only our own
             request, fds = _receive(conn)
+            request.setdefault("requester", _peer_pid(conn))
             if not request or request.get("stop"):
                 for fd in fds:
                     os.close(fd)
@@ -265,7 +298,7 @@ def _reset_process(request: dict, fds: list[int], original: _Original) -> None:
     """Undo, in the child, what the server changed in its process."""
     os.setsid()
     original.restore_signals()
-    # the launcher's stdin, stdout and stderr, as an ordinary kernel would have
+    # the stdin, stdout and stderr jupyter_client chose for the kernel
     for target, fd in zip((0, 1, 2), fds, strict=False):
         os.dup2(fd, target)
     keep = {0, 1, 2}
@@ -316,14 +349,14 @@ def _pandas_display(shell) -> None:
 AFTER_START: list[Callable[[object], None]] = [_pandas_display]
 
 
-def _watch_launcher(launcher: int) -> None:
+def _watch_requester(requester: int) -> None:
     while True:
         time.sleep(0.2)
         try:
-            os.kill(launcher, 0)
+            os.kill(requester, 0)
         except ProcessLookupError:
-            # the launcher is gone (killed with its run): so is this kernel, and
-            # whatever the step's code started in its process group
+            # the process that asked for this kernel is gone (a run killed with SIGKILL):
+            # so is this kernel, and whatever the step's code started in its process group
             os.killpg(0, signal.SIGKILL)
         except PermissionError:
             pass
@@ -332,7 +365,7 @@ def _watch_launcher(launcher: int) -> None:
 def _child(request: dict, fds: list[int], original: _Original) -> None:
     """In the forked process: become the kernel described by ``request``."""
     _reset_process(request, fds, original)
-    threading.Thread(target=_watch_launcher, args=(int(request["launcher"]),), daemon=True).start()
+    threading.Thread(target=_watch_requester, args=(int(request["requester"]),), daemon=True).start()
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
@@ -348,6 +381,29 @@ def _child(request: dict, fds: list[int], original: _Original) -> None:
 
 
 # -- in the runner ---------------------------------------------------------------
+
+
+def request_kernel(address: str, connection_file: str, env: dict[str, str], cwd: str,
+                   streams: tuple[int, int, int]) -> int:
+    """Ask the server at ``address`` for a kernel bound to ``connection_file``, with this
+    environment, working folder and standard streams (descriptors, passed over the
+    socket); its pid. The kernel ends when the calling process does."""
+    request = {"connection_file": os.path.abspath(connection_file), "env": env, "cwd": cwd,
+               "requester": os.getpid()}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(60)
+        conn.connect(socket_address(address))
+        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(streams))
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    if not data.strip():
+        raise RuntimeError("cellpipe's fork server gave no kernel (it refused the request or died)")
+    return int(json.loads(data)["pid"])
+
 
 
 class ForkServer:
@@ -415,14 +471,13 @@ class ForkServer:
                     (":\n" + self.stderr()) if self.stderr() else "")
 
     def kernel_spec(self, env: dict[str, str] | None = None):
-        """A kernel spec whose "kernel" is the launcher talking to this server;
+        """The spec of the kernels this server forks: what their command line would be
+        (:class:`~cellpipe.engine.executors._compat.ForkProvisioner` forks them instead);
         ``env``: the variables the notebook's own kernel spec sets."""
         from jupyter_client.kernelspec import KernelSpec
 
-        launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forklaunch.py")
         return KernelSpec(
-            # -S -I: the launcher needs only the standard library, and starts faster without site
-            argv=[sys.executable, "-S", "-I", launcher, self.address, "{connection_file}"],
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             display_name="Python 3 (cellpipe)", language="python", interrupt_mode="signal", env=env or {},
         )
 

@@ -139,13 +139,13 @@ def _sweep_sockets(folder: str) -> None:
             continue
 
 
-def _start_kernel(kernel_name: str, warm: bool, spec=None, preload: tuple[str, ...] = ()):
+def _start_kernel(kernel_name: str, warm: bool, spec=None, preload: tuple[str, ...] = (), address: str = ""):
     from jupyter_client.manager import KernelManager
 
-    if spec is not None:  # a kernel forked from cellpipe's fork server
-        from cellpipe.engine.executors._compat import fixed_spec_manager
+    if spec is not None:  # a kernel forked from cellpipe's fork server at ``address``
+        from cellpipe.engine.executors._compat import fork_kernel_manager
 
-        km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=fixed_spec_manager(spec), **_sockets())
+        km = fork_kernel_manager(kernel_name, spec, address, **_sockets())
     else:
         km = KernelManager(kernel_name=kernel_name, **_sockets())
     # the kernel's own stderr only carries ipykernel's start-up chatter: the
@@ -222,7 +222,7 @@ class KernelPool:
         if spec is None:
             return _start_kernel(self.kernel_name, warm, None, self.preload)
         try:
-            return _start_kernel(self.kernel_name, warm, spec)
+            return _start_kernel(self.kernel_name, warm, spec, address=self.server.address)
         except Exception as exc:  # noqa: BLE001 - the server is gone or broken: ordinary kernels
             self._fall_back(f"could not start a kernel ({exc})")
             return _start_kernel(self.kernel_name, warm, None, self.preload)
@@ -323,14 +323,20 @@ def _shutdown(km) -> None:
 
 def _signal(km, signum: int) -> None:
     """Signal a kernel that another thread is talking to, directly (the manager's
-    own methods run on that thread's event loop). A fork-server kernel's
-    launcher forwards the signal and dies with SIGKILL, taking the kernel along."""
-    pid = getattr(getattr(km, "provisioner", None), "pid", None)
-    if pid:
-        try:
+    own methods run on that thread's event loop): an interrupt to the kernel
+    alone, SIGKILL to its process group (what the step's code started goes too)."""
+    provisioner = getattr(km, "provisioner", None)
+    pid = getattr(provisioner, "pid", None)
+    if not pid:
+        return
+    pgid = getattr(provisioner, "pgid", None)
+    try:
+        if signum == signal.SIGKILL and pgid == pid:  # it leads its group (never the runner's own)
+            os.killpg(pgid, signum)
+        else:
             os.kill(pid, signum)
-        except OSError:
-            pass
+    except OSError:
+        pass
 
 
 class Execution:
