@@ -237,11 +237,13 @@ class ForkProvisioner(LocalProvisioner):
                 return value.fileno()
             raise ValueError(f"a forked kernel's standard stream cannot be {value!r}")
 
+        km = self.parent
+        assert km is not None  # a provisioner is its kernel manager's
         read_end, self._stdin = os.pipe()
         opened.append(read_end)
         try:
             pid = request_kernel(
-                self.address, self.parent.connection_file, dict(kwargs.get("env") or os.environ),
+                self.address, km.connection_file, dict(kwargs.get("env") or os.environ),
                 str(kwargs.get("cwd") or os.getcwd()),
                 (read_end, stream(kwargs.get("stdout"), 1), stream(kwargs.get("stderr"), 2)))
         except BaseException:
@@ -287,7 +289,7 @@ class ForkProvisioner(LocalProvisioner):
         if self.pid is None or await self.poll() is not None:
             return
         try:
-            os.killpg(self.pgid, signum)
+            os.killpg(self.pgid or self.pid, signum)
         except OSError:
             os.kill(self.pid, signum)
 
