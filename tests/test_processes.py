@@ -133,6 +133,38 @@ def test_when_the_fork_server_dies_the_pool_falls_back_to_ordinary_kernels_and_s
         server.close()
 
 
+def test_a_forked_kernel_that_cannot_start_says_why_and_the_server_serves_on(tmp_path: Path) -> None:
+    from cellpipe.engine.executors.forkserver import ForkServer, request_kernel
+    from cellpipe.engine.executors.local import _shutdown, _start_kernel
+
+    server = ForkServer(str(tmp_path), [])
+    assert server.wait()
+    try:
+        # Given a request whose connection file the kernel cannot read
+        broken = tmp_path / "kernel-broken.json"
+        broken.write_text("{ not json")
+        # Then the request fails at once with the kernel's own reason (no wait for a timeout)
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="could not start"):
+            request_kernel(server.address, str(broken), dict(os.environ), str(tmp_path), (0, 1, 2))
+        assert time.monotonic() - started < 30
+        # And the server still forks kernels that work, through jupyter_client's kernel manager
+        km = _start_kernel("python3", False, server.kernel_spec(), address=server.address)
+        try:
+            assert km.is_alive()
+            assert km.provisioner.pid != server.proc.pid
+            client = km.client()
+            client.start_channels()
+            reply = client.execute_interactive("import os; print(os.getppid())", timeout=60)
+            assert reply["content"]["status"] == "ok"
+            client.stop_channels()
+        finally:
+            _shutdown(km)
+        assert not km.is_alive()
+    finally:
+        server.close()
+
+
 def test_the_fork_servers_stderr_is_reported_when_it_dies(tmp_path: Path, caplog) -> None:
     from cellpipe.engine.executors.forkserver import ForkServer
 

@@ -35,6 +35,7 @@ frameworks) are never preloaded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -196,6 +197,28 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     return (json.loads(data) if data.strip() else {}), fds
 
 
+def _warm_caches() -> None:
+    """Fill, once here, the caches every kernel fills as it starts and runs its first
+    cells: compiled regular expressions (the tokenizer's, IPython's input transformers'
+    and completer's, the command-line parser's). Library code only: no step's code
+    runs here, and a kernel would compute the same values."""
+    import argparse
+    import io
+    import tokenize
+
+    source = 'x = """1""" + f"{x}"  # .\n%time y = 1\n'
+    try:
+        list(tokenize.generate_tokens(io.StringIO(source).readline))
+        from IPython.core import completer
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        TransformerManager().transform_cell(source)
+        completer.CompletionSplitter()
+        argparse.ArgumentParser(prog="x").format_usage()
+    except Exception:  # noqa: BLE001 - another version of these libraries: the kernels fill their own
+        pass
+
+
 def serve(address: str, parent: int, modules: list[str]) -> None:
     # as ipykernel_launcher does: the working folder is not on the path (here it is
     # the store, and preloading must never import from it)
@@ -216,7 +239,6 @@ def serve(address: str, parent: int, modules: list[str]) -> None:
     # every kernel resolves its debugger class (importing debugpy) while it initialises:
     # a third of a forked kernel's start-up, done once here instead. Its import-time
     # warning about frozen modules goes where an ordinary kernel's goes: nowhere
-    import contextlib
     import io
 
     import ipykernel.ipkernel  # noqa: F401
@@ -248,6 +270,7 @@ def serve(address: str, parent: int, modules: list[str]) -> None:
                 __import__(module)
             except BaseException:  # noqa: BLE001 - a module that fails here fails in the step, where it is reported
                 pass
+    _warm_caches()
     # every object made so far stays as it is in the kernels: out of the collector's
     # sight, so that a kernel's collections neither walk them nor write to (and so copy)
     # the memory pages they share with this process
@@ -281,21 +304,22 @@ def serve(address: str, parent: int, modules: list[str]) -> None:
             if pid == 0:
                 try:
                     server.close()
-                    conn.close()
-                    _child(request, fds, original)
+                    _child(request, fds, original, conn)
                 finally:
                     os._exit(0)
             server_state.kernels.add(pid)
             for fd in fds:
                 os.close(fd)
-            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+            # the kernel answers on this connection itself, once it listens (or the
+            # connection closes unanswered: it died starting)
 
 
 # -- in a forked kernel --------------------------------------------------------------
 
 
-def _reset_process(request: dict, fds: list[int], original: _Original) -> None:
-    """Undo, in the child, what the server changed in its process."""
+def _reset_process(request: dict, fds: list[int], original: _Original, answer: int) -> None:
+    """Undo, in the child, what the server changed in its process (``answer``: the
+    descriptor of the connection the kernel answers on, closed once it has)."""
     os.setsid()
     original.restore_signals()
     # the stdin, stdout and stderr jupyter_client chose for the kernel
@@ -304,7 +328,7 @@ def _reset_process(request: dict, fds: list[int], original: _Original) -> None:
     keep = {0, 1, 2}
     # descriptors the server had from its parent or made itself (its socket, the
     # pipes to the runner); those opened by preloaded libraries stay theirs
-    for fd in (original.fds | set(fds)) - keep:
+    for fd in (original.fds | set(fds)) - keep - {answer}:
         try:
             os.close(fd)
         except OSError:
@@ -362,21 +386,30 @@ def _watch_requester(requester: int) -> None:
             pass
 
 
-def _child(request: dict, fds: list[int], original: _Original) -> None:
-    """In the forked process: become the kernel described by ``request``."""
-    _reset_process(request, fds, original)
+def _child(request: dict, fds: list[int], original: _Original, conn: socket.socket) -> None:
+    """In the forked process: become the kernel described by ``request``, and say so
+    on ``conn`` (its pid) once it listens on its sockets, or why it could not."""
+    _reset_process(request, fds, original, conn.fileno())
     threading.Thread(target=_watch_requester, args=(int(request["requester"]),), daemon=True).start()
     from ipykernel.kernelapp import IPKernelApp
 
-    app = IPKernelApp.instance()
-    # no history database: parallel step kernels would contend for its lock, and
-    # a pipeline step has no use for input history across sessions
-    app.initialize(["-f", request["connection_file"], "--HistoryManager.enabled=False"])
+    try:
+        app = IPKernelApp.instance()
+        # no history database: parallel step kernels would contend for its lock, and
+        # a pipeline step has no use for input history across sessions
+        app.initialize(["-f", request["connection_file"], "--HistoryManager.enabled=False"])
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+        raise
     for fix in AFTER_START:
         try:
             fix(app.shell)
         except Exception:  # noqa: BLE001 - a library version we do not know: leave it
             pass
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    conn.close()
     app.start()
 
 
@@ -384,14 +417,15 @@ def _child(request: dict, fds: list[int], original: _Original) -> None:
 
 
 def request_kernel(address: str, connection_file: str, env: dict[str, str], cwd: str,
-                   streams: tuple[int, int, int]) -> int:
+                   streams: tuple[int, int, int], timeout: float = 120) -> int:
     """Ask the server at ``address`` for a kernel bound to ``connection_file``, with this
     environment, working folder and standard streams (descriptors, passed over the
-    socket); its pid. The kernel ends when the calling process does."""
+    socket); its pid, once it listens on its sockets. The kernel ends when the
+    calling process does."""
     request = {"connection_file": os.path.abspath(connection_file), "env": env, "cwd": cwd,
                "requester": os.getpid()}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(60)
+        conn.settimeout(timeout)
         conn.connect(socket_address(address))
         socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(streams))
         data = b""
@@ -401,8 +435,12 @@ def request_kernel(address: str, connection_file: str, env: dict[str, str], cwd:
                 break
             data += chunk
     if not data.strip():
-        raise RuntimeError("cellpipe's fork server gave no kernel (it refused the request or died)")
-    return int(json.loads(data)["pid"])
+        raise RuntimeError("cellpipe's fork server gave no kernel (it refused the request, or the kernel died "
+                           "starting)")
+    answer = json.loads(data)
+    if "error" in answer:
+        raise RuntimeError(f"a kernel forked by cellpipe's fork server could not start: {answer['error']}")
+    return int(answer["pid"])
 
 
 

@@ -151,6 +151,8 @@ def _start_kernel(kernel_name: str, warm: bool, spec=None, preload: tuple[str, .
     # the kernel's own stderr only carries ipykernel's start-up chatter: the
     # step's output reaches the output notebook and the log through the client
     km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if spec is not None:
+        return km  # the fork server answered once the kernel listened: the step's client does the handshake
     kc = km.client()
     kc.start_channels()
     try:
