@@ -533,13 +533,20 @@ class LocalExecutor:
 
     def _start_forks(self, kernel_name: str) -> None:
         """Start the fork server (without waiting for it) where kernels may be forked."""
+        if not self.fork_kernels:
+            return
+        from cellpipe.engine.executors.forkserver import ForkServer
+
+        # started while the notebook's kernel spec is looked up (importing jupyter_client
+        # takes a tenth of a second), and closed at once unless that kernel is this very
+        # interpreter: only then are kernels forked
+        server = ForkServer(str(self.context.store.folder), self.context.preload())
         from cellpipe.engine.executors.kernels import same_interpreter
 
-        # forked kernels only where the notebook's kernel is this very interpreter
-        if self.fork_kernels and same_interpreter(kernel_name):
-            from cellpipe.engine.executors.forkserver import ForkServer
-
-            self.forks = ForkServer(str(self.context.store.folder), self.context.preload())
+        if same_interpreter(kernel_name):
+            self.forks = server
+        else:
+            server.close()
 
     def _make_pool(self, kernel_name: str) -> KernelPool:
         """The kernel pool, once the fork server (if any) serves."""
