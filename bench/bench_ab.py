@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _common import as_installed
+
 HERE = Path(__file__).resolve().parent
 LINE = re.compile(r"^(\w+)\s+([0-9.]+) (s|MB)$")
 
@@ -36,6 +38,7 @@ def one(package: Path, extra: list[str]) -> dict[str, float]:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser()
     parser.add_argument("--a", type=Path, required=True, help="the 'before' package folder (holds cellpipe/)")
     parser.add_argument("--b", type=Path, required=True, help="the 'after' package folder")

@@ -29,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import as_installed
+
 PY = sys.executable
 
 
@@ -129,6 +131,7 @@ def _unit(key: str) -> str:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (without --a/--b)")
     parser.add_argument("--a", type=Path, help="the 'before' package folder (holds cellpipe/)")

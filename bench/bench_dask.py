@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import as_installed
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_notebooks" / "breast_cancer.ipynb"
 PY = sys.executable
@@ -123,6 +125,7 @@ def scheduler_round_trip(address: str, n: int) -> float:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--fanout", type=int, default=50)

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _common import as_installed
+
 HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "explore.ipynb"
 PY = sys.executable
@@ -274,6 +276,7 @@ def handoff(repeat: int = 5) -> None:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--handoff-only", action="store_true")

@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import as_installed
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_notebooks" / "breast_cancer.ipynb"
 PY = sys.executable
@@ -194,6 +196,7 @@ def median(xs: list[float]) -> float:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-ploomber", action="store_true")

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import as_installed
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_notebooks" / "breast_cancer.ipynb"
 GRID = {"n_estimators": [10, 20, 30], "max_depth": [2, 3, 4, 5]}
@@ -74,6 +76,7 @@ def run_separately(tmp: Path, jobs: int) -> tuple[float, int]:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2, help="A B rounds (default 2: A B A B)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="steps at once in each run (default 2)")

@@ -294,12 +294,17 @@ class ForkProvisioner(LocalProvisioner):
             os.kill(self.pid, signum)
 
     async def kill(self, restart: bool = False) -> None:
+        import select
         import signal
 
         try:
             await self.send_signal(signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            return
+        if self._pidfd is not None:
+            # gone within a millisecond or so: waiting here spares the manager's wait its
+            # first tenth-of-a-second sleep (it polls at that interval)
+            select.select([self._pidfd], [], [], 0.5)
 
     async def terminate(self, restart: bool = False) -> None:
         import signal
