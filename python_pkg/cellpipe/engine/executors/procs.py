@@ -1,9 +1,9 @@
 """The processes a run starts, and what is left of them when it is killed.
 
-Every process a run starts (fork server, kernel launchers, kernels, whatever a
-step's code starts) inherits the environment variable :data:`MARK`, whose value
-names the store and the run. Each of them also watches its parent and goes
-when the run goes (see :mod:`.forkserver` and :mod:`.forklaunch`); what escaped
+Every process a run starts (fork server, kernels, whatever a step's code
+starts) inherits the environment variable :data:`MARK`, whose value names the
+store and the run. The fork server and its kernels also watch the run and go
+when it goes (see :mod:`.forkserver`); what escaped
 anyway (a step that started a daemon of its own) is found by that mark:
 :func:`leftovers` lists the processes of runs of a store that are no longer
 running, and the next run (and ``cellpipe doctor``) stops them.
@@ -12,7 +12,6 @@ running, and the next run (and ``cellpipe doctor``) stops them.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import sys
