@@ -20,9 +20,10 @@ from conftest import write_notebook
 pytestmark = pytest.mark.kernel
 
 SLOW = "while os.path.exists('slow'):\n    time.sleep(0.2)\nb = a + 1"
-#: a step that swallows KeyboardInterrupt: cancelling it takes the whole grace period
-STUBBORN = ("while os.path.exists('slow'):\n    try:\n        time.sleep(60)\n"
-            "    except KeyboardInterrupt:\n        pass\nb = a + 1")
+#: a step that swallows KeyboardInterrupt wherever it lands (the loop's test included: an
+#: interrupt there would end the step at once): cancelling it takes the whole grace period
+STUBBORN = ("while True:\n    try:\n        if not os.path.exists('slow'):\n            break\n"
+            "        time.sleep(60)\n    except KeyboardInterrupt:\n        pass\nb = a + 1")
 
 
 def project(tmp_path: Path, slow_code: str = SLOW) -> Path:
