@@ -111,3 +111,64 @@ def test_a_frame_and_an_array_load_with_the_same_types_as_a_pickle_round_trip(tm
             else:
                 assert loaded.dtype == pickled.dtype and loaded.shape == pickled.shape
                 assert np.array_equal(loaded, pickled) and loaded.flags.writeable
+
+
+#: frames whose index Arrow keeps only with pandas' help: extension-typed values (period,
+#: interval), registered by pandas only once something asks; a frequency, kept by the record
+INDEXES = {
+    "period": lambda: pd.period_range("1959Q1", periods=6, freq="Q"),
+    "interval": lambda: pd.interval_range(0, 6),
+    "dates with a frequency": lambda: pd.date_range("2020-01-31", periods=6, freq="ME", name="when"),
+    "business days": lambda: pd.bdate_range("2024-01-01", periods=6),
+    "time deltas with a frequency": lambda: pd.timedelta_range("1 day", periods=6, freq="6h"),
+}
+
+LOAD_IN_A_FRESH_PROCESS = """
+import json, pickle, sys
+from pathlib import Path
+from cellpipe.engine.serialize import load_value
+frame = load_value(Path(sys.argv[1]), json.loads(sys.argv[2]))
+Path(sys.argv[3]).write_bytes(pickle.dumps(frame))
+"""
+
+
+@pytest.mark.parametrize("kind", list(INDEXES))
+def test_a_frames_index_loads_in_another_process_as_it_was(tmp_path: Path, kind: str) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from cellpipe.engine.serialize import save_value
+
+    # Given a frame saved as a step saves it
+    frame = pd.DataFrame({"x": np.arange(6.0), "p": pd.period_range("2020-01", periods=6, freq="M")},
+                         index=INDEXES[kind]())
+    record = save_value(frame, tmp_path, "frame")
+    assert record["format"] == "arrow"
+    # When another process (the next step's kernel, which never wrote such data) loads it
+    out = tmp_path / "loaded.pkl"
+    subprocess.run([sys.executable, "-c", LOAD_IN_A_FRESH_PROCESS, str(tmp_path), json.dumps(record), str(out)],
+                   check=True, timeout=120)
+    loaded = pickle.loads(out.read_bytes())
+    # Then its index is the same kind, with the same values and frequency
+    assert type(loaded.index) is type(frame.index)
+    assert loaded.index.dtype == frame.index.dtype
+    assert getattr(loaded.index, "freq", None) == getattr(frame.index, "freq", None)
+    pd.testing.assert_frame_equal(loaded, frame, check_exact=True, check_freq=True)
+
+
+def test_a_quarterly_series_passed_between_steps_computes_as_in_run_all(tmp_path: Path) -> None:
+    from fidelity import assert_same_as_run_all
+
+    cells = [
+        ("import numpy as np\nimport pandas as pd", ("imports",)),
+        ("data = pd.DataFrame({'infl': np.sin(np.arange(12.0))})\n"
+         "data.index = pd.period_range('1959Q1', periods=12, freq='Q')\n"
+         "daily = pd.DataFrame({'v': np.arange(5.0)}, index=pd.date_range('2024-01-01', periods=5, freq='D'))",
+         ("step:load",)),
+        ("print(data.index[:2], data['infl'].resample('Y').mean().round(3).to_dict())\n"
+         "print(daily.index.freq, daily.shift(1, freq='infer').index[0])", ("step:use",)),
+    ]
+    assert_same_as_run_all(write_notebook(tmp_path / "nb.ipynb", cells), fork=True)

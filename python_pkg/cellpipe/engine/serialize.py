@@ -56,6 +56,32 @@ def _is_ndarray(value: Any) -> bool:
     return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
 
 
+def _pandas_arrow_types() -> bool:
+    """Register pandas' Arrow extension types (period and interval data), as pandas'
+    own Parquet and Feather readers do before they read: without them a process that
+    has not written such data itself reads a period index back as integers. False
+    when this pandas keeps them elsewhere (such frames are then pickled)."""
+    try:
+        import pandas.core.arrays.arrow.extension_types  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _extension_typed(index_or_dtype: Any) -> bool:
+    import pandas as pd
+
+    dtype = getattr(index_or_dtype, "dtype", index_or_dtype)
+    return isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype))
+
+
+def _index_freq(index: Any) -> str | None:
+    """The frequency of a date or time-delta index (``freq``): Arrow keeps the
+    values, not the frequency, which the loaded frame gets back from the record."""
+    freq = getattr(index, "freq", None)
+    return None if freq is None or _extension_typed(index) else str(freq.freqstr)
+
+
 def _arrow_safe(df: Any) -> bool:
     """True when Arrow (and Parquet) give this DataFrame back unchanged."""
     import pandas as pd
@@ -75,6 +101,8 @@ def _arrow_safe(df: Any) -> bool:
     if isinstance(index, pd.MultiIndex):
         return False
     if str(index.dtype) == "object" and infer_dtype(index, skipna=True) not in ("string", "empty"):
+        return False
+    if (_extension_typed(index) or any(_extension_typed(d) for d in df.dtypes)) and not _pandas_arrow_types():
         return False
     return True
 
@@ -104,6 +132,9 @@ def save_value(value: Any, folder: Path, name: str) -> dict[str, Any]:
             record = _record(path, "arrow", kind)
             if _values_is_a_copy(value):
                 record["layout"] = "split"
+            freq = _index_freq(value.index)
+            if freq is not None:
+                record["index_freq"] = freq
             return record
         except Exception:  # noqa: BLE001 - fall back to pickle for anything Arrow refuses
             pass
@@ -159,6 +190,20 @@ def _arrow_to_pandas(table: Any, split: bool) -> Any:
     return arrow_table_to_pandas(table, to_pandas_kwargs=kwargs)
 
 
+def _with_index_freq(frame: Any, freq: str | None) -> Any:
+    """``frame`` with the frequency its index had when saved (checked against the values)."""
+    if freq is None:
+        return frame
+    import pandas as pd
+
+    index = frame.index
+    if isinstance(index, pd.DatetimeIndex):
+        frame.index = pd.DatetimeIndex(index, freq=freq)
+    elif isinstance(index, pd.TimedeltaIndex):
+        frame.index = pd.TimedeltaIndex(index, freq=freq)
+    return frame
+
+
 def _dumps(value: Any) -> bytes:
     import cloudpickle
 
@@ -182,8 +227,10 @@ def load_value(folder: Path, record: dict[str, Any], mmap: bool = False) -> Any:
     if fmt == "arrow":
         import pyarrow as pa
 
+        _pandas_arrow_types()
         # mapped: the Arrow buffers are the file's pages, and pandas' copy is the only one
-        return _arrow_to_pandas(pa.ipc.open_file(pa.memory_map(str(path))).read_all(), split)
+        frame = _arrow_to_pandas(pa.ipc.open_file(pa.memory_map(str(path))).read_all(), split)
+        return _with_index_freq(frame, record.get("index_freq"))
     if fmt == "parquet":  # stores written before the Arrow format
         import pandas as pd
 

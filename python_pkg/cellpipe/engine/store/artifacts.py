@@ -74,7 +74,8 @@ def link_outputs(store: Store, folder: Path, producer: str, produced: dict[str, 
             store.objects.materialize(art["hash"], folder / art["file"])
         except CorruptObject:
             return False
-        record["variables"][name] = {k: art[k] for k in ("file", "format", "type", "bytes", "layout") if k in art}
+        record["variables"][name] = {k: art[k] for k in ("file", "format", "type", "bytes", "layout", "index_freq")
+                                    if k in art}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / RECORD).write_text(json.dumps(record, sort_keys=True))
     return True
