@@ -21,8 +21,11 @@ pytestmark = pytest.mark.kernel
 
 SLOW = "while os.path.exists('slow'):\n    time.sleep(0.2)\nb = a + 1"
 #: a step that swallows KeyboardInterrupt wherever it lands (the loop's test included: an
-#: interrupt there would end the step at once): cancelling it takes the whole grace period
-STUBBORN = ("while True:\n    try:\n        if not os.path.exists('slow'):\n            break\n"
+#: interrupt there would end the step at once): cancelling it takes the whole grace period.
+#: It says when its own code runs: a step is "running" from the moment it has its kernel,
+#: and an interrupt landing in the cells that load its inputs ends it at once
+STUBBORN = ("open('stubborn', 'w').close()\n"
+            "while True:\n    try:\n        if not os.path.exists('slow'):\n            break\n"
             "        time.sleep(60)\n    except KeyboardInterrupt:\n        pass\nb = a + 1")
 
 
@@ -83,7 +86,7 @@ def test_ctrl_c_records_the_run_interrupted_at_once_even_while_a_step_resists(tm
     # Given a run whose step ignores the interrupt its kernel receives
     root = project(tmp_path, STUBBORN)
     proc = start(root)
-    wait_until(lambda: step_state(root, "slow") == "running")
+    wait_until(lambda: (root / "stubborn").exists())
     # When Ctrl-C reaches the run
     os.killpg(proc.pid, signal.SIGINT)
     signalled = time.monotonic()
@@ -102,7 +105,7 @@ def test_ctrl_c_records_the_run_interrupted_at_once_even_while_a_step_resists(tm
 def test_a_second_ctrl_c_stops_waiting_for_the_step(tmp_path):
     root = project(tmp_path, STUBBORN)
     proc = start(root)
-    wait_until(lambda: step_state(root, "slow") == "running")
+    wait_until(lambda: (root / "stubborn").exists())
     os.killpg(proc.pid, signal.SIGINT)
     wait_until(lambda: run_states(root) == ["interrupted"], timeout=10)
     time.sleep(0.3)
