@@ -155,8 +155,14 @@ def test_a_forked_kernel_that_cannot_start_says_why_and_the_server_serves_on(tmp
             assert km.provisioner.pid != server.proc.pid
             client = km.client()
             client.start_channels()
-            reply = client.execute_interactive("import os; print(os.getppid())", timeout=60)
+            printed: list[str] = []
+            reply = client.execute_interactive(
+                "import os; print(os.getppid())", timeout=60,
+                output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
             assert reply["content"]["status"] == "ok"
+            # a child of the fork server (no launcher process in between), in a process group of its own
+            assert "".join(printed).strip() == str(server.proc.pid)
+            assert os.getpgid(km.provisioner.pid) == km.provisioner.pid
             client.stop_channels()
         finally:
             _shutdown(km)

@@ -172,18 +172,13 @@ class _Server:
             time.sleep(0.2)
 
 
-def _peer_uid(conn: socket.socket) -> int | None:
+def _peer(conn: socket.socket) -> tuple[int, int] | None:
+    """The pid and uid of the process at the other end, where the system says (Linux)."""
     if not hasattr(socket, "SO_PEERCRED"):
         return None
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
-
-
-def _peer_pid(conn: socket.socket) -> int:
-    if not hasattr(socket, "SO_PEERCRED"):
-        return os.getppid()
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[0]
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return pid, uid
 
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
@@ -289,11 +284,12 @@ def serve(address: str, parent: int, modules: list[str]) -> None:
         except InterruptedError:
             continue
         with conn:
-            uid = _peer_uid(conn)
-            if uid is not None and uid != os.getuid():
+            peer = _peer(conn)
+            if peer is not None and peer[1] != os.getuid():
                 continue  # an abstract socket is visible to every user: serve only our own
             request, fds = _receive(conn)
-            request.setdefault("requester", _peer_pid(conn))
+            if peer is not None:  # the process that asks, as the system knows it
+                request["requester"] = peer[0]
             if not request or request.get("stop"):
                 for fd in fds:
                     os.close(fd)
@@ -441,7 +437,6 @@ def request_kernel(address: str, connection_file: str, env: dict[str, str], cwd:
     if "error" in answer:
         raise RuntimeError(f"a kernel forked by cellpipe's fork server could not start: {answer['error']}")
     return int(answer["pid"])
-
 
 
 class ForkServer:

@@ -161,7 +161,7 @@ def _start_kernel(kernel_name: str, warm: bool, spec=None, preload: tuple[str, .
         from cellpipe.engine.executors._compat import wait_ready
 
         asyncio.run(wait_ready(kc, 120))
-        if warm and spec is None:
+        if warm:
             kc.execute_interactive(warm_up(preload), silent=True, store_history=False, timeout=120)
     except BaseException:
         kc.stop_channels()
